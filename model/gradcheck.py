@@ -1,0 +1,320 @@
+"""Numerical proof of the derivation: central finite differences against every step.
+
+``check_derivation`` compares each analytic result of DERIVATION.md with central
+differences computed in float64,
+
+    n_i = (f(theta + eps e_i) - f(theta - eps e_i)) / (2 eps)        error O(eps^2),
+
+and judges each entry by |a - n| <= atol + rtol |n|. It returns a structured report
+(one :class:`StepCheck` per step) and prints nothing; the CLI renders it.
+
+The analytic functions are looked up in this module's namespace at call time, so a test can
+monkeypatch ``softreg.model.gradcheck.loss_and_gradient`` (or the step functions) with a
+wrong formula and watch the check fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from softreg.model.objective import loss_and_gradient, objective
+from softreg.model.softmax import (
+    log_softmax,
+    loss_grad_wrt_logits,
+    loss_grad_wrt_softmax,
+    softmax,
+    softmax_jacobian,
+)
+
+__all__ = [
+    "FLOAT32_TOLERANCE_FACTOR",
+    "GradcheckReport",
+    "StepCheck",
+    "central_difference",
+    "check_derivation",
+    "eps_sweep",
+    "random_problem",
+]
+
+# float32 carries ~7 significant digits against float64's ~16: an analytic float32 gradient
+# summed over N rows is typically off by 1e-6..1e-5 relative, so float64 tolerances would
+# report false failures. Scaling both tolerances by 1e3 still catches every real bug the
+# check is for (a wrong sign, a missing 1/N or l2 term is off by order one).
+FLOAT32_TOLERANCE_FACTOR = 1e3
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """The verdict on one derivation step: worst errors over all compared entries."""
+
+    step: str
+    formula: str
+    max_abs_error: float
+    max_rel_error: float
+    atol: float
+    rtol: float
+    passed: bool
+    worst_analytic: float
+    worst_numeric: float
+    entries: int
+
+
+@dataclass
+class GradcheckReport:
+    """Every step's check, with the problem it ran on."""
+
+    checks: list[StepCheck]
+    eps: float
+    dtype: str
+    tolerance_note: str
+    problem: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [check.step for check in self.checks if not check.passed]
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "eps": self.eps,
+            "dtype": self.dtype,
+            "tolerance_note": self.tolerance_note,
+            "problem": self.problem,
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+
+def central_difference(
+    f, theta: np.ndarray, eps: float, entries: np.ndarray | None = None, *, relative: bool = False
+) -> np.ndarray:
+    """Numerical derivative of f at theta by central differences, in float64.
+
+    f maps an array shaped like theta to a scalar or an array; the result has shape
+    f(theta).shape + theta.shape (a gradient for scalar f, a Jacobian for vector f).
+    With ``entries`` (indices into theta.ravel()) only those partial derivatives are
+    computed, and the result has shape f(theta).shape + (len(entries),).
+    With ``relative=True`` the step for entry i is eps |theta_i| (eps where theta_i = 0):
+    for a probability of 1e-9, an absolute step of 1e-6 would leave the domain of log.
+    """
+    theta = np.array(theta, dtype=np.float64)
+    flat = theta.reshape(-1)
+    first = np.asarray(f(theta), dtype=np.float64)
+    selected = np.arange(flat.size) if entries is None else np.asarray(entries)
+    out = np.empty(first.shape + (selected.size,), dtype=np.float64)
+    for j, i in enumerate(selected):
+        saved = flat[i]
+        h = eps * abs(saved) if relative and saved != 0 else eps
+        flat[i] = saved + h
+        f_plus = np.asarray(f(theta), dtype=np.float64)
+        flat[i] = saved - h
+        f_minus = np.asarray(f(theta), dtype=np.float64)
+        flat[i] = saved
+        out[..., j] = (f_plus - f_minus) / (2.0 * h)
+    if entries is not None:
+        return out
+    return out.reshape(first.shape + theta.shape)
+
+
+def _compare(step: str, formula: str, analytic, numeric, atol: float, rtol: float) -> StepCheck:
+    """Judge analytic against numeric entry by entry: |a - n| <= atol + rtol |n|."""
+    a = np.asarray(analytic, dtype=np.float64).ravel()
+    n = np.asarray(numeric, dtype=np.float64).ravel()
+    if a.shape != n.shape:
+        raise ValueError(f"{step}: analytic shape {a.shape} differs from numeric shape {n.shape}")
+    abs_err = np.abs(a - n)
+    finite = np.isfinite(abs_err).all()
+    # Relative error only where the reference is well above the absolute noise floor.
+    significant = np.abs(n) > 100 * atol
+    rel_err = np.zeros_like(abs_err)
+    rel_err[significant] = abs_err[significant] / np.abs(n[significant])
+    worst = int(np.argmax(np.where(np.isfinite(abs_err), abs_err, np.inf))) if a.size else 0
+    passed = bool(finite and np.all(abs_err <= atol + rtol * np.abs(n)))
+    return StepCheck(
+        step=step,
+        formula=formula,
+        max_abs_error=float(abs_err.max()) if a.size else 0.0,
+        max_rel_error=float(rel_err.max()) if a.size else 0.0,
+        atol=atol,
+        rtol=rtol,
+        passed=passed,
+        worst_analytic=float(a[worst]) if a.size else 0.0,
+        worst_numeric=float(n[worst]) if a.size else 0.0,
+        entries=int(a.size),
+    )
+
+
+def random_problem(n_samples: int, n_features: int, n_classes: int, seed: int):
+    """A random batch for the checks: X (N, D), labels covering the classes, weights, W, b.
+
+    Weights and parameters are drawn at a generic point (not W = 0, where many entries of
+    the gradient coincide and a wrong formula can hide).
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    y = rng.integers(0, n_classes, size=n_samples)
+    y[: min(n_classes, n_samples)] = np.arange(min(n_classes, n_samples))
+    return X, y
+
+
+def _parameters(n_features: int, n_classes: int, seed: int):
+    rng = np.random.default_rng(seed + 1)
+    W = 0.5 * rng.standard_normal((n_features, n_classes))
+    b = 0.5 * rng.standard_normal(n_classes)
+    return W, b
+
+
+def _sample_weights(n_samples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed + 2).uniform(0.5, 2.0, size=n_samples)
+
+
+def check_derivation(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    l2: float = 0.1,
+    eps: float = 1e-6,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    seed: int = 0,
+    dtype: str = "float64",
+    max_pointwise_samples: int = 20,
+    max_weight_entries: int = 1000,
+) -> GradcheckReport:
+    """Check steps 1-4 of the derivation on the batch (X, y) with K = n_classes.
+
+    Steps 1-3 run on the logits of up to ``max_pointwise_samples`` rows; step 4 on the whole
+    batch, with the L2 penalty and random positive sample weights. With ``dtype="float32"``
+    the analytic side is computed in float32 and both tolerances are multiplied by
+    FLOAT32_TOLERANCE_FACTOR; the numeric side is always float64.
+    """
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    analytic_dtype = np.dtype(dtype)
+    if dtype == "float32":
+        atol, rtol = atol * FLOAT32_TOLERANCE_FACTOR, rtol * FLOAT32_TOLERANCE_FACTOR
+        note = f"float32: tolerances scaled x{FLOAT32_TOLERANCE_FACTOR:g} (float32 keeps ~7 digits, float64 ~16)"
+    else:
+        note = "float64"
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    n_samples, n_features = X.shape
+    W, b = _parameters(n_features, n_classes, seed)
+    sample_weight = _sample_weights(n_samples, seed)
+
+    Z = X[:max_pointwise_samples] @ W + b  # (n, K) logits of the pointwise checks
+    onehots = np.eye(n_classes)[y[:max_pointwise_samples]]  # (n, K), small: only for steps 1-3
+
+    jac_a, jac_n, ds_a, ds_n, chain_a, chain_sy, chain_n = [], [], [], [], [], [], []
+    for z, y_onehot in zip(Z, onehots):
+        z_a = z.astype(analytic_dtype)
+        s = softmax(z)
+        jac_a.append(softmax_jacobian(z_a))
+        jac_n.append(central_difference(softmax, z, eps))
+        ds_a.append(loss_grad_wrt_softmax(s.astype(analytic_dtype), y_onehot))
+        ds_n.append(central_difference(lambda s_: -np.sum(y_onehot * np.log(s_)), s, eps, relative=True))
+        J = softmax_jacobian(z_a)
+        chain_a.append(J.T @ loss_grad_wrt_softmax(s.astype(analytic_dtype), y_onehot))
+        chain_sy.append(loss_grad_wrt_logits(z_a, y_onehot))
+        chain_n.append(central_difference(lambda z_: -np.sum(y_onehot * log_softmax(z_)), z, eps))
+
+    checks = [
+        _compare("1. softmax Jacobian", "J = diag(s) - s sᵀ", jac_a, jac_n, atol, rtol),
+        _compare("2. loss in softmax", "dL/ds = -y / s", ds_a, ds_n, atol, rtol),
+    ]
+    # Both analytic forms (J^T dL/ds and s - y) against the same finite differences in z.
+    checks.append(
+        _compare(
+            "3. chain rule",
+            "Jᵀ dL/ds = s - y = dL/dz",
+            np.concatenate([np.ravel(chain_a), np.ravel(chain_sy)]),
+            np.concatenate([np.ravel(chain_n), np.ravel(chain_n)]),
+            atol,
+            rtol,
+        )
+    )
+
+    Xa = X.astype(analytic_dtype)
+    _, dW_a, db_a = loss_and_gradient(
+        W.astype(analytic_dtype), b.astype(analytic_dtype), Xa, y, l2, sample_weight.astype(analytic_dtype)
+    )
+    # Each numeric entry costs two passes over X, so a wide problem checks a random subset
+    # of W's entries (every bias entry is always checked).
+    rng = np.random.default_rng(seed + 3)
+    checked = np.arange(W.size) if W.size <= max_weight_entries else np.sort(
+        rng.choice(W.size, size=max_weight_entries, replace=False)
+    )
+    dW_n = central_difference(lambda W_: objective(W_, b, X, y, l2, sample_weight), W, eps, entries=checked)
+    db_n = central_difference(lambda b_: objective(W, b_, X, y, l2, sample_weight), b, eps)
+    checks.append(
+        _compare(
+            "4. batch gradient",
+            "dJ/dW = Xᵀ(P - Y)/N + l2 W, dJ/db = mean(P - Y)",
+            np.concatenate([np.ravel(dW_a)[checked], np.ravel(db_a)]),
+            np.concatenate([dW_n, db_n.ravel()]),
+            atol,
+            rtol,
+        )
+    )
+    return GradcheckReport(
+        checks=checks,
+        eps=eps,
+        dtype=dtype,
+        tolerance_note=note,
+        problem={
+            "samples": int(n_samples),
+            "features": int(n_features),
+            "classes": int(n_classes),
+            "l2": float(l2),
+            "seed": int(seed),
+            "sample_weights": "uniform(0.5, 2.0)",
+        },
+    )
+
+
+def eps_sweep(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    l2: float = 0.1,
+    seed: int = 0,
+    eps_values: np.ndarray | None = None,
+) -> dict:
+    """Worst absolute error of steps 3 and 4 against central differences, for each eps.
+
+    Truncation error falls as eps^2 and rounding error grows as 1e-16 / eps, so the error
+    curve is a V whose bottom is the best eps (about 1e-5 for well-scaled float64 problems).
+    Returns {"eps": [...], "step3": [...], "step4": [...], "best_eps_step3", "best_eps_step4"}.
+    """
+    if eps_values is None:
+        eps_values = np.logspace(-1, -10, 19)
+    X = np.asarray(X, dtype=np.float64)
+    W, b = _parameters(X.shape[1], n_classes, seed)
+    sample_weight = _sample_weights(X.shape[0], seed)
+    z = X[0] @ W + b
+    y_onehot = np.eye(n_classes)[y[0]]
+    grad_z = loss_grad_wrt_logits(z, y_onehot)
+    _, dW_a, db_a = loss_and_gradient(W, b, X, y, l2, sample_weight)
+    step3, step4 = [], []
+    for eps in eps_values:
+        fd_z = central_difference(lambda z_: -np.sum(y_onehot * log_softmax(z_)), z, eps)
+        step3.append(float(np.max(np.abs(grad_z - fd_z))))
+        dW_n = central_difference(lambda W_: objective(W_, b, X, y, l2, sample_weight), W, eps)
+        db_n = central_difference(lambda b_: objective(W, b_, X, y, l2, sample_weight), b, eps)
+        step4.append(float(max(np.max(np.abs(dW_a - dW_n)), np.max(np.abs(db_a - db_n)))))
+    eps_list = [float(e) for e in eps_values]
+    return {
+        "eps": eps_list,
+        "step3": step3,
+        "step4": step4,
+        "best_eps_step3": eps_list[int(np.argmin(step3))],
+        "best_eps_step4": eps_list[int(np.argmin(step4))],
+    }
+

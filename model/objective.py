@@ -1,0 +1,103 @@
+"""The linear part of softmax regression: the batch objective of step 4 and its gradient.
+
+    J(W, b) = sum_i w_i L_i + (l2 / 2) ||W||_F^2        (w_i = 1/N without sample weights)
+    Z = X W + 1 b^T,   P = softmax(Z) row by row,   G = w_i (P_i - Y_i)
+    dJ/dW = X^T G + l2 W
+    dJ/db = sum_i G_i
+
+Shapes: X (N, D) dense float64/float32 or scipy.sparse CSR, W (D, K), b (K,), y (N,)
+integer class indices. The pointwise part (softmax, cross-entropy, G) lives in
+:mod:`softreg.model.softmax`; here is only the chain rule through X W + b and the penalty.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softreg.model.softmax import cross_entropy, cross_entropy_and_logit_gradient, normalized_weights
+
+
+def logits(W: np.ndarray, b: np.ndarray, X) -> np.ndarray:
+    """Z = X W + 1 b^T, shape (N, K): one matrix product, the bias added in place."""
+    Z = X @ W
+    Z = np.asarray(Z)  # a sparse X times a dense W is already dense; keep it an ndarray
+    Z += b
+    return Z
+
+
+def penalty(W: np.ndarray, l2: float) -> float:
+    """(l2 / 2) ||W||_F^2: the L2 term of J, on the weights only (the bias is unpenalized)."""
+    if l2 == 0:
+        return 0.0
+    return 0.5 * l2 * float(np.vdot(W, W))
+
+
+def parameter_gradient(G: np.ndarray, X, W: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """The chain rule through Z = X W + b: dW = X^T G + l2 W (D, K), db = sum_i G_i (K,).
+
+    G already carries the 1/N (or w_i / sum w) of the mean, so no division here.
+    """
+    dW = np.asarray(X.T @ G)  # (D, K): one matrix product over X
+    if l2 != 0:
+        dW += l2 * W
+    db = G.sum(axis=0)  # (K,)
+    return dW, db
+
+
+def objective(W: np.ndarray, b: np.ndarray, X, y: np.ndarray, l2: float = 0.0, sample_weight=None) -> float:
+    """J(W, b) alone: mean cross-entropy from the logits plus the L2 penalty (step 4)."""
+    return cross_entropy(logits(W, b, X), y, sample_weight) + penalty(W, l2)
+
+
+def loss_and_gradient(
+    W: np.ndarray, b: np.ndarray, X, y: np.ndarray, l2: float = 0.0, sample_weight=None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """J(W, b) of step 4 with dJ/dW and dJ/db, fused.
+
+    One matrix product for the logits, softmax computed in place in that buffer,
+    1 subtracted at each true class by indexing (G = P - Y scaled by the row weights),
+    one matrix product for X^T G. Returns (J, dW (D, K), db (K,)).
+    """
+    Z = logits(W, b, X)  # (N, K), owned here, so G may overwrite it
+    data_loss, G = cross_entropy_and_logit_gradient(Z, y, sample_weight, overwrite_logits=True)
+    dW, db = parameter_gradient(G, X, W, l2)
+    return data_loss + penalty(W, l2), dW, db
+
+
+def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 100, rtol: float = 1e-6) -> float:
+    """Böhning's bound on the gradient's Lipschitz constant, L = 1/2 lambda_max(X~^T Ω X~) + l2.
+
+    X~ is X with a column of ones appended (the bias) and Ω = diag(w_i / sum w) (1/N each
+    without weights), so that H <= 1/2 (I - 1 1^T / K) kron X~^T Ω X~ (DERIVATION.md) and the
+    largest eigenvalue of (I - 1 1^T/K) is 1. lambda_max comes from power iteration on
+    v -> X~^T Ω X~ v, one pass over X per iteration; its Rayleigh quotient approaches
+    lambda_max from below, so the result is raised by the last iteration's relative change
+    plus 1e-3 to stay an upper bound in practice.
+    """
+    n_samples, n_features = X.shape
+    dtype = np.float64
+    w = normalized_weights(sample_weight, n_samples, dtype)
+    if w is None:
+        w = np.full(n_samples, 1.0 / n_samples)
+    # A fixed, dense start vector: reproducible, and not orthogonal to the top eigenvector
+    # of a non-negative matrix in practice.
+    v = np.ones(n_features + 1, dtype=dtype) / np.sqrt(n_features + 1)
+    estimate = 0.0
+    change = 1.0
+    for _ in range(n_iter):
+        u = np.asarray(X @ v[:-1]).ravel() + v[-1]  # X~ v, (N,)
+        u *= w
+        Av = np.empty_like(v)
+        Av[:-1] = np.asarray(X.T @ u).ravel()  # X~^T Ω X~ v
+        Av[-1] = u.sum()
+        new_estimate = float(v @ Av)  # Rayleigh quotient, v has unit norm
+        norm = float(np.linalg.norm(Av))
+        if norm == 0.0:
+            break
+        v = Av / norm
+        change = abs(new_estimate - estimate) / max(new_estimate, np.finfo(float).tiny)
+        estimate = new_estimate
+        if change < rtol:
+            break
+    lambda_max = estimate * (1.0 + change + 1e-3)
+    return 0.5 * lambda_max + l2

@@ -1,0 +1,146 @@
+"""The pointwise part of softmax regression: softmax, its Jacobian, and cross-entropy.
+
+Each function implements one step of ``docs/derivation.md`` (a copy of the project's
+DERIVATION notes) and names things as the derivation does:
+
+    z (K,) or Z (N, K)   logits
+    s (K,) or P (N, K)   softmax outputs
+    y                    integer class indices (N,), or a one-hot vector (K,) where stated
+    L = logsumexp(z) - z_y     cross-entropy of one sample
+
+Every function takes and returns arrays and prints nothing. The batch objective that
+adds the linear part (Z = X W + b) and the L2 penalty lives in :mod:`softreg.model.objective`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def logsumexp(Z: np.ndarray) -> np.ndarray:
+    """Row-wise log(sum_k exp(Z[:, k])) without overflow.
+
+    logsumexp(z) = m + log(sum_k exp(z_k - m)) with m = max_k z_k: every exponent is <= 0,
+    so exp cannot overflow, and the largest term is exactly 1, so the sum cannot underflow
+    to 0 and the log is finite.
+    """
+    Z = np.asarray(Z)
+    m = Z.max(axis=-1, keepdims=True)  # (N, 1)
+    # max of a row of infinities would give inf - inf = nan; those rows keep m as is.
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.exp(Z - m).sum(axis=-1, keepdims=True)) + m
+    return out[..., 0]
+
+
+def softmax(Z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax s_n = exp(z_n) / sum_k exp(z_k).
+
+    softmax is unchanged when a constant is added to every logit of a row, so we subtract
+    the row's max first: no exp can overflow and the denominator is at least 1.
+    """
+    Z = np.asarray(Z)
+    E = np.exp(Z - Z.max(axis=-1, keepdims=True))  # (N, K), entries in (0, 1]
+    E /= E.sum(axis=-1, keepdims=True)
+    return E
+
+
+def log_softmax(Z: np.ndarray) -> np.ndarray:
+    """Row-wise log s_n = z_n - logsumexp(z), never log(softmax(z)).
+
+    log(softmax(z)) underflows to log(0) = -inf once a probability drops below ~1e-308;
+    z_n - logsumexp(z) stays finite for any finite logits.
+    """
+    Z = np.asarray(Z)
+    return Z - logsumexp(Z)[..., None]
+
+
+def softmax_jacobian(z: np.ndarray) -> np.ndarray:
+    """Step 1: the Jacobian of softmax for one sample, J = diag(s) - s s^T.
+
+    From s_n = exp(z_n) S^(-1) and the product rule,
+    d s_n / d z_m = s_n (delta_nm - s_m). J is symmetric and each row sums to zero.
+    Returns (K, K).
+    """
+    s = softmax(np.asarray(z, dtype=float))  # (K,)
+    return np.diag(s) - np.outer(s, s)
+
+
+def loss_grad_wrt_softmax(s: np.ndarray, y_onehot: np.ndarray) -> np.ndarray:
+    """Step 2: dL/ds_n = -y_n / s_n for L = -sum_n y_n log s_n.
+
+    Only the true class contributes (y is one-hot); s_n > 0 always, since softmax never
+    returns an exact zero for finite logits unless exp underflows.
+    """
+    return -np.asarray(y_onehot, dtype=float) / np.asarray(s, dtype=float)
+
+
+def loss_grad_wrt_logits(z: np.ndarray, y_onehot: np.ndarray) -> np.ndarray:
+    """Step 3: the chain rule collapses to dL/dz = softmax(z) - y.
+
+    dL/dz_m = sum_n (-y_n / s_n) s_n (delta_nm - s_m) = -y_m + s_m sum_n y_n = s_m - y_m,
+    because the one-hot y sums to one.
+    """
+    return softmax(z) - np.asarray(y_onehot, dtype=float)
+
+
+def sample_losses(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-sample cross-entropy L_i = logsumexp(z_i) - z_{i, y_i}, shape (N,).
+
+    Uses class indices directly: no one-hot matrix, no log of a probability.
+    """
+    Z = np.asarray(Z)
+    return logsumexp(Z) - Z[np.arange(Z.shape[0]), y]
+
+
+def normalized_weights(sample_weight: np.ndarray | None, n_samples: int, dtype) -> np.ndarray | None:
+    """Per-sample weights w_i / sum_j w_j, or None for the plain mean (every w_i = 1/N)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=dtype)
+    return w / w.sum()
+
+
+def cross_entropy(Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Mean cross-entropy (1/N) sum_i L_i, or the weighted mean sum_i w_i L_i / sum_i w_i.
+
+    This is the data term of the batch objective in step 4.
+    """
+    losses = sample_losses(Z, y)  # (N,)
+    if sample_weight is None:
+        return float(losses.mean())
+    w = normalized_weights(sample_weight, losses.shape[0], losses.dtype)
+    return float(w @ losses)
+
+
+def cross_entropy_and_logit_gradient(
+    Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, *, overwrite_logits: bool = False
+) -> tuple[float, np.ndarray]:
+    """The data term of step 4 and its gradient in the logits, from one exp of Z.
+
+    Returns (loss, G) with loss = sum_i w_i L_i (w_i = 1/N without weights) and
+    G = w_i (P_i - Y_i), shape (N, K): step 3 (dL/dz = s - y) for each row, scaled by the
+    row's weight in the mean. G is computed without a one-hot matrix by subtracting 1 at
+    each row's true class.
+
+    With ``overwrite_logits=True`` G is written into Z's buffer (the training loop owns its
+    logits and so saves an N x K allocation per evaluation).
+    """
+    n_samples = Z.shape[0]
+    rows = np.arange(n_samples)
+    G = Z if overwrite_logits else Z.copy()  # (N, K)
+    # Subtract each row's max so exp cannot overflow; the loss is shift-invariant.
+    G -= G.max(axis=1, keepdims=True)
+    z_true = G[rows, y].copy()  # (N,) shifted logit of the true class
+    np.exp(G, out=G)
+    row_sums = G.sum(axis=1)  # (N,) >= 1, since the max entry is exp(0) = 1
+    losses = np.log(row_sums) - z_true  # L_i = logsumexp(z_i) - z_{i, y_i}
+    G /= row_sums[:, None]  # P
+    G[rows, y] -= 1  # P - Y
+    w = normalized_weights(sample_weight, n_samples, G.dtype)
+    if w is None:
+        loss = float(losses.mean())
+        G /= n_samples
+    else:
+        loss = float(w @ losses)
+        G *= w[:, None]
+    return loss, G
