@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from importlib.metadata import version
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -125,6 +126,142 @@ def gradcheck(
                     )
     if not report.passed:
         raise typer.Exit(code=EXIT_RUN_FAILED)
+
+
+@app.command()
+def datasets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """List the built-in datasets with their shapes and classes."""
+    from softreg.cli import render
+    from softreg.data import describe_builtins
+
+    rows = describe_builtins()
+    if as_json:
+        out.print_json(json.dumps(rows))
+    else:
+        out.print(render.datasets_table(rows))
+        out.print("synthetic[:samples=5000,features=20,classes=4,informative=10,seed=0] makes data of any size; "
+                  "files: .csv/.tsv (header row, --target column), .npz (X, y), .svm/.svmlight/.libsvm.",
+                  highlight=False)
+
+
+def _default_out(dataset: str) -> str:
+    """digits -> digits.softreg.npz; data/x.csv -> x.softreg.npz (in the working directory)."""
+    from pathlib import Path
+
+    name = dataset.partition(":")[0]
+    return f"{Path(name).stem or 'model'}.softreg.npz"
+
+
+@app.command()
+def train(
+    dataset: Annotated[Optional[str], typer.Argument(
+        help="Built-in name (iris, wine, digits, breast_cancer), synthetic[:samples=N,...], or a .csv/.tsv/.npz/svmlight file. "
+             "May come from --config instead.", show_default=False)] = None,
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="TOML config; explicit flags override its values.",
+                                                        exists=True, dir_okay=False, show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Option(help="Label column of a CSV/TSV file. [default: last column]", show_default=False)] = None,
+    weight_column: Annotated[Optional[str], typer.Option(help="CSV/TSV column of per-sample weights.", show_default=False)] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for validation (stratified). [default: 0.15]", show_default=False)] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for the test split (stratified). [default: 0.15]", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the splits and mini-batch shuffling. [default: 0]", show_default=False)] = None,
+    standardize: Annotated[Optional[bool], typer.Option("--standardize/--no-standardize", help="Standardize features on the training split. [default: on]", show_default=False)] = None,
+    l2: Annotated[Optional[float], typer.Option(help="L2 penalty on the weights: J = mean CE + l2/2 ||W||². [default: 1e-3]", show_default=False)] = None,
+    lr: Annotated[Optional[str], typer.Option(help="Step size: auto (Armijo backtracking, floor 1/L), bound (fixed 1/L) or a number. [default: auto]", show_default=False)] = None,
+    momentum: Annotated[Optional[str], typer.Option(help="none or nesterov (accelerated, adaptive restart). [default: none]", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Mini-batch SGD with this batch size. [default: full batch]", show_default=False)] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="Decay of a fixed step: constant, inverse-sqrt, cosine. [default: constant]", show_default=False)] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(help="Stop after this many epochs. [default: 1000]", show_default=False)] = None,
+    tol: Annotated[Optional[float], typer.Option(help="Converged when max |gradient| <= tol x the first epoch's. [default: 1e-5]", show_default=False)] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better validation loss. [default: off]", show_default=False)] = None,
+    class_weight: Annotated[Optional[str], typer.Option(help="none or balanced. [default: none]", show_default=False)] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="float64 or float32. [default: float64]", show_default=False)] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Model file to write. [default: DATASET.softreg.npz]", show_default=False)] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Also write the loss curves to a PNG or SVG file (needs matplotlib).", show_default=False)] = None,
+    log_scale: Annotated[bool, typer.Option("--log-scale", help="Draw the loss curves on a log scale.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (config, stop reason, history, metrics) and nothing else.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config as TOML and exit.")] = False,
+) -> None:
+    """Train softmax regression by gradient descent: progress, loss curves, metrics, a model file."""
+    from softreg.cli import render
+    from softreg.cli.progress import TrainingProgress
+    from softreg.data import DataError, load_dataset
+    from softreg.model.config import ConfigError, load_config_file, resolve_config, to_toml
+    from softreg.model.optimize import TrainingDiverged
+    from softreg.model.persist import ModelFileError, check_writable, save_model
+    from softreg.model.pipeline import fit_dataset
+
+    flags = dict(dataset=dataset, target=target, weight_column=weight_column, val_fraction=val_fraction,
+                 test_fraction=test_fraction, seed=seed, standardize=standardize, l2=l2, lr=lr, momentum=momentum,
+                 batch_size=batch_size, schedule=schedule, max_epochs=max_epochs, tol=tol, patience=patience,
+                 class_weight=class_weight, dtype=dtype)
+    try:
+        file_values = load_config_file(config_file) if config_file else {}
+        if dataset is None and "dataset" not in file_values:
+            fail("no dataset: give one (for example `softreg train digits`) or a --config that sets dataset.")
+        config = resolve_config(file_values, flags, source=f"config file '{config_file}'" if config_file else "config")
+    except ConfigError as error:
+        fail(_flag_names(str(error)))
+    if print_config:
+        out.print(to_toml(config), end="", highlight=False, markup=False)
+        raise typer.Exit()
+    model_path = out_path or Path(_default_out(config.dataset))
+    try:
+        check_writable(model_path)
+        if plot is not None:
+            check_writable(plot)
+            render.check_plot_target(plot)
+    except (ModelFileError, ValueError) as error:
+        fail(str(error))
+
+    try:
+        data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column, dtype=config.dtype)
+    except DataError as error:
+        fail(str(error))
+    if not as_json:
+        err.print(f"[bold]{data.description}[/]: {data.n_samples} rows, {data.n_features} features, "
+                  f"{len(data.class_names)} classes", highlight=False)
+    show_progress = not quiet and not as_json and err.is_terminal
+    try:
+        with TrainingProgress(err, enabled=show_progress, max_epochs=config.max_epochs) as progress:
+            run = fit_dataset(data, config, callback=progress.update)
+    except TrainingDiverged as error:
+        fail(str(error), code=EXIT_RUN_FAILED)
+    except (DataError, ValueError) as error:
+        fail(str(error))
+    header = run.header()
+    save_model(model_path, run.estimator, header, data.feature_names)
+    if plot is not None:
+        render.save_loss_plot(plot, run.estimator.history_, log_scale=log_scale)
+
+    if as_json:
+        document = {"model": str(model_path), **header}
+        out.print_json(json.dumps(document, default=float))
+        return
+    estimator = run.estimator
+    out.print(render.loss_curves(estimator.history_, log_scale=log_scale))
+    out.print(f"[bold]stop:[/] {estimator.stop_message_}", highlight=False)
+    out.print(render.step_summary(estimator, config), highlight=False)
+    shown = {k: v for k, v in run.metrics.items() if k in ("validation", "test")} or run.metrics
+    out.print(render.metrics_table(shown))
+    report_split = "test" if "test" in run.metrics else next(iter(shown))
+    out.print(render.per_class_table(run.metrics[report_split], f"per-class report ({report_split})"))
+    out.print(render.confusion_table(run.metrics[report_split], f"confusion matrix ({report_split}): rows true, columns predicted"))
+    out.print(f"model saved to [bold]{model_path}[/] ({run.seconds:.2f} s of training)", highlight=False)
+    if plot is not None:
+        out.print(f"loss curves saved to {plot}", highlight=False)
+
+
+def _flag_names(message: str) -> str:
+    """Config keys in an error message also name their flags: 'l2' -> 'l2 (--l2)'."""
+    from softreg.model.config import TrainConfig
+
+    for name in TrainConfig.__dataclass_fields__:
+        key = f"{name} must"
+        if message.startswith(key) or f"key '{name}'" in message:
+            flag = "--" + name.replace("_", "-")
+            return message.replace(key, f"{name} ({flag}) must", 1)
+    return message
 
 
 def main() -> None:

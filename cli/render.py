@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 SERIES_STYLES = ("cyan", "magenta", "green", "yellow")
-SERIES_MARKS = ("●", "◆", "▲", "■")
+SERIES_MARKS = ("•", "∘", "▴", "▪")
 
 
 def fmt(value: float, digits: int = 4) -> str:
@@ -74,7 +74,7 @@ def line_chart(
         style = SERIES_STYLES[index % len(SERIES_STYLES)]
         # One mark per column is enough to show the shape; later points win a column.
         for x, y in pts:
-            place(x, y, "•", style)
+            place(x, y, SERIES_MARKS[index % len(SERIES_MARKS)], style)
     for label, (x, y, mark) in (markers or {}).items():
         if usable(x, y):
             place(tx(x), ty(y), mark, "bold red")
@@ -98,7 +98,7 @@ def line_chart(
     lines.append(Text(axis))
     legend = Text(" " * (label_width + 2))
     for index, name in enumerate(points):
-        legend.append("• " + name + "   ", style=SERIES_STYLES[index % len(SERIES_STYLES)])
+        legend.append(f"{SERIES_MARKS[index % len(SERIES_MARKS)]} {name}   ", style=SERIES_STYLES[index % len(SERIES_STYLES)])
     for label, (_, _, mark) in (markers or {}).items():
         legend.append(f"{mark} {label}   ", style="bold red")
     lines.append(legend)
@@ -149,3 +149,135 @@ def eps_sweep_chart(sweep: dict) -> Group:
         style="dim",
     )
     return Group(chart, caption)
+
+
+def loss_curves(history: dict, *, log_scale: bool = False) -> Group:
+    """Training (objective) and validation (data loss) curves against the epoch."""
+    epochs = history["epoch"]
+    series = {"train objective": (epochs, history["train_loss"])}
+    val = [v for v in history["val_loss"] if v is not None]
+    if val:
+        series["validation loss"] = (epochs, [v if v is not None else float("nan") for v in history["val_loss"]])
+    return line_chart(series, title="loss curves" + (" (log scale)" if log_scale else ""), log_y=log_scale,
+                      x_label="epoch")
+
+
+def metrics_table(metrics: dict) -> Table:
+    """One column per split (validation, test, ...), one row per metric."""
+    splits = list(metrics)
+    table = Table(title="metrics")
+    table.add_column("metric")
+    for split in splits:
+        table.add_column(f"{split} ({metrics[split]['samples']})", justify="right")
+    rows = [("accuracy", "accuracy"), ("log loss", "log_loss")]
+    first = metrics[splits[0]]
+    if "top_k_accuracy" in first:
+        rows.append((f"top-{first['top_k']} accuracy", "top_k_accuracy"))
+    for average in ("macro", "weighted"):
+        for name in ("precision", "recall", "f1"):
+            rows.append((f"{name} ({average})", f"{name}_{average}"))
+    for label, key in rows:
+        table.add_row(label, *(fmt(metrics[s][key]) for s in splits))
+    return table
+
+
+def per_class_table(metrics: dict, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in metrics["per_class"].items():
+        table.add_row(name, fmt(row["precision"], 3), fmt(row["recall"], 3), fmt(row["f1-score"], 3),
+                      str(int(row["support"])))
+    return table
+
+
+def confusion_table(metrics: dict, title: str) -> Table:
+    """Rows are true classes, columns predicted; the diagonal green, errors red by share of the row."""
+    names = list(metrics["per_class"])
+    matrix = metrics["confusion_matrix"]
+    table = Table(title=title)
+    table.add_column("true \\ predicted")
+    for name in names:
+        table.add_column(name[:10], justify="right")
+    for i, name in enumerate(names):
+        total = max(sum(matrix[i]), 1)
+        cells = []
+        for j, count in enumerate(matrix[i]):
+            if count == 0:
+                cells.append(Text("·", style="dim"))
+            elif i == j:
+                cells.append(Text(str(count), style="bold green"))
+            else:
+                cells.append(Text(str(count), style="bold red" if count / total >= 0.1 else "red"))
+        table.add_row(name[:16], *cells)
+    return table
+
+
+def datasets_table(rows: list[dict]) -> Table:
+    table = Table(title="built-in datasets (also: synthetic, and .csv/.tsv/.npz/svmlight files)")
+    for column in ("name", "samples", "features", "classes", "description"):
+        table.add_column(column, justify="right" if column in ("samples", "features", "classes") else "left")
+    for row in rows:
+        table.add_row(row["name"], str(row["samples"]), str(row["features"]), str(row["classes"]), row["description"])
+    return table
+
+
+def config_table(config: dict) -> Table:
+    table = Table(title="resolved config (defaults < config file < flags)")
+    table.add_column("key")
+    table.add_column("value")
+    for key, value in config.items():
+        table.add_row(key, "-" if value is None else str(value))
+    return table
+
+
+def step_summary(estimator, config) -> str:
+    """The bound and the steps actually used, in one line."""
+    steps = estimator.step_sizes_
+    text = f"[bold]steps:[/] rule {config.lr}, Böhning bound 1/L = {steps['bound']:.4g}"
+    if "mean" in steps:
+        text += f"; used {steps['min']:.4g} .. {steps['max']:.4g} (mean {steps['mean']:.4g}) over {estimator.n_iter_} epochs"
+    if estimator.restarts_:
+        text += f"; {estimator.restarts_} momentum restarts"
+    for epoch, new_step in estimator.halvings_:
+        text += f"\n[yellow]divergence guard:[/] epoch {epoch}: objective rose or became non-finite; restored the last good weights and halved the step to {new_step:.4g}"
+    return text
+
+
+PLOT_SUFFIXES = (".png", ".svg")
+
+
+def check_plot_target(path) -> None:
+    """Before training: the plot needs a .png/.svg name and matplotlib (the `plot` extra)."""
+    from pathlib import Path
+
+    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
+        raise ValueError(f"--plot '{path}' must end in .png or .svg")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "--plot needs matplotlib, which is not installed; install it with `pip install 'softreg[plot]'` "
+            "(or `pip install matplotlib`), or drop --plot: the curves are drawn in the terminal anyway"
+        ) from None
+
+
+def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
+    """Write the loss curves with matplotlib (Agg backend, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.plot(history["epoch"], history["train_loss"], label="train objective")
+    if any(v is not None for v in history["val_loss"]):
+        axes.plot(history["epoch"], [float("nan") if v is None else v for v in history["val_loss"]], label="validation loss")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    if log_scale:
+        axes.set_yscale("log")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

@@ -22,6 +22,12 @@ from pathlib import Path
 import numpy as np
 
 BUILTINS = ("iris", "wine", "digits", "breast_cancer")
+BUILTIN_DESCRIPTIONS = {
+    "iris": "iris: Fisher's iris flowers, 4 measurements (scikit-learn built-in)",
+    "wine": "wine: chemical analysis of three Italian cultivars (scikit-learn built-in)",
+    "digits": "digits: 8x8 images of handwritten digits (scikit-learn built-in)",
+    "breast_cancer": "breast_cancer: Wisconsin diagnostic, 30 cell-nucleus features (scikit-learn built-in)",
+}
 SYNTHETIC_DEFAULTS = {"samples": 5000, "features": 20, "classes": 4, "informative": 10, "seed": 0}
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm")
@@ -122,12 +128,11 @@ def _load_builtin(name: str, dtype: str) -> Dataset:
     bunch = loader()
     target_names = np.asarray(bunch.target_names)
     labels = target_names[bunch.target] if name != "digits" else bunch.target
-    title = (bunch.DESCR.split("\n", 4)[3].strip(" *") if bunch.DESCR else name) or name
     return Dataset(
         X=np.asarray(bunch.data, dtype=dtype),
         y=np.asarray(labels),
         feature_names=[str(f) for f in bunch.feature_names],
-        description=f"{title} (scikit-learn built-in)",
+        description=BUILTIN_DESCRIPTIONS[name],
         spec={"name": name},
     )
 

@@ -1,0 +1,203 @@
+"""SoftmaxRegression: a scikit-learn style classifier over the derived gradient.
+
+    fit:      standardize X on the training rows, then minimize
+              J(W, b) = sum_i w_i L_i + (l2/2) ||W||_F^2 by gradient descent (softreg.model.optimize)
+    predict:  argmax_k of z = x coef_^T + intercept_
+
+Training runs in standardized coordinates x' = (x - mu) / sigma; the fitted weights are folded
+back so that ``coef_`` and ``intercept_`` apply to raw features:
+
+    z = x' W + b = x (W / sigma) + (b - (mu / sigma) W)
+
+so coef_ = (W / sigma)^T (K, D) and intercept_ = b - (mu / sigma) W (K,). Sparse input is
+scaled but not centered (mu = 0), which keeps it sparse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from softreg.model.optimize import OptimizerSettings, train_softmax, validate_settings
+from softreg.model.softmax import log_softmax, softmax
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+    """Multinomial logistic regression trained by gradient descent on the hand-derived gradient.
+
+    Parameters
+    ----------
+    l2 : L2 penalty on the weights (not the bias) in J = mean CE + (l2/2)||W||^2.
+        scikit-learn's LogisticRegression(C) is the same objective with l2 = 1/(C N).
+    lr : "auto" (Armijo backtracking, floor 1/L), "bound" (fixed 1/L) or a positive number.
+    momentum : None or "nesterov" (accelerated, with adaptive restart).
+    batch_size : None for full-batch gradient descent, else mini-batch SGD.
+    schedule : decay of a fixed step: "constant", "inverse-sqrt" or "cosine".
+    max_epochs, tol : stop after max_epochs, or when max |gradient| <= tol x its first value.
+    patience : early stopping on the validation loss (needs ``validation_data`` in fit).
+    standardize : fit mean/scale on the training rows (scale only for sparse X).
+    class_weight : None or "balanced" (weights n / (K n_k), multiplied into sample_weight).
+    dtype : "float64" (default) or "float32"; every buffer of training uses it.
+    random_state : seed of mini-batch shuffling.
+    """
+
+    def __init__(
+        self,
+        l2: float = 1e-3,
+        lr="auto",
+        momentum=None,
+        batch_size=None,
+        schedule: str = "constant",
+        max_epochs: int = 1000,
+        tol: float = 1e-5,
+        patience=None,
+        standardize: bool = True,
+        class_weight=None,
+        dtype: str = "float64",
+        random_state: int = 0,
+    ):
+        self.l2 = l2
+        self.lr = lr
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.schedule = schedule
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.patience = patience
+        self.standardize = standardize
+        self.class_weight = class_weight
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def _settings(self) -> OptimizerSettings:
+        settings = OptimizerSettings(
+            lr=self.lr,
+            momentum=None if self.momentum in (None, "none") else self.momentum,
+            batch_size=self.batch_size,
+            schedule=self.schedule,
+            max_epochs=self.max_epochs,
+            tol=self.tol,
+            patience=self.patience,
+            seed=self.random_state,
+        )
+        validate_settings(settings)
+        return settings
+
+    def _check_params(self) -> None:
+        if not (isinstance(self.l2, (int, float)) and self.l2 >= 0 and np.isfinite(self.l2)):
+            raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+
+    def fit(self, X, y, sample_weight=None, *, validation_data=None, callback=None, should_stop=None):
+        """Fit on (X, y). ``validation_data=(X_val, y_val)`` adds held-out curves and early stopping;
+        ``callback(EpochRecord)`` is called after every epoch; ``should_stop()`` ends training early."""
+        self._check_params()
+        settings = self._settings()
+        dtype = DTYPES[self.dtype]
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype, order="C")
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"the training data has a single class ({self.classes_[0]!r}); a classifier needs at least 2"
+            )
+        weights = None
+        if sample_weight is not None or self.class_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=dtype)
+            if self.class_weight == "balanced":
+                weights = weights * compute_sample_weight("balanced", y_index).astype(dtype)
+            if np.any(weights < 0) or not weights.sum() > 0:
+                raise ValueError("sample_weight must be non-negative with a positive sum")
+        self._fit_scaling(X)
+        X_train = self._standardize(X)
+        validation = None
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            X_val = validate_data(self, X_val, accept_sparse="csr", dtype=dtype, reset=False)
+            known = np.isin(y_val, self.classes_)
+            validation = (self._standardize(X_val[known]), np.searchsorted(self.classes_, np.asarray(y_val)[known]))
+        result = train_softmax(
+            X_train,
+            y_index,
+            len(self.classes_),
+            l2=float(self.l2),
+            sample_weight=weights,
+            settings=settings,
+            validation=validation,
+            callback=callback,
+            should_stop=should_stop,
+        )
+        self._set_weights(result.W, result.b)
+        self.n_iter_ = result.n_epochs
+        self.loss_curve_ = list(result.history["train_loss"])
+        self.validation_loss_curve_ = list(result.history["val_loss"])
+        self.history_ = result.history
+        self.stop_reason_ = result.stop_reason
+        self.stop_message_ = result.stop_message
+        self.best_epoch_ = result.best_epoch
+        self.lipschitz_ = result.lipschitz
+        self.step_sizes_ = result.step_sizes
+        self.halvings_ = result.halvings
+        self.restarts_ = result.restarts
+        return self
+
+    def _fit_scaling(self, X) -> None:
+        n_features = X.shape[1]
+        self.feature_mean_ = np.zeros(n_features, dtype=X.dtype)
+        self.feature_scale_ = np.ones(n_features, dtype=X.dtype)
+        if not self.standardize:
+            return
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler(with_mean=not hasattr(X, "toarray")).fit(X)
+        if scaler.mean_ is not None and scaler.with_mean:
+            self.feature_mean_ = scaler.mean_.astype(X.dtype)
+        # StandardScaler already maps a zero variance to scale 1, so a constant column stays finite.
+        self.feature_scale_ = scaler.scale_.astype(X.dtype)
+
+    def _standardize(self, X):
+        if not self.standardize:
+            return X
+        if hasattr(X, "toarray"):
+            from scipy import sparse
+
+            return (X @ sparse.diags(1.0 / self.feature_scale_)).tocsr().astype(X.dtype)
+        return ((X - self.feature_mean_) / self.feature_scale_).astype(X.dtype, copy=False)
+
+    def _set_weights(self, W: np.ndarray, b: np.ndarray) -> None:
+        """Keep the standardized-space weights and fold the scaling into coef_ and intercept_."""
+        self.weights_ = W  # (D, K), standardized coordinates
+        self.bias_ = b  # (K,)
+        W_raw = W / self.feature_scale_[:, None]  # (D, K)
+        self.coef_ = np.ascontiguousarray(W_raw.T)  # (K, D)
+        self.intercept_ = b - self.feature_mean_ @ W_raw
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits z = X coef_^T + intercept_, shape (N, K)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", dtype=self.coef_.dtype, reset=False)
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+    def predict_proba(self, X) -> np.ndarray:
+        """softmax of the logits, row by row (max-shifted)."""
+        return softmax(self.decision_function(X))
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """log softmax = z - logsumexp(z), never log(softmax(z))."""
+        return log_softmax(self.decision_function(X))
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,417 @@
+"""Gradient descent on the objective of step 4, with the derived gradient as the direction.
+
+    J(W, b) = sum_i w_i L_i + (l2/2) ||W||_F^2,    (W, b) <- (W, b) - t (dJ/dW, dJ/db)
+
+Only the step size t is a choice:
+- ``"bound"``: t = 1/L with Böhning's L = 1/2 lambda_max(X~^T Ω X~) + l2. Never increases J.
+- ``"auto"``: Armijo backtracking, J(x - t g) <= J(x) - c t ||g||^2, starting each
+  iteration from ``growth`` times the last accepted step and never going below 1/L (which
+  satisfies the condition whenever c <= 1/2). Never increases J. The logits computed for the
+  accepted trial are reused for its gradient, so an accepted first trial costs two passes
+  over X (X W for the trial, X^T G for the gradient).
+- a number: a fixed step, optionally decayed by a schedule, protected by a divergence guard
+  that restores the last good weights and halves the step.
+
+``momentum="nesterov"`` extrapolates y = x_k + beta_k (x_k - x_{k-1}) with beta_k = k/(k+3)
+and takes the gradient step from y. The logits at y are extrapolated the same way from the
+(exact) logits at x_k and x_{k-1}, since Z is linear in (W, b): no extra pass over X. When J
+rises, the step is discarded and momentum restarts from x_k (adaptive restart), so the
+objective stays monotone.
+
+``batch_size`` switches to mini-batch SGD: rows reshuffled each epoch from the seed.
+
+Nothing here prints: progress reaches the caller through ``callback(record)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from softreg.model.objective import lipschitz_constant, logits, loss_and_gradient, parameter_gradient, penalty
+from softreg.model.softmax import cross_entropy_and_logit_gradient
+
+STEP_RULES = ("auto", "bound")
+SCHEDULES = ("constant", "inverse-sqrt", "cosine")
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """How to descend. Every field is validated by :func:`validate_settings`."""
+
+    lr: str | float = "auto"
+    momentum: str | None = None
+    batch_size: int | None = None
+    schedule: str = "constant"
+    max_epochs: int = 1000
+    tol: float = 1e-5
+    patience: int | None = None
+    seed: int = 0
+    armijo: float = 0.5  # sufficient-decrease constant c; c = 1/2 is the descent lemma at t = 1/L (measured: fewest epochs on digits)
+    growth: float = 2.0  # each iteration first tries growth x the last accepted step
+    shrink: float = 0.5  # backtracking factor
+    max_halvings: int = 20
+
+
+def validate_settings(settings: OptimizerSettings) -> None:
+    """Raise ValueError naming the setting when a value is out of range."""
+    lr = settings.lr
+    if isinstance(lr, str):
+        if lr not in STEP_RULES:
+            raise ValueError(f"lr must be 'auto', 'bound' or a positive number, got {lr!r}")
+    elif not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be 'auto', 'bound' or a positive number, got {lr!r}")
+    if settings.momentum not in (None, "none", "nesterov"):
+        raise ValueError(f"momentum must be 'none' or 'nesterov', got {settings.momentum!r}")
+    if settings.batch_size is not None and settings.batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {settings.batch_size}")
+    if settings.batch_size is not None and settings.momentum == "nesterov":
+        raise ValueError("momentum 'nesterov' needs full-batch gradients; drop batch_size or momentum")
+    if settings.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {settings.schedule!r}")
+    if settings.schedule != "constant" and isinstance(lr, str) and settings.batch_size is None:
+        raise ValueError(f"schedule {settings.schedule!r} applies to a fixed numeric lr (or to mini-batches), not lr={lr!r}")
+    if settings.max_epochs < 1:
+        raise ValueError(f"max_epochs must be at least 1, got {settings.max_epochs}")
+    if not (settings.tol >= 0):
+        raise ValueError(f"tol must be >= 0, got {settings.tol}")
+    if settings.patience is not None and settings.patience < 1:
+        raise ValueError(f"patience must be a positive integer, got {settings.patience}")
+    if not (0 < settings.armijo <= 0.5):
+        raise ValueError(f"armijo must be in (0, 0.5], got {settings.armijo}")
+    if not (settings.growth >= 1):
+        raise ValueError(f"growth must be >= 1, got {settings.growth}")
+    if not (0 < settings.shrink < 1):
+        raise ValueError(f"shrink must be in (0, 1), got {settings.shrink}")
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch as the caller sees it."""
+
+    epoch: int
+    max_epochs: int
+    train_loss: float  # the objective J (data term + penalty)
+    grad_norm: float  # max |dJ/dθ| at the point the next step starts from
+    step: float
+    val_loss: float | None
+    val_accuracy: float | None
+    elapsed: float
+
+
+@dataclass
+class TrainResult:
+    """Weights, history and why training stopped."""
+
+    W: np.ndarray
+    b: np.ndarray
+    stop_reason: str  # converged | max_epochs | early_stopped | precision | interrupted
+    stop_message: str
+    n_epochs: int
+    best_epoch: int
+    lipschitz: float
+    history: dict = field(default_factory=dict)
+    halvings: list = field(default_factory=list)  # (epoch, new step) for each divergence-guard halving
+    restarts: int = 0
+    step_sizes: dict = field(default_factory=dict)
+
+
+class TrainingDiverged(RuntimeError):
+    """A fixed step kept making the objective non-finite or larger, even after halving."""
+
+    def __init__(self, message: str, result: TrainResult):
+        super().__init__(message)
+        self.result = result
+
+
+def _max_abs(dW: np.ndarray, db: np.ndarray) -> float:
+    return float(max(np.max(np.abs(dW)), np.max(np.abs(db))))
+
+
+def _schedule_factor(schedule: str, epoch: int, max_epochs: int) -> float:
+    """Multiplier of a fixed step at 1-based ``epoch``."""
+    if schedule == "inverse-sqrt":
+        return 1.0 / math.sqrt(epoch)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max_epochs))
+    return 1.0
+
+
+class _Validation:
+    """Loss and accuracy of held-out rows at given weights (no penalty: the data term only)."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __call__(self, W, b) -> tuple[float, float]:
+        Z = logits(W, b, self.X)
+        predicted = Z.argmax(axis=1)
+        loss, _ = cross_entropy_and_logit_gradient(Z, self.y, overwrite_logits=True)
+        return loss, float(np.mean(predicted == self.y))
+
+
+def train_softmax(
+    X,
+    y: np.ndarray,
+    n_classes: int,
+    *,
+    l2: float = 0.0,
+    sample_weight: np.ndarray | None = None,
+    settings: OptimizerSettings = OptimizerSettings(),
+    validation: tuple | None = None,
+    callback=None,
+    should_stop=None,
+) -> TrainResult:
+    """Minimize J from W = 0, b = 0. X (N, D) dense or CSR, y (N,) class indices in [0, K).
+
+    ``validation`` = (X_val, y_val) adds held-out loss and accuracy to the history and
+    enables early stopping (``settings.patience``). ``callback(EpochRecord)`` runs after
+    each epoch; ``should_stop()`` returning True ends training after the current epoch
+    (stop reason ``interrupted``). Raises :class:`TrainingDiverged` after
+    ``settings.max_halvings`` halvings of a fixed step.
+    """
+    validate_settings(settings)
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    n_features = X.shape[1]
+    W = np.zeros((n_features, n_classes), dtype=dtype)
+    b = np.zeros(n_classes, dtype=dtype)
+    lipschitz = lipschitz_constant(X, l2, sample_weight)
+    loop = _full_batch if settings.batch_size is None else _minibatch
+    return loop(X, y, W, b, l2, sample_weight, settings, lipschitz,
+                _Validation(*validation) if validation is not None and len(validation[1]) else None,
+                callback, should_stop)
+
+
+class _History:
+    """Per-epoch records, early stopping and the best weights seen on validation."""
+
+    def __init__(self, settings: OptimizerSettings, validate, callback):
+        self.settings, self.validate, self.callback = settings, validate, callback
+        self.columns = {"epoch": [], "train_loss": [], "grad_norm": [], "step": [], "val_loss": [], "val_accuracy": []}
+        self.start = time.perf_counter()
+        self.best_val = math.inf
+        self.best_epoch = 0
+        self.best_weights = None
+
+    def record(self, epoch: int, W, b, loss: float, grad_norm: float, step: float) -> bool:
+        """Store one epoch; return True when early stopping says to stop."""
+        val_loss = val_accuracy = None
+        if self.validate is not None:
+            val_loss, val_accuracy = self.validate(W, b)
+            if val_loss < self.best_val:
+                self.best_val, self.best_epoch = val_loss, epoch
+                self.best_weights = (W.copy(), b.copy())
+        for key, value in zip(self.columns, (epoch, loss, grad_norm, step, val_loss, val_accuracy)):
+            self.columns[key].append(value)
+        if self.callback is not None:
+            self.callback(EpochRecord(epoch, self.settings.max_epochs, loss, grad_norm, step, val_loss, val_accuracy,
+                                      time.perf_counter() - self.start))
+        patience = self.settings.patience
+        return bool(patience and self.validate is not None and epoch - self.best_epoch >= patience)
+
+
+def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, callback, should_stop) -> TrainResult:
+    floor = 1.0 / lipschitz
+    rule = settings.lr
+    nesterov = settings.momentum == "nesterov"
+    fixed_base = float(rule) if not isinstance(rule, str) else None
+
+    def evaluate(W_, b_, keep_logits: bool):
+        """Objective and G at (W_, b_): one pass for the logits. Returns (J, G, Z or None)."""
+        Z = logits(W_, b_, X)
+        kept = Z.copy() if keep_logits else None
+        data_loss, G = cross_entropy_and_logit_gradient(Z, y, sample_weight, overwrite_logits=True)
+        return data_loss + penalty(W_, l2), G, kept
+
+    # x: the iterate; y: where the next gradient step starts (y = x without momentum).
+    f_x, G_y, Z_x = evaluate(W, b, keep_logits=nesterov)
+    W_y, b_y = W, b
+    dW, db = parameter_gradient(G_y, X, W_y, l2)
+    g0 = _max_abs(dW, db)
+    f_y = f_x
+    history = _History(settings, validate, callback)
+    history.record(0, W, b, f_x, g0, 0.0)
+    halvings: list[tuple[int, float]] = []
+    restarts = 0
+    momentum_k = 0
+    last_step = floor
+    accepted_steps: list[float] = []
+    stop_reason, stop_message = "max_epochs", ""
+    epoch = 0
+    grad_norm = g0
+
+    if g0 == 0.0:  # already optimal (for example, perfectly balanced classes and no signal)
+        return _result(W, b, "converged", "", 0, history, lipschitz, halvings, restarts, accepted_steps,
+                       grad_norm=g0, g0=1.0, tol=settings.tol)
+    for epoch in range(1, settings.max_epochs + 1):
+        sq_norm = float(np.vdot(dW, dW) + np.vdot(db, db))
+        if fixed_base is not None:
+            t = fixed_base * _schedule_factor(settings.schedule, epoch, settings.max_epochs)
+        elif rule == "bound":
+            t = floor
+        else:
+            t = max(last_step * settings.growth, floor)
+        while True:
+            W_new, b_new = W_y - t * dW, b_y - t * db
+            f_new, G_new, Z_new = evaluate(W_new, b_new, keep_logits=nesterov)
+            sufficient = f_new <= f_y - settings.armijo * t * sq_norm
+            if rule == "auto" and not sufficient and t > floor:
+                t = max(t * settings.shrink, floor)  # backtrack, never below 1/L
+                continue
+            # The monotonicity test is against J(x), the last accepted point.
+            slack = 0.0 if fixed_base is None else 1e-12 * max(abs(f_x), 1.0)
+            if math.isfinite(f_new) and f_new <= f_x + slack:
+                break
+            if nesterov and momentum_k > 0:
+                # Adaptive restart: discard the step, restart momentum from x.
+                restarts += 1
+                momentum_k = 0
+                W_y, b_y, f_y = W, b, f_x
+                _, G_y, _ = evaluate(W, b, keep_logits=False)
+                dW, db = parameter_gradient(G_y, X, W_y, l2)
+                sq_norm = float(np.vdot(dW, dW) + np.vdot(db, db))
+                if fixed_base is None and rule == "auto":
+                    t = max(last_step, floor)
+                continue
+            if fixed_base is None:
+                # 1/L guarantees descent in exact arithmetic: a rise here is rounding noise.
+                stop_reason = "precision"
+                break
+            fixed_base /= 2.0
+            halvings.append((epoch, fixed_base))
+            if len(halvings) > settings.max_halvings:
+                result = _result(W, b, "diverged", "", epoch - 1, history, lipschitz, halvings, restarts, accepted_steps)
+                raise TrainingDiverged(
+                    f"the fixed step kept making the objective non-finite or larger: halved "
+                    f"{settings.max_halvings} times down to {fixed_base:.3g} by epoch {epoch}. "
+                    "Use --lr auto (backtracking, never diverges) or a much smaller --lr.",
+                    result,
+                )
+            t = fixed_base * _schedule_factor(settings.schedule, epoch, settings.max_epochs)
+        if stop_reason == "precision":
+            epoch -= 1
+            break
+        accepted_steps.append(t)
+        last_step = t
+        if nesterov:
+            momentum_k += 1
+            beta = momentum_k / (momentum_k + 3.0)
+            W_y, b_y = W_new + beta * (W_new - W), b_new + beta * (b_new - b)
+            Z_y = Z_new + beta * (Z_new - Z_x)  # logits are linear in (W, b): no pass over X
+            data_loss, G_y = cross_entropy_and_logit_gradient(Z_y, y, sample_weight, overwrite_logits=True)
+            f_y = data_loss + penalty(W_y, l2)
+            Z_x = Z_new
+        else:
+            W_y, b_y, G_y, f_y = W_new, b_new, G_new, f_new
+        W, b, f_x = W_new, b_new, f_new
+        dW, db = parameter_gradient(G_y, X, W_y, l2)
+        grad_norm = _max_abs(dW, db)
+        early = history.record(epoch, W, b, f_x, grad_norm, t)
+        if grad_norm <= settings.tol * g0:
+            stop_reason = "converged"
+            break
+        if early:
+            stop_reason = "early_stopped"
+            break
+        if should_stop is not None and should_stop():
+            stop_reason = "interrupted"
+            break
+    return _result(W, b, stop_reason, stop_message, epoch, history, lipschitz, halvings, restarts, accepted_steps,
+                   grad_norm=grad_norm, g0=g0, tol=settings.tol)
+
+
+def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, callback, should_stop) -> TrainResult:
+    n_samples = X.shape[0]
+    rng = np.random.default_rng(settings.seed)
+    base = 1.0 / lipschitz if isinstance(settings.lr, str) else float(settings.lr)
+    f_x, dW, db = loss_and_gradient(W, b, X, y, l2, sample_weight)
+    g0 = grad_norm = _max_abs(dW, db)
+    history = _History(settings, validate, callback)
+    history.record(0, W, b, f_x, g0, 0.0)
+    halvings: list[tuple[int, float]] = []
+    steps: list[float] = []
+    stop_reason = "max_epochs"
+    epoch = 0
+    for epoch in range(1, settings.max_epochs + 1):
+        while True:
+            t = base * _schedule_factor(settings.schedule, epoch, settings.max_epochs)
+            W_new, b_new = W.copy(), b.copy()
+            order = rng.permutation(n_samples)
+            for start in range(0, n_samples, settings.batch_size):
+                rows = np.sort(order[start : start + settings.batch_size])
+                weights = None if sample_weight is None else sample_weight[rows]
+                if weights is not None and weights.sum() <= 0:
+                    continue
+                _, gW, gb = loss_and_gradient(W_new, b_new, X[rows], y[rows], l2, weights)
+                W_new -= t * gW
+                b_new -= t * gb
+            f_new, dW_new, db_new = loss_and_gradient(W_new, b_new, X, y, l2, sample_weight)
+            # Every epoch is guarded: stochastic steps can overshoot with any step rule.
+            if math.isfinite(f_new) and f_new <= f_x + 1e-12 * max(abs(f_x), 1.0):
+                break
+            base /= 2.0
+            halvings.append((epoch, base))
+            if len(halvings) > settings.max_halvings:
+                result = _result(W, b, "diverged", "", epoch - 1, history, lipschitz, halvings, 0, steps)
+                raise TrainingDiverged(
+                    f"mini-batch SGD kept making the objective non-finite or larger: the step was halved "
+                    f"{settings.max_halvings} times down to {base:.3g} by epoch {epoch}. Use a smaller --lr.",
+                    result,
+                )
+        W, b, f_x, dW, db = W_new, b_new, f_new, dW_new, db_new
+        steps.append(t)
+        grad_norm = _max_abs(dW, db)
+        early = history.record(epoch, W, b, f_x, grad_norm, t)
+        if grad_norm <= settings.tol * g0:
+            stop_reason = "converged"
+            break
+        if early:
+            stop_reason = "early_stopped"
+            break
+        if should_stop is not None and should_stop():
+            stop_reason = "interrupted"
+            break
+    return _result(W, b, stop_reason, "", epoch, history, lipschitz, halvings, 0, steps,
+                   grad_norm=grad_norm, g0=g0, tol=settings.tol)
+
+
+def _result(W, b, stop_reason, stop_message, epoch, history: _History, lipschitz, halvings, restarts, steps,
+            *, grad_norm=None, g0=None, tol=None) -> TrainResult:
+    best_epoch = epoch
+    if stop_reason == "early_stopped" and history.best_weights is not None:
+        W, b = history.best_weights
+        best_epoch = history.best_epoch
+    elif history.validate is not None and history.best_weights is not None:
+        best_epoch = history.best_epoch
+    step_sizes = {"bound": 1.0 / lipschitz}
+    if steps:
+        step_sizes.update(first=steps[0], last=steps[-1], min=min(steps), max=max(steps), mean=float(np.mean(steps)))
+    if not stop_message:
+        stop_message = _stop_message(stop_reason, epoch, grad_norm, g0, tol, history, best_epoch)
+    return TrainResult(
+        W=W, b=b, stop_reason=stop_reason, stop_message=stop_message, n_epochs=epoch, best_epoch=best_epoch,
+        lipschitz=lipschitz, history=history.columns, halvings=halvings, restarts=restarts, step_sizes=step_sizes,
+    )
+
+
+def _stop_message(reason, epoch, grad_norm, g0, tol, history: _History, best_epoch) -> str:
+    relative = (grad_norm / g0) if g0 else 0.0
+    if reason == "converged":
+        return (f"converged at epoch {epoch}: max |gradient| = {grad_norm:.3g}, "
+                f"{relative:.2g} of the first epoch's (tol {tol:g})")
+    if reason == "precision":
+        return (f"converged at epoch {epoch}: the objective cannot decrease further in floating point "
+                f"(max |gradient| = {grad_norm:.3g}, {relative:.2g} of the first epoch's)")
+    if reason == "max_epochs":
+        return (f"reached --max-epochs ({epoch}) without converging: max |gradient| = {grad_norm:.3g}, "
+                f"{relative:.2g} of the first epoch's, above tol {tol:g}. Raise --max-epochs, try "
+                "--momentum nesterov, or loosen --tol.")
+    if reason == "early_stopped":
+        return (f"stopped early at epoch {epoch}: validation loss did not improve for {epoch - best_epoch} "
+                f"epochs (best {history.best_val:.4g} at epoch {best_epoch}; those weights were kept)")
+    if reason == "interrupted":
+        return f"interrupted at epoch {epoch}"
+    return reason

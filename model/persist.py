@@ -1,0 +1,115 @@
+"""Model files: an .npz of plain arrays plus a JSON header, never pickled.
+
+Arrays: ``weights`` (D, K) and ``bias`` (K,) in standardized coordinates, ``feature_mean``
+and ``feature_scale`` (D,), ``classes`` (K,), ``feature_names`` (D,), and ``header``: a JSON
+string with the format version, softreg version, resolved config, dataset spec, split seed,
+history, stop reason and final metrics. Read with ``allow_pickle=False`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+REQUIRED_ARRAYS = ("weights", "bias", "feature_mean", "feature_scale", "classes", "feature_names", "header")
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable softreg model; the message says why."""
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail before training when ``path`` cannot be written: missing or read-only directory."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.exists() and path.is_dir():
+        raise ModelFileError(f"output path '{path}' is a directory; give a file name such as model.npz")
+    if not directory.is_dir():
+        raise ModelFileError(f"output directory '{directory}' does not exist; create it or choose another --out")
+    if not os.access(directory, os.W_OK):
+        raise ModelFileError(f"output directory '{directory}' is not writable; choose another --out")
+    return path
+
+
+def save_model(path: str | Path, estimator, header: dict, feature_names: list[str]) -> Path:
+    """Write the fitted estimator, its feature names and ``header`` to ``path`` atomically
+    (a temporary file in the same directory, fsynced, then renamed over the target)."""
+    path = Path(path)
+    document = {"format": "softreg-model", "format_version": FORMAT_VERSION, "softreg_version": version("softreg")}
+    document.update(header)
+    classes = np.asarray(estimator.classes_)
+    if classes.dtype.kind not in "iub":
+        classes = classes.astype(str)  # never an object array: those would need pickle
+    arrays = {
+        "weights": estimator.weights_,
+        "bias": estimator.bias_,
+        "feature_mean": estimator.feature_mean_,
+        "feature_scale": estimator.feature_scale_,
+        "classes": classes,
+        "feature_names": np.asarray(feature_names, dtype=str),
+        "header": np.asarray(json.dumps(document, default=_json_default)),
+    }
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model(path: str | Path):
+    """Read a model file into (SoftmaxRegression, header). Raises ModelFileError when it is not one."""
+    from softreg.model.estimator import SoftmaxRegression
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [name for name in REQUIRED_ARRAYS if name not in archive.files]
+            if missing:
+                raise ModelFileError(f"'{path}' is not a softreg model: arrays {missing} are missing")
+            arrays = {name: archive[name] for name in REQUIRED_ARRAYS}
+    except ModelFileError:
+        raise
+    except (OSError, ValueError, EOFError) as error:
+        raise ModelFileError(f"'{path}' is not a readable softreg model file ({error})") from None
+    try:
+        header = json.loads(str(arrays["header"]))
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"'{path}': the model header is not valid JSON ({error})") from None
+    if header.get("format") != "softreg-model":
+        raise ModelFileError(f"'{path}' is not a softreg model (no softreg header)")
+    if header.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"'{path}' has model format version {header['format_version']}, newer than this softreg "
+            f"({version('softreg')}) reads (up to {FORMAT_VERSION}); upgrade softreg"
+        )
+    config = header.get("config", {})
+    estimator = SoftmaxRegression(
+        **{key: config[key] for key in SoftmaxRegression().get_params() if key in config}
+    )
+    estimator.classes_ = arrays["classes"]
+    estimator.feature_mean_ = arrays["feature_mean"]
+    estimator.feature_scale_ = arrays["feature_scale"]
+    estimator.n_features_in_ = arrays["weights"].shape[0]
+    estimator._set_weights(arrays["weights"], arrays["bias"])
+    header["feature_names"] = [str(name) for name in arrays["feature_names"]]
+    return estimator, header
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a model header")

@@ -1,0 +1,207 @@
+"""The training loop and the estimator, checked against scikit-learn's lbfgs optimum and by brute force."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.special import log_softmax as scipy_log_softmax
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from softreg.model.estimator import SoftmaxRegression
+from softreg.model.optimize import OptimizerSettings, TrainingDiverged, train_softmax
+
+LOADERS = {"iris": load_iris, "wine": load_wine, "digits": load_digits, "breast_cancer": load_breast_cancer}
+
+
+def reference_objective(W, b, X, y, l2):
+    """J = mean CE + l2/2 ||W||^2 from scipy's log_softmax (independent of softreg)."""
+    Z = np.asarray(X @ W) + b
+    return -scipy_log_softmax(Z, axis=1)[np.arange(len(y)), y].mean() + 0.5 * l2 * np.sum(W * W)
+
+
+def standardized(name):
+    X, y = LOADERS[name](return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize("name", list(LOADERS))
+@pytest.mark.parametrize("rule", ["auto", "bound"])
+def test_objective_never_increases(name, rule):
+    X, y = standardized(name)
+    K = len(np.unique(y))
+    result = train_softmax(X, y, K, l2=1e-3, settings=OptimizerSettings(lr=rule, max_epochs=150, tol=0))
+    losses = np.array(result.history["train_loss"])
+    assert len(losses) >= 2
+    assert np.all(np.diff(losses) <= 0), f"objective rose at epochs {np.flatnonzero(np.diff(losses) > 0) + 1}"
+    # The recorded objective is the true objective at the returned weights.
+    assert losses[-1] == pytest.approx(reference_objective(result.W, result.b, X, y, 1e-3), rel=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [None, "nesterov"])
+@pytest.mark.parametrize("name", ["iris", "wine"])
+def test_reaches_the_lbfgs_optimum(name, momentum):
+    X, y = standardized(name)
+    N, K = len(y), len(np.unique(y))
+    C = 1.0
+    l2 = 1.0 / (C * N)  # scikit-learn's C-scaled sum equals softreg's mean objective at this l2
+    lbfgs = LogisticRegression(C=C, tol=1e-12, max_iter=100_000).fit(X, y)
+    f_star = reference_objective(lbfgs.coef_.T, lbfgs.intercept_, X, y, l2)
+    result = train_softmax(X, y, K, l2=l2, settings=OptimizerSettings(momentum=momentum, max_epochs=20_000, tol=1e-9))
+    f = reference_objective(result.W, result.b, X, y, l2)
+    assert f <= f_star * (1 + 1e-7)
+    assert np.max(np.abs(result.W.T - lbfgs.coef_)) < 1e-3
+
+
+def test_estimator_folds_scaling_into_raw_coefficients():
+    X, y = load_wine(return_X_y=True)
+    model = SoftmaxRegression(l2=1e-2, tol=1e-10, max_epochs=5000).fit(X, y)
+    scaler = StandardScaler().fit(X)
+    Xs = scaler.transform(X)
+    # Brute force: logits in standardized coordinates with the internal weights.
+    Z_standardized = Xs @ model.weights_ + model.bias_
+    assert np.allclose(model.decision_function(X), Z_standardized, rtol=1e-10, atol=1e-10)
+    proba = model.predict_proba(X)
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    assert np.allclose(model.predict_log_proba(X), scipy_log_softmax(Z_standardized, axis=1), atol=1e-10)
+    assert model.coef_.shape == (3, 13) and model.intercept_.shape == (3,)
+    # The same optimum as scikit-learn on the standardized data (l2 = 1/(C N)).
+    lbfgs = LogisticRegression(C=1.0 / (1e-2 * len(y)), tol=1e-12, max_iter=100_000).fit(Xs, y)
+    assert np.allclose(proba, lbfgs.predict_proba(Xs), atol=1e-5)
+
+
+def test_string_labels_and_score():
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = SoftmaxRegression().fit(X, names)
+    assert list(model.classes_) == ["setosa", "versicolor", "virginica"]
+    assert set(model.predict(X)) <= set(names)
+    assert model.score(X, names) > 0.95
+    assert model.n_iter_ == len(model.loss_curve_) - 1
+
+
+def test_sparse_equals_dense():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 20)) * (rng.random((300, 20)) < 0.3)
+    y = rng.integers(0, 4, 300)
+    # A fixed step, so both follow the same path (auto's backtracking could branch on rounding).
+    settings = dict(l2=1e-2, max_epochs=50, tol=0, standardize=False, lr=0.5)
+    dense = SoftmaxRegression(**settings).fit(X, y)
+    sparse_model = SoftmaxRegression(**settings).fit(sparse.csr_matrix(X), y)
+    assert np.allclose(dense.coef_, sparse_model.coef_, rtol=1e-10, atol=1e-12)
+
+
+def test_sparse_standardization_scales_without_centering():
+    rng = np.random.default_rng(1)
+    X = sparse.random(200, 30, density=0.1, random_state=1, format="csr") * 5
+    y = rng.integers(0, 3, 200)
+    model = SoftmaxRegression(max_epochs=30).fit(X, y)
+    assert np.all(model.feature_mean_ == 0)
+    assert np.all(np.isfinite(model.coef_))
+
+
+def test_sample_weights_equal_repeated_rows():
+    X, y = load_iris(return_X_y=True)
+    weights = np.ones(len(y))
+    weights[:10] = 3
+    repeated_X = np.vstack([X, X[:10], X[:10]])
+    repeated_y = np.concatenate([y, y[:10], y[:10]])
+    settings = dict(l2=1e-2, tol=0, max_epochs=200, standardize=False, lr="bound")
+    weighted = SoftmaxRegression(**settings).fit(X, y, sample_weight=weights)
+    repeated = SoftmaxRegression(**settings).fit(repeated_X, repeated_y)
+    assert np.allclose(weighted.coef_, repeated.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_class_weight_balanced_matches_explicit_weights():
+    X, y = load_breast_cancer(return_X_y=True)
+    counts = np.bincount(y)
+    explicit = (len(y) / (2 * counts))[y]
+    settings = dict(l2=1e-2, tol=0, max_epochs=50)
+    balanced = SoftmaxRegression(class_weight="balanced", **settings).fit(X, y)
+    weighted = SoftmaxRegression(**settings).fit(X, y, sample_weight=explicit)
+    assert np.allclose(balanced.coef_, weighted.coef_, rtol=1e-12, atol=1e-12)
+
+
+def test_reproducible_to_1e_12():
+    X, y = load_digits(return_X_y=True)
+    for settings in (dict(max_epochs=100), dict(momentum="nesterov", max_epochs=100),
+                     dict(batch_size=64, lr=0.05, max_epochs=5)):
+        first = SoftmaxRegression(**settings).fit(X, y)
+        second = SoftmaxRegression(**settings).fit(X, y)
+        assert np.max(np.abs(first.coef_ - second.coef_)) <= 1e-12
+        assert first.loss_curve_ == second.loss_curve_
+
+
+def test_stop_reason_converged_and_max_epochs():
+    X, y = standardized("iris")
+    converged = train_softmax(X, y, 3, l2=1e-2, settings=OptimizerSettings(tol=1e-6, max_epochs=10_000))
+    assert converged.stop_reason == "converged"
+    assert converged.history["grad_norm"][-1] <= 1e-6 * converged.history["grad_norm"][0]
+    assert "converged at epoch" in converged.stop_message
+    capped = train_softmax(X, y, 3, l2=1e-2, settings=OptimizerSettings(tol=1e-12, max_epochs=5))
+    assert capped.stop_reason == "max_epochs" and capped.n_epochs == 5
+    assert "--max-epochs" in capped.stop_message and "Raise --max-epochs" in capped.stop_message
+
+
+def test_early_stopping_restores_the_best_weights():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 60))  # noise: validation loss soon rises as training overfits
+    y = rng.integers(0, 3, 120)
+    X_val, y_val = rng.standard_normal((60, 60)), rng.integers(0, 3, 60)
+    result = train_softmax(X, y, 3, l2=0.0, validation=(X_val, y_val),
+                           settings=OptimizerSettings(max_epochs=2000, tol=0, patience=5))
+    assert result.stop_reason == "early_stopped"
+    val = result.history["val_loss"]
+    assert result.best_epoch == int(np.argmin(val))
+    assert result.n_epochs == result.best_epoch + 5
+    # The returned weights are the best epoch's: their validation loss is the minimum.
+    Z = X_val @ result.W + result.b
+    assert -scipy_log_softmax(Z, axis=1)[np.arange(60), y_val].mean() == pytest.approx(min(val), rel=1e-12)
+    assert f"best {min(val):.4g} at epoch {result.best_epoch}" in result.stop_message
+
+
+def test_divergence_guard_halves_and_reports():
+    X, y = standardized("iris")
+    result = train_softmax(X, y, 3, l2=1e-3, settings=OptimizerSettings(lr=50.0, max_epochs=50, tol=0))
+    assert result.halvings, "a step of 50 on standardized iris should trip the guard"
+    steps = [step for _, step in result.halvings]
+    assert steps == [50.0 / 2 ** (i + 1) for i in range(len(steps))]
+    assert np.all(np.diff(result.history["train_loss"]) <= 1e-12)
+
+
+def test_divergence_guard_gives_up_after_20_halvings():
+    X, y = standardized("iris")
+    with pytest.raises(TrainingDiverged, match="halved 20 times"):
+        train_softmax(X * 1e6, y, 3, settings=OptimizerSettings(lr=1e12, max_epochs=5))
+
+
+def test_minibatch_sgd_learns():
+    X, y = standardized("digits")
+    result = train_softmax(X, y, 10, l2=1e-3, settings=OptimizerSettings(batch_size=128, lr=0.1, max_epochs=10, tol=0))
+    losses = result.history["train_loss"]
+    assert losses[-1] < 0.25 * losses[0]
+    assert result.n_epochs == 10
+
+
+def test_float32_stays_float32():
+    X, y = load_digits(return_X_y=True)
+    model = SoftmaxRegression(dtype="float32", max_epochs=50).fit(X, y)
+    assert model.weights_.dtype == np.float32 and model.coef_.dtype == np.float32
+    reference = SoftmaxRegression(max_epochs=50).fit(X, y)
+    assert np.mean(model.predict(X) == reference.predict(X)) > 0.99
+
+
+@pytest.mark.parametrize(
+    "params, needle",
+    [(dict(lr=-1.0), "lr"), (dict(lr="fast"), "lr"), (dict(l2=-1.0), "l2"), (dict(max_epochs=0), "max_epochs"),
+     (dict(momentum="heavy"), "momentum"), (dict(dtype="float16"), "dtype")],
+)
+def test_bad_parameters_name_themselves(params, needle):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=needle):
+        SoftmaxRegression(**params).fit(X, y)
+
+
+def test_single_class_is_an_error():
+    with pytest.raises(ValueError, match="single class"):
+        SoftmaxRegression().fit(np.ones((5, 2)), np.zeros(5))
