@@ -220,7 +220,7 @@ def train(
         fail(str(error))
     if not as_json:
         err.print(f"[bold]{data.description}[/]: {data.n_samples} rows, {data.n_features} features, "
-                  f"{len(data.class_names)} classes", highlight=False)
+                  f"{len(data.class_names)} classes", highlight=False, soft_wrap=True)
     show_progress = not quiet and not as_json and err.is_terminal
     try:
         with TrainingProgress(err, enabled=show_progress, max_epochs=config.max_epochs) as progress:
@@ -240,16 +240,16 @@ def train(
         return
     estimator = run.estimator
     out.print(render.loss_curves(estimator.history_, log_scale=log_scale))
-    out.print(f"[bold]stop:[/] {estimator.stop_message_}", highlight=False)
-    out.print(render.step_summary(estimator, config), highlight=False)
+    out.print(f"[bold]stop:[/] {estimator.stop_message_}", highlight=False, soft_wrap=True)
+    out.print(render.step_summary(estimator, config), highlight=False, soft_wrap=True)
     shown = {k: v for k, v in run.metrics.items() if k in ("validation", "test")} or run.metrics
     out.print(render.metrics_table(shown))
     report_split = "test" if "test" in run.metrics else next(iter(shown))
     out.print(render.per_class_table(run.metrics[report_split], f"per-class report ({report_split})"))
     out.print(render.confusion_table(run.metrics[report_split], f"confusion matrix ({report_split}): rows true, columns predicted"))
-    out.print(f"model saved to [bold]{model_path}[/] ({run.seconds:.2f} s of training)", highlight=False)
+    out.print(f"model saved to [bold]{model_path}[/] ({run.seconds:.2f} s of training)", highlight=False, soft_wrap=True)
     if plot is not None:
-        out.print(f"loss curves saved to {plot}", highlight=False)
+        out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True)
 
 
 def _flag_names(message: str) -> str:

@@ -49,7 +49,7 @@ def _check_stratifiable(y: np.ndarray, held_out_fraction: float) -> None:
     if small:
         label, count = small[0]
         raise DataError(
-            f"class {label!r} has only {count} row, too few to stratify a train/held-out split "
+            f"class {str(label)!r} has only {count} row, too few to stratify a train/held-out split "
             "(each class needs at least 2 rows). Remove the class, add rows, or set the "
             "validation and test fractions to 0."
         )

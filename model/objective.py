@@ -79,12 +79,14 @@ def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 
     w = normalized_weights(sample_weight, n_samples, dtype)
     if w is None:
         w = np.full(n_samples, 1.0 / n_samples)
-    # A fixed, dense start vector: reproducible, and not orthogonal to the top eigenvector
-    # of a non-negative matrix in practice.
-    v = np.ones(n_features + 1, dtype=dtype) / np.sqrt(n_features + 1)
+    # A seeded random start: reproducible, and orthogonal to the top eigenvector with
+    # probability zero (an all-ones start is orthogonal to it for, e.g., a standardized
+    # one-hot pair of columns x and -x, and then converges to a smaller eigenvalue).
+    v = np.random.default_rng(0).standard_normal(n_features + 1)
+    v /= np.linalg.norm(v)
     estimate = 0.0
     change = 1.0
-    for _ in range(n_iter):
+    for iteration in range(n_iter):
         u = np.asarray(X @ v[:-1]).ravel() + v[-1]  # X~ v, (N,)
         u *= w
         Av = np.empty_like(v)
@@ -97,7 +99,7 @@ def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 
         v = Av / norm
         change = abs(new_estimate - estimate) / max(new_estimate, np.finfo(float).tiny)
         estimate = new_estimate
-        if change < rtol:
+        if change < rtol and iteration >= 2:
             break
     lambda_max = estimate * (1.0 + change + 1e-3)
     return 0.5 * lambda_max + l2

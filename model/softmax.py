@@ -17,6 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def _floating(a) -> np.ndarray:
+    """float32/float64 arrays as they are (so float32 stays float32), anything else as float64."""
+    a = np.asarray(a)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+
 def logsumexp(Z: np.ndarray) -> np.ndarray:
     """Row-wise log(sum_k exp(Z[:, k])) without overflow.
 
@@ -51,7 +57,9 @@ def log_softmax(Z: np.ndarray) -> np.ndarray:
     z_n - logsumexp(z) stays finite for any finite logits.
     """
     Z = np.asarray(Z)
-    return Z - logsumexp(Z)[..., None]
+    shifted = Z - Z.max(axis=-1, keepdims=True)  # <= 0, so exp cannot overflow
+    # Subtracting the max before the log keeps full relative precision even for huge logits.
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def softmax_jacobian(z: np.ndarray) -> np.ndarray:
@@ -61,7 +69,7 @@ def softmax_jacobian(z: np.ndarray) -> np.ndarray:
     d s_n / d z_m = s_n (delta_nm - s_m). J is symmetric and each row sums to zero.
     Returns (K, K).
     """
-    s = softmax(np.asarray(z, dtype=float))  # (K,)
+    s = softmax(_floating(z))  # (K,)
     return np.diag(s) - np.outer(s, s)
 
 
@@ -71,7 +79,8 @@ def loss_grad_wrt_softmax(s: np.ndarray, y_onehot: np.ndarray) -> np.ndarray:
     Only the true class contributes (y is one-hot); s_n > 0 always, since softmax never
     returns an exact zero for finite logits unless exp underflows.
     """
-    return -np.asarray(y_onehot, dtype=float) / np.asarray(s, dtype=float)
+    s = _floating(s)
+    return -np.asarray(y_onehot, dtype=s.dtype) / s
 
 
 def loss_grad_wrt_logits(z: np.ndarray, y_onehot: np.ndarray) -> np.ndarray:
@@ -80,7 +89,8 @@ def loss_grad_wrt_logits(z: np.ndarray, y_onehot: np.ndarray) -> np.ndarray:
     dL/dz_m = sum_n (-y_n / s_n) s_n (delta_nm - s_m) = -y_m + s_m sum_n y_n = s_m - y_m,
     because the one-hot y sums to one.
     """
-    return softmax(z) - np.asarray(y_onehot, dtype=float)
+    z = _floating(z)
+    return softmax(z) - np.asarray(y_onehot, dtype=z.dtype)
 
 
 def sample_losses(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
