@@ -154,10 +154,11 @@ def eps_sweep_chart(sweep: dict) -> Group:
 def loss_curves(history: dict, *, log_scale: bool = False) -> Group:
     """Training (objective) and validation (data loss) curves against the epoch."""
     epochs = history["epoch"]
-    series = {"train objective": (epochs, history["train_loss"])}
-    val = [v for v in history["val_loss"] if v is not None]
-    if val:
+    series = {}
+    if any(v is not None for v in history["val_loss"]):
         series["validation loss"] = (epochs, [v if v is not None else float("nan") for v in history["val_loss"]])
+    # Drawn last, so where the curves meet the training objective stays visible.
+    series["train objective"] = (epochs, history["train_loss"])
     return line_chart(series, title="loss curves" + (" (log scale)" if log_scale else ""), log_y=log_scale,
                       x_label="epoch")
 

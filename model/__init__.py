@@ -1,5 +1,6 @@
 """softreg's math and training: pure functions over arrays, no printing."""
 
+from softreg.model.estimator import SoftmaxRegression
 from softreg.model.objective import lipschitz_constant, logits, loss_and_gradient, objective, parameter_gradient
 from softreg.model.softmax import (
     cross_entropy,
@@ -13,6 +14,7 @@ from softreg.model.softmax import (
 )
 
 __all__ = [
+    "SoftmaxRegression",
     "cross_entropy",
     "cross_entropy_and_logit_gradient",
     "lipschitz_constant",
