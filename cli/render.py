@@ -70,9 +70,9 @@ def line_chart(
         row = height - 1 - round((y - y_lo) / (y_hi - y_lo) * (height - 1))
         grid[row][col] = (mark, style)
 
-    for index, (name, pts) in enumerate(points.items()):
+    # The first series is drawn last, so it stays visible where curves overlap.
+    for index, (name, pts) in reversed(list(enumerate(points.items()))):
         style = SERIES_STYLES[index % len(SERIES_STYLES)]
-        # One mark per column is enough to show the shape; later points win a column.
         for x, y in pts:
             place(x, y, SERIES_MARKS[index % len(SERIES_MARKS)], style)
     for label, (x, y, mark) in (markers or {}).items():
@@ -154,11 +154,9 @@ def eps_sweep_chart(sweep: dict) -> Group:
 def loss_curves(history: dict, *, log_scale: bool = False) -> Group:
     """Training (objective) and validation (data loss) curves against the epoch."""
     epochs = history["epoch"]
-    series = {}
+    series = {"train objective": (epochs, history["train_loss"])}
     if any(v is not None for v in history["val_loss"]):
         series["validation loss"] = (epochs, [v if v is not None else float("nan") for v in history["val_loss"]])
-    # Drawn last, so where the curves meet the training objective stays visible.
-    series["train objective"] = (epochs, history["train_loss"])
     return line_chart(series, title="loss curves" + (" (log scale)" if log_scale else ""), log_y=log_scale,
                       x_label="epoch")
 
