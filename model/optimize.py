@@ -310,14 +310,9 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
         dW, db = parameter_gradient(G_y, X, W_y, l2)
         grad_norm = _max_abs(dW, db)
         early = history.record(epoch, W, b, f_x, grad_norm, t)
-        if grad_norm <= settings.tol * g0:
-            stop_reason = "converged"
-            break
-        if early:
-            stop_reason = "early_stopped"
-            break
-        if should_stop is not None and should_stop():
-            stop_reason = "interrupted"
+        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop)
+        if reason is not None:
+            stop_reason = reason
             break
     return _result(W, b, stop_reason, stop_message, epoch, history, lipschitz, halvings, restarts, accepted_steps,
                    grad_norm=grad_norm, g0=g0, tol=settings.tol)
@@ -365,17 +360,23 @@ def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, cal
         steps.append(t)
         grad_norm = _max_abs(dW, db)
         early = history.record(epoch, W, b, f_x, grad_norm, t)
-        if grad_norm <= settings.tol * g0:
-            stop_reason = "converged"
-            break
-        if early:
-            stop_reason = "early_stopped"
-            break
-        if should_stop is not None and should_stop():
-            stop_reason = "interrupted"
+        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop)
+        if reason is not None:
+            stop_reason = reason
             break
     return _result(W, b, stop_reason, "", epoch, history, lipschitz, halvings, 0, steps,
                    grad_norm=grad_norm, g0=g0, tol=settings.tol)
+
+
+def _stop_check(grad_norm: float, g0: float, tol: float, early: bool, should_stop) -> str | None:
+    """The stop reason after an epoch, or None to go on."""
+    if grad_norm <= tol * g0:
+        return "converged"
+    if early:
+        return "early_stopped"
+    if should_stop is not None and should_stop():
+        return "interrupted"
+    return None
 
 
 def _result(W, b, stop_reason, stop_message, epoch, history: _History, lipschitz, halvings, restarts, steps,
