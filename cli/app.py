@@ -252,6 +252,67 @@ def train(
         out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True)
 
 
+@app.command("eval")
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A model file written by softreg train.", show_default=False)],
+    data: Annotated[Optional[str], typer.Argument(
+        help="Data to evaluate on (any format train accepts). [default: the model's own held-out test split]",
+        show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Option(help="Label column of a CSV/TSV file. \\[default: last column]", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")] = False,
+) -> None:
+    """Evaluate a saved model: the training metrics plus calibration, on its test split or on DATA."""
+    from softreg.cli import render
+    from softreg.data import DataError, load_dataset, spec_to_string, split_indices
+    from softreg.model.evaluation import evaluate_model
+    from softreg.model.persist import ModelFileError, load_model
+
+    try:
+        estimator, header = load_model(model)
+    except ModelFileError as error:
+        fail(str(error))
+    config = header["config"]
+    try:
+        if data is None:
+            spec = spec_to_string(header["dataset"])
+            if not config["test_fraction"]:
+                fail(f"model '{model}' was trained with test_fraction 0, so it has no test split; pass DATA to evaluate on.")
+            dataset = load_dataset(spec, target=config.get("target"), weight_column=config.get("weight_column"),
+                                   dtype=config["dtype"])
+            _, _, rows = split_indices(dataset.y, val_fraction=config["val_fraction"],
+                                       test_fraction=config["test_fraction"], seed=config["seed"])
+            X, y, source = dataset.X[rows], dataset.y[rows], f"the model's test split of {spec} ({len(rows)} rows)"
+        else:
+            dataset = load_dataset(data, target=target, dtype=config["dtype"])
+            X, y, source = dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)"
+    except DataError as error:
+        fail(str(error))
+    expected = estimator.n_features_in_
+    if X.shape[1] != expected:
+        fail(f"model expects {expected} features, data has {X.shape[1]}: evaluate on data with the model's features "
+             f"({', '.join(header['feature_names'][:5])}{', ...' if expected > 5 else ''}).")
+    if data is not None and dataset.spec.get("format") in ("csv", "tsv") and header["dataset"].get("format") in ("csv", "tsv"):
+        if list(dataset.feature_names) != header["feature_names"]:
+            fail(f"the feature columns of {data} ({', '.join(dataset.feature_names[:5])}, ...) differ from the model's "
+                 f"({', '.join(header['feature_names'][:5])}, ...); they must match in name and order.")
+    try:
+        result = evaluate_model(estimator, X, y)
+    except ValueError as error:
+        fail(str(error))
+    if result["unseen_labels"]:
+        err.print(f"[yellow]warning:[/] {result['unseen_rows']} rows have labels the model never saw "
+                  f"({', '.join(result['unseen_labels'][:10])}); they count as errors in accuracy and are left out of "
+                  "log loss and calibration.", highlight=False, soft_wrap=True)
+    if as_json:
+        out.print_json(json.dumps({"model": str(model), "data": source, "metrics": result}))
+        return
+    out.print(f"[bold]{model}[/] on {source}", highlight=False, soft_wrap=True)
+    out.print(render.metrics_table({"evaluation": result}))
+    out.print(render.calibration_tables(result["calibration"], [str(c) for c in estimator.classes_]))
+    out.print(render.per_class_table(result, "per-class report"))
+    out.print(render.confusion_table(result, "confusion matrix: rows true, columns predicted"))
+
+
 def _flag_names(message: str) -> str:
     """Config keys in an error message also name their flags: 'l2' -> 'l2 (--l2)'."""
     from softreg.model.config import TrainConfig

@@ -280,3 +280,20 @@ def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+def calibration_tables(calibration: dict, class_names: list[str]) -> Group:
+    """Expected calibration error, the reliability table, and predicted vs observed class shares."""
+    reliability = Table(title=f"calibration: expected calibration error {calibration['expected_calibration_error']:.4f}")
+    for column in ("confidence bin", "rows", "mean confidence", "accuracy", "gap"):
+        reliability.add_column(column, justify="left" if column == "confidence bin" else "right")
+    for row in calibration["reliability"]:
+        gap = row["accuracy"] - row["mean_confidence"]
+        reliability.add_row(row["bin"], str(row["count"]), fmt(row["mean_confidence"], 3), fmt(row["accuracy"], 3),
+                            Text(f"{gap:+.3f}", style="red" if abs(gap) > 0.1 else ""))
+    shares = Table(title="class shares: mean predicted probability vs observed frequency")
+    for column in ("class", "mean predicted", "observed"):
+        shares.add_column(column, justify="left" if column == "class" else "right")
+    for name, predicted, observed in zip(class_names, calibration["mean_predicted"], calibration["observed_frequency"]):
+        shares.add_row(name, fmt(predicted, 4), fmt(observed, 4))
+    return Group(reliability, shares)

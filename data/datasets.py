@@ -102,6 +102,15 @@ def load_dataset(
     )
 
 
+def spec_to_string(spec: dict) -> str:
+    """The dataset spec string that loads the data a stored ``spec`` dict describes."""
+    if "path" in spec:
+        return spec["path"]
+    if spec.get("name") == "synthetic":
+        return "synthetic:" + ",".join(f"{key}={value}" for key, value in spec["params"].items())
+    return spec["name"]
+
+
 def describe_builtins() -> list[dict]:
     """Name, shape, classes and description of each built-in dataset."""
     rows = []
