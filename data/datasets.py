@@ -251,7 +251,7 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
         X=X,
         y=labels,
         feature_names=[header[i] for i in feature_indices],
-        description=f"{path.name}: {len(body)} rows, {len(feature_indices)} features, target '{target}'",
+        description=f"{path.name} (target column '{target}')",
         spec={"path": str(path.resolve()), "format": "csv" if delimiter == "," else "tsv", "target": target,
               "weight_column": weight_column},
         sample_weight=weights,
@@ -319,7 +319,7 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
         X=X,
         y=y,
         feature_names=[f"x{i}" for i in range(X.shape[1])],
-        description=f"{path.name}: {X.shape[0]} rows, {X.shape[1]} features",
+        description=f"{path.name} (arrays X and y)",
         spec={"path": str(path.resolve()), "format": "npz"},
     )
 
@@ -337,6 +337,6 @@ def _load_svmlight(path: Path, dtype: str) -> Dataset:
         X=X.tocsr(),
         y=y,
         feature_names=[f"f{i}" for i in range(X.shape[1])],
-        description=f"{path.name}: {X.shape[0]} rows, {X.shape[1]} features, sparse ({X.nnz} non-zeros)",
+        description=f"{path.name} (svmlight, sparse: {X.nnz} non-zeros)",
         spec={"path": str(path.resolve()), "format": "svmlight", "n_features": int(X.shape[1])},
     )
