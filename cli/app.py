@@ -35,7 +35,10 @@ EXIT_RUN_FAILED = 1
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     """Print a one-paragraph error to stderr and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # The message is plain text: brackets such as softreg[plot] must not be read as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)
 
 
@@ -230,7 +233,11 @@ def train(
     except (DataError, ValueError) as error:
         fail(str(error))
     header = run.header()
-    save_model(model_path, run.estimator, header, data.feature_names)
+    try:
+        save_model(model_path, run.estimator, header, data.feature_names)
+    except OSError as error:
+        fail(f"training finished but the model could not be written to '{model_path}' ({error.strerror or error}); "
+             "nothing was written there. Choose another --out.", code=EXIT_RUN_FAILED)
     if plot is not None:
         render.save_loss_plot(plot, run.estimator.history_, log_scale=log_scale)
 

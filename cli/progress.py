@@ -15,10 +15,9 @@ class TrainingProgress:
         self.progress = Progress(
             TextColumn("[bold]epoch"),
             MofNCompleteColumn(),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=10),
             TextColumn("{task.fields[metrics]}"),
             TimeElapsedColumn(),
-            TextColumn("eta"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -43,5 +42,5 @@ class TrainingProgress:
         parts = [f"loss {record.train_loss:.4f}"]
         if record.val_loss is not None:
             parts.append(f"val {record.val_loss:.4f} acc {record.val_accuracy:.3f}")
-        parts.append(f"step {record.step:.3g}")
-        self.progress.update(self.task, completed=record.epoch, metrics="  ".join(parts))
+        parts.append(f"lr {record.step:.2g}")
+        self.progress.update(self.task, completed=record.epoch, metrics=" ".join(parts))

@@ -304,7 +304,10 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
     except DataError:
         raise
     except ValueError as error:
-        raise DataError(f"{path}: cannot be read without unpickling objects ({error}); store plain numeric arrays.") from None
+        if "pickle" in str(error):
+            raise DataError(f"{path}: holds Python objects that would need unpickling, which softreg refuses; "
+                            "store plain numeric arrays X and y.") from None
+        raise DataError(f"{path}: not a valid .npz archive ({error}).") from None
     except (OSError, EOFError) as error:
         raise DataError(f"{path}: not a readable .npz archive ({error}).") from None
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:

@@ -148,6 +148,8 @@ def check_config(config: TrainConfig) -> None:
         )
     if not (config.l2 >= 0 and math.isfinite(config.l2)):
         raise ConfigError(f"l2 must be a finite number >= 0, got {config.l2}")
+    if config.seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {config.seed}")
     if config.max_epochs < 1:
         raise ConfigError(f"max_epochs must be at least 1, got {config.max_epochs}")
     if not config.tol >= 0:

@@ -404,12 +404,13 @@ def _stop_message(reason, epoch, grad_norm, g0, tol, history: _History, best_epo
         return (f"converged at epoch {epoch}: max |gradient| = {grad_norm:.3g}, "
                 f"{relative:.2g} of the first epoch's (tol {tol:g})")
     if reason == "precision":
-        return (f"converged at epoch {epoch}: the objective cannot decrease further in floating point "
-                f"(max |gradient| = {grad_norm:.3g}, {relative:.2g} of the first epoch's)")
+        verdict = "converged" if relative <= tol else "stopped"
+        return (f"{verdict} at epoch {epoch}: the objective cannot decrease further in floating point "
+                f"(max |gradient| = {grad_norm:.3g}, {relative:.2g} of the first epoch's, tol {tol:g})")
     if reason == "max_epochs":
         return (f"reached --max-epochs ({epoch}) without converging: max |gradient| = {grad_norm:.3g}, "
-                f"{relative:.2g} of the first epoch's, above tol {tol:g}. Raise --max-epochs, try "
-                "--momentum nesterov, or loosen --tol.")
+                f"{relative:.2g} of the first epoch's, above tol {tol:g}. Raise --max-epochs or loosen --tol "
+                "(full-batch runs without momentum also converge faster with --momentum nesterov).")
     if reason == "early_stopped":
         return (f"stopped early at epoch {epoch}: validation loss did not improve for {epoch - best_epoch} "
                 f"epochs (best {history.best_val:.4g} at epoch {best_epoch}; those weights were kept)")

@@ -55,8 +55,13 @@ def save_model(path: str | Path, estimator, header: dict, feature_names: list[st
         "feature_names": np.asarray(feature_names, dtype=str),
         "header": np.asarray(json.dumps(document, default=_json_default)),
     }
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    # A short temporary name in the target directory, so the rename is atomic and a long
+    # target name cannot make the temporary one too long.
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".softreg-", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make the model private
         with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()

@@ -140,6 +140,7 @@ def test_plot_needs_matplotlib_or_writes_a_png(runner, tmp_path):
         import matplotlib  # noqa: F401
     except ImportError:
         assert result.exit_code == 2 and "needs matplotlib" in result.output
+        assert "softreg[plot]" in result.output.replace("\n", "")
         assert not (tmp_path / "m.npz").exists()
     else:
         assert result.exit_code == 0 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -169,3 +170,23 @@ def test_datasets_lists_builtins(runner):
     result = runner.invoke(app, ["datasets", "--json"])
     assert result.exit_code == 0
     assert [row["name"] for row in json.loads(result.stdout)] == ["iris", "wine", "digits", "breast_cancer"]
+
+
+def test_a_long_output_name_is_written(runner, tmp_path):
+    model = tmp_path / ("m" * 240 + ".npz")
+    result = runner.invoke(app, ["train", "iris", "--quiet", "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    assert model.exists() and [p.name for p in tmp_path.iterdir()] == [model.name]
+
+
+def test_a_write_failure_after_training_exits_1_without_traceback(runner, tmp_path, monkeypatch):
+    import softreg.model.persist as persist
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(persist.os, "replace", full_disk)
+    result = runner.invoke(app, ["train", "iris", "--quiet", "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 1
+    assert "could not be written" in result.output and "No space left" in result.output
+    assert list(tmp_path.iterdir()) == []
