@@ -270,7 +270,8 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
                 restarts += 1
                 momentum_k = 0
                 W_y, b_y, f_y = W, b, f_x
-                _, G_y, _ = evaluate(W, b, keep_logits=False)
+                # Z_x holds the exact logits at x (kept for the extrapolation): no pass over X.
+                _, G_y = cross_entropy_and_logit_gradient(Z_x, y, sample_weight)
                 dW, db = parameter_gradient(G_y, X, W_y, l2)
                 sq_norm = float(np.vdot(dW, dW) + np.vdot(db, db))
                 if fixed_base is None and rule == "auto":
