@@ -320,6 +320,106 @@ def evaluate(
     out.print(render.confusion_table(result, "confusion matrix: rows true, columns predicted"))
 
 
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A model file written by softreg train.", show_default=False)],
+    data: Annotated[str, typer.Argument(
+        help="Rows to predict: a .csv/.tsv (columns matched by name; others ignored), svmlight, .npz (X) or a built-in name.",
+        show_default=False)],
+    with_proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class (proba_CLASS).")] = False,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Add the K most likely labels with their probabilities.",
+                                                 show_default=False)] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write to this .csv or .jsonl file (atomically). \\[default: CSV to stdout]",
+                                                     show_default=False)] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", help="csv or jsonl. \\[default: from --out's suffix, else csv]",
+                                                         show_default=False)] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows read and predicted at a time (bounds memory).")] = 10_000,
+) -> None:
+    """Predict labels (and probabilities) for every row of DATA, streamed in chunks."""
+    import sys
+
+    from softreg.data import DataError
+    from softreg.data.output import atomic_file
+    from softreg.data.stream import feature_chunks
+    from softreg.model.persist import ModelFileError, check_writable, load_model
+    from softreg.model.predict import PredictionOptions, check_options, write_predictions
+
+    try:
+        estimator, header = load_model(model)
+    except ModelFileError as error:
+        fail(str(error))
+    if output_format is None:
+        suffix = out_path.suffix.lower() if out_path is not None else ".csv"
+        if suffix not in (".csv", ".jsonl"):
+            fail(f"--out '{out_path}' has the suffix '{suffix or '(none)'}'; use .csv or .jsonl, or name the format with --format.")
+        output_format = suffix[1:]
+    options = PredictionOptions(with_proba=with_proba, top_k=top_k, output_format=output_format)
+    try:
+        check_options(options, len(estimator.classes_))
+        if out_path is not None:
+            check_writable(out_path)
+        stream = feature_chunks(data, header["feature_names"], chunk_rows=chunk_rows, dtype=header["config"]["dtype"])
+    except (ModelFileError, DataError, ValueError) as error:
+        fail(str(error))
+    try:
+        if out_path is None:
+            rows = write_predictions(estimator, stream.chunks, sys.stdout, options)
+            sys.stdout.flush()
+        else:
+            with atomic_file(out_path, "w", encoding="utf-8", newline="") as handle:
+                rows = write_predictions(estimator, stream.chunks, handle, options)
+    except BrokenPipeError:
+        # The reader (say `| head`) took what it wanted and left; that is not an error.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit()
+    except DataError as error:
+        kept = "nothing was written to --out" if out_path is not None else "rows before it were already printed"
+        fail(f"{error} ({kept})")
+    except OSError as error:
+        fail(f"predictions could not be written to '{out_path or 'stdout'}' ({error.strerror or error}); "
+             "nothing was written there.", code=EXIT_RUN_FAILED)
+    err.print(f"{rows} rows predicted from {stream.description}"
+              + (f", written to {out_path}" if out_path is not None else ""), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def info(
+    model: Annotated[Path, typer.Argument(help="A model file written by softreg train.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole header as one JSON document.")] = False,
+) -> None:
+    """What a model file holds: versions, config, dataset, classes, features, stop reason, metrics, loss curve."""
+    from softreg.cli import render
+    from softreg.data import spec_to_string
+    from softreg.model.persist import ModelFileError, load_model
+
+    try:
+        estimator, header = load_model(model)
+    except ModelFileError as error:
+        fail(str(error))
+    classes = [c.item() if hasattr(c, "item") else c for c in estimator.classes_]
+    if as_json:
+        out.print_json(json.dumps({"model": str(model), "classes": classes, **header}, default=float))
+        return
+    names = header["feature_names"]
+    shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]
+    out.print(f"[bold]{model}[/]: softreg model format {header['format_version']}, "
+              f"written by softreg {header['softreg_version']}", highlight=False, soft_wrap=True)
+    out.print(f"dataset: {spec_to_string(header['dataset'])} - {header['dataset'].get('description', '')}",
+              highlight=False, soft_wrap=True)
+    split = header["split"]
+    out.print(f"split (seed {split['seed']}): {split['train_rows']} train, {split['val_rows']} validation, "
+              f"{split['test_rows']} test rows", highlight=False)
+    out.print(f"classes ({len(classes)}): {', '.join(str(c) for c in classes)}", highlight=False, soft_wrap=True)
+    out.print(f"features ({len(names)}): {', '.join(shown)}", highlight=False, soft_wrap=True)
+    out.print(render.config_table(header["config"], title="config"))
+    out.print(f"[bold]stop:[/] {header['stop_message']}", highlight=False, soft_wrap=True)
+    out.print(render.loss_curves(header["history"], height=8))
+    if header.get("metrics"):
+        out.print(render.metrics_table(header["metrics"]))
+
+
 def _flag_names(message: str) -> str:
     """Config keys in an error message also name their flags: 'l2' -> 'l2 (--l2)'."""
     from softreg.model.config import TrainConfig

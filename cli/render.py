@@ -151,14 +151,14 @@ def eps_sweep_chart(sweep: dict) -> Group:
     return Group(chart, caption)
 
 
-def loss_curves(history: dict, *, log_scale: bool = False) -> Group:
+def loss_curves(history: dict, *, log_scale: bool = False, height: int = 14) -> Group:
     """Training (objective) and validation (data loss) curves against the epoch."""
     epochs = history["epoch"]
     series = {"train objective": (epochs, history["train_loss"])}
     if any(v is not None for v in history["val_loss"]):
         series["validation loss"] = (epochs, [v if v is not None else float("nan") for v in history["val_loss"]])
     return line_chart(series, title="loss curves" + (" (log scale)" if log_scale else ""), log_y=log_scale,
-                      x_label="epoch")
+                      x_label="epoch", height=height)
 
 
 def metrics_table(metrics: dict) -> Table:
@@ -221,8 +221,8 @@ def datasets_table(rows: list[dict]) -> Table:
     return table
 
 
-def config_table(config: dict) -> Table:
-    table = Table(title="resolved config (defaults < config file < flags)")
+def config_table(config: dict, title: str = "resolved config (defaults < config file < flags)") -> Table:
+    table = Table(title=title)
     table.add_column("key")
     table.add_column("value")
     for key, value in config.items():

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+
+from softreg.data.output import atomic_file
 
 FORMAT_VERSION = 1
 REQUIRED_ARRAYS = ("weights", "bias", "feature_mean", "feature_scale", "classes", "feature_names", "header")
@@ -55,21 +56,8 @@ def save_model(path: str | Path, estimator, header: dict, feature_names: list[st
         "feature_names": np.asarray(feature_names, dtype=str),
         "header": np.asarray(json.dumps(document, default=_json_default)),
     }
-    # A short temporary name in the target directory, so the rename is atomic and a long
-    # target name cannot make the temporary one too long.
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".softreg-", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make the model private
-        with os.fdopen(descriptor, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as handle:
+        np.savez(handle, **arrays)
     return path
 
 

@@ -180,12 +180,12 @@ def test_a_long_output_name_is_written(runner, tmp_path):
 
 
 def test_a_write_failure_after_training_exits_1_without_traceback(runner, tmp_path, monkeypatch):
-    import softreg.model.persist as persist
+    import softreg.data.output as output
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(persist.os, "replace", full_disk)
+    monkeypatch.setattr(output.os, "replace", full_disk)
     result = runner.invoke(app, ["train", "iris", "--quiet", "--out", str(tmp_path / "m.npz")])
     assert result.exit_code == 1
     assert "could not be written" in result.output and "No space left" in result.output

@@ -1,0 +1,238 @@
+"""Read the features of a dataset in chunks of rows, so memory is bounded by the chunk.
+
+Used to apply a saved model to data of any size (``softreg predict``). The features are
+matched to the ones a model expects:
+
+- CSV/TSV: by column name, in the model's order; other columns (labels, ids) are ignored.
+  When the model's names are generic (``x0, x1, ...`` or ``f0, f1, ...``, from .npz,
+  svmlight or synthetic data) and the header has exactly as many columns as the model has
+  features, the columns are taken in order.
+- svmlight: read in byte ranges with scikit-learn's ``load_svmlight_file(offset, length)``,
+  with the model's feature count.
+- built-ins, synthetic data and .npz (which numpy cannot read partially): loaded whole and
+  handed out in slices.
+
+Like the rest of softreg.data this knows nothing of training; errors are DataError naming
+the file, line and column at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from softreg.data.datasets import (
+    CSV_SUFFIXES,
+    SVMLIGHT_SUFFIXES,
+    Dataset,
+    DataError,
+    load_dataset,
+)
+
+GENERIC_NAME = re.compile(r"^[xf]\d+$")
+
+
+@dataclass
+class FeatureStream:
+    """Where the rows come from and an iterator over (first row index, X chunk)."""
+
+    description: str
+    chunks: Iterator[tuple[int, np.ndarray]]
+
+
+def feature_chunks(spec: str, feature_names: list[str], *, chunk_rows: int = 10_000, dtype: str = "float64") -> FeatureStream:
+    """Stream the features of ``spec`` that a model with ``feature_names`` expects.
+
+    Yields (index of the chunk's first data row, X of shape (rows, D)) with at most
+    ``chunk_rows`` rows each. Raises DataError before the first chunk for a missing file or
+    missing columns, and while streaming for a bad cell (naming its line and column).
+    """
+    if chunk_rows < 1:
+        raise DataError(f"chunk size must be at least 1 row, got {chunk_rows}.")
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix in CSV_SUFFIXES:
+        return _delimited_chunks(path, CSV_SUFFIXES[suffix], feature_names, chunk_rows, dtype)
+    if path.is_file() and suffix in SVMLIGHT_SUFFIXES:
+        return _svmlight_chunks(path, len(feature_names), chunk_rows, dtype)
+    dataset = _load_features(spec, dtype)
+    if dataset.n_features != len(feature_names):
+        raise DataError(
+            f"model expects {len(feature_names)} features, {spec} has {dataset.n_features}; predict on data with the "
+            "model's features (`softreg info MODEL` lists them)."
+        )
+    X = dataset.X
+    return FeatureStream(
+        description=spec,
+        chunks=((start, X[start:start + chunk_rows]) for start in range(0, dataset.n_samples, chunk_rows)),
+    )
+
+
+def _load_features(spec: str, dtype: str):
+    """Any dataset load_dataset accepts; an .npz needs only X here (labels are not used)."""
+    path = Path(spec)
+    if path.suffix.lower() == ".npz" and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "X" not in archive.files:
+                    raise DataError(f"{path}: no array X; arrays present: {archive.files}. "
+                                    "An .npz for prediction needs X (N, D).")
+                X = archive["X"]
+        except DataError:
+            raise
+        except (OSError, ValueError, EOFError) as error:
+            raise DataError(f"{path}: not a readable .npz archive without pickled objects ({error}).") from None
+        if X.ndim != 2:
+            raise DataError(f"{path}: X must be a 2-d array (N, D), got shape {X.shape}.")
+        try:
+            X = X.astype(dtype)
+        except (ValueError, TypeError):
+            raise DataError(f"{path}: X has dtype {X.dtype}, not numbers.") from None
+        bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        if len(bad_rows):
+            raise DataError(f"{path}: X row {bad_rows[0]} holds NaN or infinite values ({len(bad_rows)} such rows).")
+        return Dataset(X=X, y=np.zeros(0), feature_names=[], description=path.name)
+    return load_dataset(spec, dtype=dtype)
+
+
+def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], chunk_rows: int, dtype: str) -> FeatureStream:
+    handle = open(path, newline="", encoding="utf-8")
+    reader = csv.reader(handle, delimiter=delimiter)
+    try:
+        header = next((row for row in reader if row), None)
+    except (csv.Error, DataError):
+        handle.close()
+        raise
+    except UnicodeDecodeError as error:
+        handle.close()
+        raise DataError(f"{path}: byte {error.start} is not valid UTF-8 text; save the file as UTF-8 CSV.") from None
+    if header is None:
+        handle.close()
+        raise DataError(f"{path} is empty; expected a header row naming the feature columns.")
+    header = [name.strip() for name in header]
+    try:
+        indices = _match_columns(path, header, feature_names)
+    except DataError:
+        handle.close()
+        raise
+
+    def chunks() -> Iterator[tuple[int, np.ndarray]]:
+        with handle:
+            start, rows, lines = 0, [], []
+            try:
+                for row in reader:
+                    if not row:
+                        continue  # blank lines carry no sample
+                    if len(row) != len(header):
+                        raise DataError(
+                            f"{path}, line {reader.line_num}: {len(row)} fields where the header has {len(header)}; "
+                            f"check the delimiter ({'tab' if delimiter == chr(9) else repr(delimiter)}) and quoting."
+                        )
+                    rows.append([row[i] for i in indices])
+                    lines.append(reader.line_num)
+                    if len(rows) == chunk_rows:
+                        yield start, _parse(path, rows, lines, [header[i] for i in indices], dtype)
+                        start, rows, lines = start + len(rows), [], []
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}: byte {error.start} is not valid UTF-8 text; save the file as UTF-8 CSV.") from None
+            except csv.Error as error:
+                raise DataError(f"{path}, line {reader.line_num}: not valid delimited text ({error}).") from None
+            if rows:
+                yield start, _parse(path, rows, lines, [header[i] for i in indices], dtype)
+
+    return FeatureStream(description=f"{path.name} (columns matched to the model's features)", chunks=chunks())
+
+
+def _match_columns(path: Path, header: list[str], feature_names: list[str]) -> list[int]:
+    """Indices of the model's features in ``header``, in the model's order."""
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{path}: duplicate column names {duplicates}; each column needs a unique name.")
+    missing = [name for name in feature_names if name not in header]
+    if not missing:
+        return [header.index(name) for name in feature_names]
+    generic = all(GENERIC_NAME.match(name) for name in feature_names)
+    if generic and len(header) == len(feature_names):
+        return list(range(len(header)))
+    shown = ", ".join(repr(name) for name in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise DataError(
+        f"{path}: the model expects {len(feature_names)} feature columns by name and {len(missing)} are missing "
+        f"({shown}); the header has {len(header)} columns. Give the columns the model was trained on "
+        "(`softreg info MODEL` lists them); other columns are ignored."
+    )
+
+
+def _parse(path: Path, rows: list[list[str]], lines: list[int], names: list[str], dtype: str) -> np.ndarray:
+    try:
+        X = np.array(rows, dtype=dtype)
+    except ValueError:
+        X = None
+    if X is None or not np.isfinite(X).all():
+        for row, line in zip(rows, lines):
+            for name, cell in zip(names, row):
+                try:
+                    value = float(cell)
+                except ValueError:
+                    value = None
+                if value is None or not np.isfinite(value):
+                    shown = repr(cell) if cell.strip() else "an empty cell"
+                    raise DataError(
+                        f"{path}, line {line}, column '{name}': {shown} is not a finite number. "
+                        "Every feature the model uses must be a number; fill in or drop that row."
+                    )
+    return X
+
+
+def _svmlight_chunks(path: Path, n_features: int, chunk_rows: int, dtype: str) -> FeatureStream:
+    from sklearn.datasets import load_svmlight_file
+
+    # scikit-learn's "auto" decides zero- or one-based indices from the data it is given;
+    # per chunk that could differ, so decide once for the whole file by the same rule
+    # (zero-based when any index is 0), as training's loader did.
+    zero_based = _has_index_zero(path)
+
+    def parse(lines: list[bytes], first_line: int):
+        try:
+            X, _ = load_svmlight_file(io.BytesIO(b"".join(lines)), n_features=n_features, dtype=np.dtype(dtype),
+                                      zero_based=zero_based)
+        except ValueError as error:
+            raise DataError(
+                f"{path}, lines {first_line}-{first_line + len(lines) - 1}: not valid svmlight text for a model of "
+                f"{n_features} features ({error})."
+            ) from None
+        return X.tocsr()
+
+    def chunks() -> Iterator[tuple[int, np.ndarray]]:
+        start, lines, first_line = 0, [], 1
+        with open(path, "rb") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip() or line.lstrip().startswith(b"#"):
+                    continue
+                if not lines:
+                    first_line = line_no
+                lines.append(line if line.endswith(b"\n") else line + b"\n")
+                if len(lines) == chunk_rows:
+                    yield start, parse(lines, first_line)
+                    start, lines = start + len(lines), []
+        if lines:
+            yield start, parse(lines, first_line)
+
+    return FeatureStream(description=f"{path.name} (svmlight, sparse)", chunks=chunks())
+
+
+def _has_index_zero(path: Path, block_bytes: int = 1 << 20) -> bool:
+    """Whether any feature index in an svmlight file is 0 (a whitespace, then "0:")."""
+    pattern = re.compile(rb"[ \t]0:")
+    tail = b""
+    with open(path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            if pattern.search(tail + block):
+                return True
+            tail = block[-2:]  # a match may straddle two blocks
+    return False

@@ -1,0 +1,94 @@
+"""Applying a fitted model to rows: labels, class probabilities and the K most likely labels.
+
+    p_i = softmax(z_i),   label_i = classes[argmax_k p_ik]
+    top-K: the K classes of largest p_ik, in decreasing order (ties broken by class order)
+
+``write_predictions`` turns chunks of feature rows into CSV or JSON-lines text, one output
+row per input row, so a file of any size is predicted with memory bounded by the chunk.
+Numbers are written in their shortest form that reads back to the same float, so the
+probabilities of a row read back sum to 1 as exactly as they were computed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from typing import IO, Iterable
+
+import numpy as np
+
+OUTPUT_FORMATS = ("csv", "jsonl")
+
+
+@dataclass
+class PredictionOptions:
+    with_proba: bool = False
+    top_k: int | None = None
+    output_format: str = "csv"
+
+
+def top_k_classes(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (N, k) of the k largest probabilities per row, largest first, and those values."""
+    # A stable sort of -p keeps equal probabilities in class order.
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(proba, order, axis=1)
+
+
+def check_options(options: PredictionOptions, n_classes: int) -> None:
+    """ValueError naming the option at fault."""
+    if options.output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be csv or jsonl, got '{options.output_format}'.")
+    if options.top_k is not None and not 1 <= options.top_k <= n_classes:
+        raise ValueError(f"--top-k must be between 1 and the model's {n_classes} classes, got {options.top_k}.")
+
+
+def column_names(classes: np.ndarray, options: PredictionOptions) -> list[str]:
+    """label, then proba_<class> for each class (--proba), then top<j>_label, top<j>_proba."""
+    names = ["label"]
+    if options.with_proba:
+        names += [f"proba_{c}" for c in classes]
+    for j in range(1, (options.top_k or 0) + 1):
+        names += [f"top{j}_label", f"top{j}_proba"]
+    return names
+
+
+def write_predictions(estimator, chunks: Iterable[tuple[int, object]], handle: IO[str], options: PredictionOptions) -> int:
+    """Predict every chunk of (first row, X) and write the rows to ``handle``; returns the row count."""
+    classes = np.asarray(estimator.classes_)
+    check_options(options, len(classes))
+    label_text = [str(c) for c in classes]
+    label_json = [json.dumps(c.item() if hasattr(c, "item") else c) for c in classes]
+    proba_keys = [json.dumps(name) for name in label_text]
+    writer = csv.writer(handle, lineterminator="\n")
+    if options.output_format == "csv":
+        writer.writerow(column_names(classes, options))
+    total = 0
+    for _, X in chunks:
+        proba = estimator.predict_proba(X)
+        # numpy's str of a float is its shortest round-trip form in the array's own precision.
+        proba_text = proba.astype(str)
+        best = proba.argmax(axis=1)
+        if options.top_k:
+            top_index, top_proba = top_k_classes(proba, options.top_k)
+            top_text = top_proba.astype(str)
+        for i in range(proba.shape[0]):
+            if options.output_format == "csv":
+                row = [label_text[best[i]]]
+                if options.with_proba:
+                    row.extend(proba_text[i])
+                if options.top_k:
+                    for j in range(options.top_k):
+                        row += [label_text[top_index[i, j]], top_text[i, j]]
+                writer.writerow(row)
+            else:
+                parts = [f'{{"label": {label_json[best[i]]}']
+                if options.with_proba:
+                    parts.append('"proba": {' + ", ".join(f"{key}: {value}" for key, value in zip(proba_keys, proba_text[i])) + "}")
+                if options.top_k:
+                    parts.append('"top": [' + ", ".join(
+                        f'{{"label": {label_json[top_index[i, j]]}, "proba": {top_text[i, j]}}}' for j in range(options.top_k)
+                    ) + "]")
+                handle.write(", ".join(parts) + "}\n")
+        total += proba.shape[0]
+    return total
