@@ -66,29 +66,48 @@ def write_predictions(estimator, chunks: Iterable[tuple[int, object]], handle: I
     total = 0
     for _, X in chunks:
         proba = estimator.predict_proba(X)
-        # numpy's str of a float is its shortest round-trip form in the array's own precision.
-        proba_text = proba.astype(str)
-        best = proba.argmax(axis=1)
+        best = proba.argmax(axis=1).tolist()
+        labels = [label_text[k] for k in best] if options.output_format == "csv" else [label_json[k] for k in best]
+        columns = {}
+        if options.with_proba:
+            columns["proba"] = _shortest(proba)
         if options.top_k:
             top_index, top_proba = top_k_classes(proba, options.top_k)
-            top_text = top_proba.astype(str)
-        for i in range(proba.shape[0]):
-            if options.output_format == "csv":
-                row = [label_text[best[i]]]
-                if options.with_proba:
-                    row.extend(proba_text[i])
-                if options.top_k:
-                    for j in range(options.top_k):
-                        row += [label_text[top_index[i, j]], top_text[i, j]]
-                writer.writerow(row)
-            else:
-                parts = [f'{{"label": {label_json[best[i]]}']
-                if options.with_proba:
-                    parts.append('"proba": {' + ", ".join(f"{key}: {value}" for key, value in zip(proba_keys, proba_text[i])) + "}")
-                if options.top_k:
-                    parts.append('"top": [' + ", ".join(
-                        f'{{"label": {label_json[top_index[i, j]]}, "proba": {top_text[i, j]}}}' for j in range(options.top_k)
-                    ) + "]")
-                handle.write(", ".join(parts) + "}\n")
+            names = label_text if options.output_format == "csv" else label_json
+            top_labels = [[names[k] for k in row] for row in top_index.tolist()]
+            columns.update(top_labels=top_labels, top_proba=_shortest(top_proba))
+        if options.output_format == "csv":
+            writer.writerows(_csv_rows(labels, **columns))
+        else:
+            handle.writelines(_json_lines(labels, proba_keys, **columns))
         total += proba.shape[0]
     return total
+
+
+def _shortest(values: np.ndarray) -> list:
+    """Rows of numbers whose str() is the shortest text that reads back to the same value."""
+    if values.dtype == np.float64:
+        return values.tolist()  # Python floats: repr is already shortest round-trip
+    return values.astype(str).tolist()  # float32: numpy's shortest form in float32
+
+
+def _csv_rows(labels, proba=None, top_labels=None, top_proba=None):
+    for i, label in enumerate(labels):
+        row = [label]
+        if proba is not None:
+            row += proba[i]
+        if top_labels is not None:
+            for name, p in zip(top_labels[i], top_proba[i]):
+                row += (name, p)
+        yield row
+
+
+def _json_lines(labels, proba_keys: list[str], proba=None, top_labels=None, top_proba=None):
+    for i, label in enumerate(labels):
+        parts = [f'{{"label": {label}']
+        if proba is not None:
+            parts.append('"proba": {' + ", ".join(f"{key}: {p}" for key, p in zip(proba_keys, proba[i])) + "}")
+        if top_labels is not None:
+            parts.append('"top": [' + ", ".join(f'{{"label": {name}, "proba": {p}}}'
+                                                for name, p in zip(top_labels[i], top_proba[i])) + "]")
+        yield ", ".join(parts) + "}\n"

@@ -266,3 +266,30 @@ def test_info_abridges_many_feature_names(runner, tmp_path):
     result = runner.invoke(app, ["info", str(model)])
     assert result.exit_code == 0
     assert "features (64): pixel_0_0" in result.output and "... 54 more ..." in result.output
+
+
+def test_quoted_fields_crlf_and_blank_lines_read_like_the_csv_module(tmp_path):
+    """The fast path (numpy's parser) and the quoted path (csv module) give the csv module's rows."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((40, 3))
+    lines = ["id,a,b,c"]
+    for i, row in enumerate(X.tolist()):
+        note = f'"line {i}, with a comma\nand a newline"' if i in (25, 31) else f"r{i}"
+        lines.append(",".join([note] + [repr(v) for v in row]))
+        if i == 5:
+            lines.append("")
+    path = tmp_path / "quoted.csv"
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    chunks = list(feature_chunks(str(path), ["c", "a", "b"], chunk_rows=6).chunks)
+    with open(path, newline="") as handle:
+        reference = [[float(r[3]), float(r[1]), float(r[2])] for r in list(csv.reader(handle))[1:] if r]
+    assert [start for start, _ in chunks] == list(range(0, 40, 6))
+    np.testing.assert_array_equal(np.vstack([c for _, c in chunks]), np.array(reference))
+
+
+def test_a_ragged_row_is_named_in_either_path(tmp_path):
+    for note in ("plain", '"quoted"'):
+        path = tmp_path / "ragged.csv"
+        path.write_text("id,a,b\n" + "\n".join(f"{note},1,2" for _ in range(9)) + f"\n{note},1\n")
+        with pytest.raises(Exception, match=r"ragged.csv, line 11: 2 fields where the header has 3"):
+            list(feature_chunks(str(path), ["a", "b"], chunk_rows=4).chunks)
