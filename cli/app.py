@@ -164,6 +164,7 @@ def train(
                                                         exists=True, dir_okay=False, show_default=False)] = None,
     target: Annotated[Optional[str], typer.Option(help="Label column of a CSV/TSV file. \\[default: last column]", show_default=False)] = None,
     weight_column: Annotated[Optional[str], typer.Option(help="CSV/TSV column of per-sample weights.", show_default=False)] = None,
+    missing: Annotated[Optional[str], typer.Option(help="Rows with missing, NaN or infinite values: error or drop. \\[default: error]", show_default=False)] = None,
     val_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for validation (stratified). \\[default: 0.15]", show_default=False)] = None,
     test_fraction: Annotated[Optional[float], typer.Option(help="Share of rows for the test split (stratified). \\[default: 0.15]", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the splits and mini-batch shuffling. \\[default: 0]", show_default=False)] = None,
@@ -194,7 +195,7 @@ def train(
     from softreg.model.persist import ModelFileError, check_writable, save_model
     from softreg.model.pipeline import fit_dataset
 
-    flags = dict(dataset=dataset, target=target, weight_column=weight_column, val_fraction=val_fraction,
+    flags = dict(dataset=dataset, target=target, weight_column=weight_column, missing=missing, val_fraction=val_fraction,
                  test_fraction=test_fraction, seed=seed, standardize=standardize, l2=l2, lr=lr, momentum=momentum,
                  batch_size=batch_size, schedule=schedule, max_epochs=max_epochs, tol=tol, patience=patience,
                  class_weight=class_weight, dtype=dtype)
@@ -218,9 +219,13 @@ def train(
         fail(str(error))
 
     try:
-        data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column, dtype=config.dtype)
+        data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column, dtype=config.dtype,
+                            missing=config.missing)
     except DataError as error:
         fail(str(error))
+    if data.dropped_rows and not as_json:
+        err.print(f"--missing drop: left out {data.dropped_rows} rows with missing, NaN or infinite values",
+                  highlight=False, soft_wrap=True)
     if not as_json:
         err.print(f"[bold]{data.description}[/]: {data.n_samples} rows, {data.n_features} features, "
                   f"{len(data.class_names)} classes", highlight=False, soft_wrap=True)
@@ -266,6 +271,7 @@ def evaluate(
         help="Data to evaluate on (any format train accepts). [default: the model's own held-out test split]",
         show_default=False)] = None,
     target: Annotated[Optional[str], typer.Option(help="Label column of a CSV/TSV file. \\[default: last column]", show_default=False)] = None,
+    missing: Annotated[str, typer.Option(help="Rows of DATA with missing, NaN or infinite values: error or drop.")] = "error",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")] = False,
 ) -> None:
     """Evaluate a saved model: the training metrics plus calibration, on its test split or on DATA."""
@@ -285,12 +291,12 @@ def evaluate(
             if not config["test_fraction"]:
                 fail(f"model '{model}' was trained with test_fraction 0, so it has no test split; pass DATA to evaluate on.")
             dataset = load_dataset(spec, target=config.get("target"), weight_column=config.get("weight_column"),
-                                   dtype=config["dtype"])
+                                   dtype=config["dtype"], missing=config.get("missing", "error"))
             _, _, rows = split_indices(dataset.y, val_fraction=config["val_fraction"],
                                        test_fraction=config["test_fraction"], seed=config["seed"])
             X, y, source = dataset.X[rows], dataset.y[rows], f"the model's test split of {spec} ({len(rows)} rows)"
         else:
-            dataset = load_dataset(data, target=target, dtype=config["dtype"])
+            dataset = load_dataset(data, target=target, dtype=config["dtype"], missing=missing)
             X, y, source = dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)"
     except DataError as error:
         fail(str(error))

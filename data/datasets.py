@@ -15,7 +15,10 @@ This module knows nothing of training: it returns arrays and metadata and raises
 from __future__ import annotations
 
 import csv
+import io
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +34,8 @@ BUILTIN_DESCRIPTIONS = {
 SYNTHETIC_DEFAULTS = {"samples": 5000, "features": 20, "classes": 4, "informative": 10, "seed": 0}
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm")
+MISSING_POLICIES = ("error", "drop")
+MISSING_MARKERS = ("", "na", "n/a", "nan", "null", "none", "?")
 
 
 class DataError(ValueError):
@@ -47,6 +52,7 @@ class Dataset:
     description: str
     spec: dict = field(default_factory=dict)
     sample_weight: np.ndarray | None = None
+    dropped_rows: int = 0  # rows removed for missing values (missing="drop")
 
     @property
     def class_names(self) -> list[str]:
@@ -67,13 +73,21 @@ def load_dataset(
     target: str | None = None,
     weight_column: str | None = None,
     dtype: str = "float64",
+    missing: str = "error",
 ) -> Dataset:
     """Load the dataset that ``spec`` names (see the module docstring for the forms).
 
     ``target`` names the label column of a CSV/TSV file (default: the last column);
     ``weight_column`` names a column of per-sample weights, removed from the features.
     Features come back in ``dtype`` (float64 or float32).
+
+    ``missing`` says what to do with rows holding a missing value (an empty cell or one of
+    NA, N/A, NaN, null, None, ?) or an infinite one: "error" (the default) raises a DataError
+    naming the columns and the number of rows; "drop" removes those rows and records how many
+    in ``Dataset.dropped_rows``.
     """
+    if missing not in MISSING_POLICIES:
+        raise DataError(f"missing must be 'error' or 'drop', got '{missing}'.")
     name, _, params = spec.partition(":")
     if name in BUILTINS and not params:
         return _load_builtin(name, dtype)
@@ -91,11 +105,11 @@ def load_dataset(
         raise DataError(f"dataset file '{spec}' is not readable (permission denied).")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return _load_delimited(path, CSV_SUFFIXES[suffix], target, weight_column, dtype)
+        return _load_delimited(path, CSV_SUFFIXES[suffix], target, weight_column, dtype, missing)
     if suffix == ".npz":
-        return _load_npz(path, dtype)
+        return _drop_missing_rows(_load_npz(path, dtype), missing)
     if suffix in SVMLIGHT_SUFFIXES:
-        return _load_svmlight(path, dtype)
+        return _drop_missing_rows(_load_svmlight(path, dtype), missing)
     raise DataError(
         f"dataset file '{spec}' has the unknown extension '{suffix or '(none)'}'; "
         f"accepted: .csv, .tsv, .npz, {', '.join(SVMLIGHT_SUFFIXES)}."
@@ -201,9 +215,10 @@ def _load_synthetic(params: str, dtype: str) -> Dataset:
     )
 
 
-def _load_delimited(path: Path, delimiter: str, target: str | None, weight_column: str | None, dtype: str) -> Dataset:
+def _load_delimited(path: Path, delimiter: str, target: str | None, weight_column: str | None, dtype: str,
+                    missing: str = "error") -> Dataset:
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle, delimiter=delimiter))
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: byte {error.start} is not valid UTF-8 text; save the file as UTF-8 CSV.") from None
@@ -214,6 +229,8 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
         raise DataError(f"{path} is empty; expected a header row and at least one data row.")
     header = [name.strip() for name in rows[0]]
     body = rows[1:]
+    if len(header) == 1:
+        raise DataError(f"{path}: the header is the single column {header[0]!r}. {_delimiter_hint(header[0], delimiter)}")
     if not body:
         raise DataError(f"{path} has a header but no data rows.")
     duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -233,19 +250,37 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
     target_index = header.index(target)
     special = {target_index} | ({header.index(weight_column)} if weight_column else set())
     feature_indices = [i for i in range(len(header)) if i not in special]
-    if not feature_indices:
-        raise DataError(f"{path}: no feature columns besides the target '{target}'.")
     cells = np.array(body, dtype=object)
-    X = _numeric_columns(path, cells, header, feature_indices, dtype)
+    X, missing_x = _numeric_columns(path, cells, header, feature_indices, dtype)
+    labels = np.array([cell.strip() for cell in cells[:, target_index]])
+    missing_rows = missing_x.any(axis=1) | (labels == "")
+    named = {header[feature_indices[j]]: int(n) for j, n in enumerate(missing_x.sum(axis=0)) if n}
+    if (labels == "").any():
+        named[target] = int((labels == "").sum())
     weights = None
     if weight_column is not None:
-        weights = _numeric_columns(path, cells, header, [header.index(weight_column)], "float64")[:, 0]
-        if np.any(weights < 0) or weights.sum() <= 0:
-            raise DataError(f"{path}: weight column '{weight_column}' must be non-negative with a positive sum.")
-    labels = np.array([cell.strip() for cell in cells[:, target_index]])
-    if np.any(labels == ""):
-        line_no = int(np.argmax(labels == "")) + 2
-        raise DataError(f"{path}, line {line_no}: the target column '{target}' is empty.")
+        weights, missing_w = _numeric_columns(path, cells, header, [header.index(weight_column)], "float64")
+        weights = weights[:, 0]
+        missing_rows = missing_rows | missing_w[:, 0]
+        if missing_w.any():
+            named[weight_column] = int(missing_w.sum())
+    dropped = 0
+    if missing_rows.any():
+        first_line = int(np.argmax(missing_rows)) + 2
+        if missing == "error":
+            raise DataError(
+                f"{path}: {int(missing_rows.sum())} rows have missing, NaN or infinite values (first at line "
+                f"{first_line}); cells per column: {named}. Fill them in, or pass --missing drop to leave those "
+                "rows out."
+            )
+        keep = ~missing_rows
+        X, labels, cells = X[keep], labels[keep], cells[keep]
+        weights = None if weights is None else weights[keep]
+        dropped = int(missing_rows.sum())
+        if not len(labels):
+            raise DataError(f"{path}: every row has a missing value ({named}); nothing is left after --missing drop.")
+    if weights is not None and (np.any(weights < 0) or weights.sum() <= 0):
+        raise DataError(f"{path}: weight column '{weight_column}' must be non-negative with a positive sum.")
     labels = _as_integers_if_possible(labels)
     return Dataset(
         X=X,
@@ -255,34 +290,68 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
         spec={"path": str(path.resolve()), "format": "csv" if delimiter == "," else "tsv", "target": target,
               "weight_column": weight_column},
         sample_weight=weights,
+        dropped_rows=dropped,
     )
 
 
-def _numeric_columns(path: Path, cells: np.ndarray, header: list[str], indices: list[int], dtype: str) -> np.ndarray:
-    """Parse the chosen columns as floats; name the first bad cell (column, line, value)."""
-    block = cells[:, indices]
+def _delimiter_hint(header: str, delimiter: str) -> str:
+    """Why a header came out as one column: most often the file uses another delimiter."""
+    found = [name for symbol, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), (",", "commas"))
+             if symbol in header and symbol != delimiter]
+    expected = "a comma-separated .csv" if delimiter == "," else "a tab-separated .tsv"
+    if found:
+        return (f"The file looks separated by {found[0]}, but softreg reads it as {expected} "
+                "(.csv: commas, .tsv: tabs); convert it or give it the matching extension.")
+    return f"softreg reads it as {expected} with a feature column and a label column at least."
+
+
+def _numeric_columns(path: Path, cells: np.ndarray, header: list[str], indices: list[int], dtype: str):
+    """Parse the chosen columns as floats: (values, missing mask). Missing markers and
+    non-finite numbers are flagged in the mask; other non-numbers raise, naming the cell."""
+    block = cells[:, indices].astype(str)
+    markers = np.isin(np.char.lower(np.char.strip(block)), MISSING_MARKERS)
     try:
-        X = block.astype(dtype)
+        X = np.where(markers, "nan", block).astype(dtype)
     except ValueError:
         for column, index in enumerate(indices):
             for row, value in enumerate(block[:, column]):
+                if markers[row, column]:
+                    continue
                 try:
                     float(value)
                 except ValueError:
-                    shown = value if value.strip() else "(empty)"
                     raise DataError(
-                        f"{path}: column '{header[index]}' is not numeric: line {row + 2} holds {shown!r}. "
-                        "Feature columns must be numbers; choose the label column with --target."
+                        f"{path}: column '{header[index]}' is not numeric: line {row + 2} holds {value!r}. "
+                        "Feature columns must be numbers (missing values may be empty or NA); "
+                        "choose the label column with --target."
                     ) from None
         raise
-    bad = ~np.isfinite(X)
-    if bad.any():
-        columns = [header[indices[j]] for j in np.flatnonzero(bad.any(axis=0))]
+    return X, ~np.isfinite(X)
+
+
+def _drop_missing_rows(dataset: Dataset, missing: str) -> Dataset:
+    """NaN or infinite features in an .npz or svmlight file: an error, or drop those rows."""
+    X = dataset.X
+    values = X.data if hasattr(X, "toarray") else X
+    if np.isfinite(values).all():
+        return dataset
+    if hasattr(X, "toarray"):
+        bad_rows = np.zeros(X.shape[0], dtype=bool)
+        bad_rows[np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[~np.isfinite(X.data)]] = True
+    else:
+        bad_rows = ~np.isfinite(X).all(axis=1)
+    where = dataset.description.split(" (")[0]
+    if missing == "error":
         raise DataError(
-            f"{path}: {int(bad.any(axis=1).sum())} rows hold NaN or infinite values, in columns {columns}; "
-            "remove or impute them first."
+            f"{where}: {int(bad_rows.sum())} rows hold NaN or infinite features (first at row "
+            f"{int(np.argmax(bad_rows))}); fix them, or pass --missing drop to leave those rows out."
         )
-    return X
+    keep = ~bad_rows
+    if not keep.any():
+        raise DataError(f"{where}: every row holds NaN or infinite features; nothing is left after --missing drop.")
+    dataset.X, dataset.y = X[keep], dataset.y[keep]
+    dataset.dropped_rows = int(bad_rows.sum())
+    return dataset
 
 
 def _as_integers_if_possible(labels: np.ndarray) -> np.ndarray:
@@ -308,16 +377,14 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
             raise DataError(f"{path}: holds Python objects that would need unpickling, which softreg refuses; "
                             "store plain numeric arrays X and y.") from None
         raise DataError(f"{path}: not a valid .npz archive ({error}).") from None
-    except (OSError, EOFError) as error:
-        raise DataError(f"{path}: not a readable .npz archive ({error}).") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(f"{path}: not a readable .npz archive ({error}); it may be truncated or corrupt.") from None
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
     try:
         X = X.astype(dtype)
     except (ValueError, TypeError):
         raise DataError(f"{path}: X has dtype {X.dtype}, not numbers.") from None
-    if not np.isfinite(X).all():
-        raise DataError(f"{path}: X holds NaN or infinite values in {int((~np.isfinite(X)).any(axis=1).sum())} rows.")
     return Dataset(
         X=X,
         y=y,
@@ -333,7 +400,11 @@ def _load_svmlight(path: Path, dtype: str) -> Dataset:
     try:
         X, y = load_svmlight_file(str(path), dtype=np.dtype(dtype))
     except (ValueError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: not valid svmlight/libsvm text ({error}).") from None
+        with open(path, "rb") as handle:
+            line_no = first_bad_svmlight_line(handle)
+        where = f"{path}, line {line_no}" if line_no else str(path)
+        raise DataError(f"{where}: not valid svmlight/libsvm text ({error}); expected lines like "
+                        "'LABEL INDEX:VALUE INDEX:VALUE ...' with increasing indices.") from None
     if np.all(y == np.round(y)):
         y = y.astype(np.int64)  # svmlight stores labels as floats; class labels are integers
     return Dataset(
@@ -343,3 +414,18 @@ def _load_svmlight(path: Path, dtype: str) -> Dataset:
         description=f"{path.name} (svmlight, sparse: {X.nnz} non-zeros)",
         spec={"path": str(path.resolve()), "format": "svmlight", "n_features": int(X.shape[1])},
     )
+
+
+def first_bad_svmlight_line(lines, first_line: int = 1) -> int | None:
+    """The number of the first line (of byte strings) scikit-learn's parser rejects on its own."""
+    from sklearn.datasets import load_svmlight_file
+
+    for line_no, line in enumerate(lines, start=first_line):
+        if not line.strip() or line.lstrip().startswith(b"#"):
+            continue
+        try:
+            # Zero-based so that index 0 is syntax, not an error; the whole-file rule decides later.
+            load_svmlight_file(io.BytesIO(line), zero_based=True)
+        except (ValueError, UnicodeDecodeError):
+            return line_no
+    return None

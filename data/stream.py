@@ -22,6 +22,8 @@ import csv
 import io
 import itertools
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -33,6 +35,7 @@ from softreg.data.datasets import (
     SVMLIGHT_SUFFIXES,
     Dataset,
     DataError,
+    first_bad_svmlight_line,
     load_dataset,
 )
 
@@ -87,8 +90,8 @@ def _load_features(spec: str, dtype: str):
                 X = archive["X"]
         except DataError:
             raise
-        except (OSError, ValueError, EOFError) as error:
-            raise DataError(f"{path}: not a readable .npz archive without pickled objects ({error}).") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise DataError(f"{path}: not a readable .npz archive of plain arrays ({error}).") from None
         if X.ndim != 2:
             raise DataError(f"{path}: X must be a 2-d array (N, D), got shape {X.shape}.")
         try:
@@ -103,7 +106,7 @@ def _load_features(spec: str, dtype: str):
 
 
 def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], chunk_rows: int, dtype: str) -> FeatureStream:
-    handle = open(path, newline="", encoding="utf-8")
+    handle = open(path, newline="", encoding="utf-8-sig")
     reader = csv.reader(handle, delimiter=delimiter)
     try:
         header = next((row for row in reader if row), None)
@@ -248,9 +251,10 @@ def _svmlight_chunks(path: Path, n_features: int, chunk_rows: int, dtype: str) -
             X, _ = load_svmlight_file(io.BytesIO(b"".join(lines)), n_features=n_features, dtype=np.dtype(dtype),
                                       zero_based=zero_based)
         except ValueError as error:
+            bad = first_bad_svmlight_line(lines, first_line)
+            where = f"line {bad}" if bad else f"lines {first_line}-{first_line + len(lines) - 1}"
             raise DataError(
-                f"{path}, lines {first_line}-{first_line + len(lines) - 1}: not valid svmlight text for a model of "
-                f"{n_features} features ({error})."
+                f"{path}, {where}: not valid svmlight text for a model of {n_features} features ({error})."
             ) from None
         return X.tocsr()
 

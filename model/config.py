@@ -24,6 +24,7 @@ class TrainConfig:
     dataset: str = "digits"
     target: str | None = None  # label column of a CSV/TSV file (default: the last column)
     weight_column: str | None = None  # per-sample weights from this column of a CSV/TSV file
+    missing: str = "error"  # rows with missing/NaN/infinite values: "error" or "drop"
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     seed: int = 0
@@ -55,11 +56,13 @@ ALLOWED = {
     "schedule": " or ".join(repr(s) for s in SCHEDULES),
     "class_weight": "'none' or 'balanced'",
     "dtype": "'float64' or 'float32'",
+    "missing": "'error' or 'drop'",
 }
 _TYPES = {
     "dataset": (str,),
     "target": (str, type(None)),
     "weight_column": (str, type(None)),
+    "missing": (str,),
     "val_fraction": (float, int),
     "test_fraction": (float, int),
     "seed": (int,),
@@ -133,7 +136,7 @@ def check_config(config: TrainConfig) -> None:
             lr = math.nan
         if not (math.isfinite(lr) and lr > 0):
             raise ConfigError(f"lr must be {ALLOWED['lr']}, got '{config.lr}'")
-    for key in ("momentum", "schedule", "class_weight", "dtype"):
+    for key in ("momentum", "schedule", "class_weight", "dtype", "missing"):
         value = getattr(config, key)
         if f"'{value}'" not in ALLOWED[key]:
             raise ConfigError(f"{key} must be {ALLOWED[key]}, got '{value}'")

@@ -107,7 +107,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"the training data has a single class ({self.classes_[0]!r}); a classifier needs at least 2"
+                f"the training data has a single class ({self.classes_[0]}); a classifier needs at least 2"
             )
         weights = None
         if sample_weight is not None or self.class_weight is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from importlib.metadata import version
 from pathlib import Path
 
@@ -74,8 +76,9 @@ def load_model(path: str | Path):
             arrays = {name: archive[name] for name in REQUIRED_ARRAYS}
     except ModelFileError:
         raise
-    except (OSError, ValueError, EOFError) as error:
-        raise ModelFileError(f"'{path}' is not a readable softreg model file ({error})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise ModelFileError(f"'{path}' is not a readable softreg model file ({error}); it may be truncated or "
+                             "corrupt, or not a model: write one with softreg train") from None
     try:
         header = json.loads(str(arrays["header"]))
     except json.JSONDecodeError as error:

@@ -33,7 +33,8 @@ class TrainingRun:
         estimator = self.estimator
         return {
             "config": self.config.to_dict(),
-            "dataset": {**self.dataset.spec, "description": self.dataset.description},
+            "dataset": {**self.dataset.spec, "description": self.dataset.description,
+                        "dropped_rows": self.dataset.dropped_rows},
             "split": {
                 "seed": self.config.seed,
                 "val_fraction": self.config.val_fraction,
