@@ -8,12 +8,15 @@ exit code 2 (bad input or usage) or 1 (a run that failed).
 from __future__ import annotations
 
 import json
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+
+from softreg.cli.interrupt import Interrupted, Interruptions
 
 app = typer.Typer(
     name="softreg",
@@ -31,6 +34,8 @@ err = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
+# Installed by main(); train defers the first signal to finish its epoch and save.
+INTERRUPTIONS = Interruptions()
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -194,6 +199,7 @@ def train(
     from softreg.model.optimize import TrainingDiverged
     from softreg.model.persist import ModelFileError, check_writable, save_model
     from softreg.model.pipeline import fit_dataset
+    from sklearn.exceptions import ConvergenceWarning
 
     flags = dict(dataset=dataset, target=target, weight_column=weight_column, missing=missing, val_fraction=val_fraction,
                  test_fraction=test_fraction, seed=seed, standardize=standardize, l2=l2, lr=lr, momentum=momentum,
@@ -230,25 +236,39 @@ def train(
         err.print(f"[bold]{data.description}[/]: {data.n_samples} rows, {data.n_features} features, "
                   f"{len(data.class_names)} classes", highlight=False, soft_wrap=True)
     show_progress = not quiet and not as_json and err.is_terminal
-    try:
-        with TrainingProgress(err, enabled=show_progress, max_epochs=config.max_epochs) as progress:
-            run = fit_dataset(data, config, callback=progress.update)
-    except TrainingDiverged as error:
-        fail(str(error), code=EXIT_RUN_FAILED)
-    except (DataError, ValueError) as error:
-        fail(str(error))
-    header = run.header()
-    try:
-        save_model(model_path, run.estimator, header, data.feature_names)
-    except OSError as error:
-        fail(f"training finished but the model could not be written to '{model_path}' ({error.strerror or error}); "
-             "nothing was written there. Choose another --out.", code=EXIT_RUN_FAILED)
+    # A signal during training ends it after the current epoch; the best weights so far are
+    # then saved like a finished run's, and the exit code says it was interrupted.
+    with INTERRUPTIONS.deferred() as interruptions:
+        try:
+            with TrainingProgress(err, enabled=show_progress, max_epochs=config.max_epochs) as progress, \
+                    warnings.catch_warnings():
+                # The separable-data warning is reported below as an error, once.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                run = fit_dataset(data, config, callback=progress.update, should_stop=lambda: interruptions.requested)
+        except TrainingDiverged as error:
+            fail(str(error), code=EXIT_RUN_FAILED)
+        except (DataError, ValueError) as error:
+            fail(_flag_names(str(error)))
+        header = run.header()
+        if run.estimator.stop_reason_ == "interrupted":
+            header["interrupted_by"] = interruptions.name
+        try:
+            save_model(model_path, run.estimator, header, data.feature_names)
+        except OSError as error:
+            fail(f"training finished but the model could not be written to '{model_path}' ({error.strerror or error}); "
+                 "nothing was written there. Choose another --out.", code=EXIT_RUN_FAILED)
+    if run.estimator.stop_reason_ == "separable":
+        fail(f"{run.estimator.stop_message_} The model was saved to '{model_path}', but it is not an optimum.",
+             code=EXIT_RUN_FAILED)
     if plot is not None:
         render.save_loss_plot(plot, run.estimator.history_, log_scale=log_scale)
 
+    interrupted = run.estimator.stop_reason_ == "interrupted"
     if as_json:
         document = {"model": str(model_path), **header}
         out.print_json(json.dumps(document, default=float))
+        if interrupted:
+            raise typer.Exit(code=interruptions.exit_code)
         return
     estimator = run.estimator
     out.print(render.loss_curves(estimator.history_, log_scale=log_scale))
@@ -262,6 +282,10 @@ def train(
     out.print(f"model saved to [bold]{model_path}[/] ({run.seconds:.2f} s of training)", highlight=False, soft_wrap=True)
     if plot is not None:
         out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True)
+    if interrupted:
+        err.print(f"interrupted by {interruptions.name}: the weights above were saved to {model_path}, marked "
+                  "interrupted in its header.", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=interruptions.exit_code)
 
 
 @app.command("eval")
@@ -439,7 +463,15 @@ def _flag_names(message: str) -> str:
 
 
 def main() -> None:
-    app()
+    """The console script: the app, with SIGINT and SIGTERM turned into a clean stop."""
+    import sys
+
+    with INTERRUPTIONS:
+        try:
+            app()
+        except Interrupted as interruption:
+            err.print(f"interrupted by {interruption.name}; no output file was written or changed.", highlight=False)
+            sys.exit(interruption.exit_code)
 
 
 if __name__ == "__main__":

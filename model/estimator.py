@@ -15,8 +15,11 @@ scaled but not centered (mu = 0), which keeps it sparse.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -116,6 +119,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 weights = weights * compute_sample_weight("balanced", y_index).astype(dtype)
             if np.any(weights < 0) or not weights.sum() > 0:
                 raise ValueError("sample_weight must be non-negative with a positive sum")
+        if self.batch_size is not None and self.batch_size > X.shape[0]:
+            raise ValueError(
+                f"batch_size must be at most the number of training rows ({X.shape[0]}), got {self.batch_size}; "
+                "leave it unset for full-batch gradient descent"
+            )
         self._fit_scaling(X)
         X_train = self._standardize(X)
         validation = None
@@ -147,6 +155,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.step_sizes_ = result.step_sizes
         self.halvings_ = result.halvings
         self.restarts_ = result.restarts
+        if result.stop_reason == "separable":
+            warnings.warn(result.stop_message, ConvergenceWarning, stacklevel=2)
         return self
 
     def _fit_scaling(self, X) -> None:

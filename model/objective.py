@@ -44,6 +44,26 @@ def parameter_gradient(G: np.ndarray, X, W: np.ndarray, l2: float) -> tuple[np.n
     return dW, db
 
 
+def separates_rows(G: np.ndarray, y: np.ndarray, sample_weight=None) -> bool:
+    """Whether the point that produced G = w_i (P_i - Y_i) classifies every weighted row strictly right.
+
+    With w_i > 0, P_i = G_i / w_i + Y_i, so row i is right when
+    p_{i,y_i} > max_{k != y_i} p_{ik}, that is G_{i,y_i} + w_i > max_{k != y_i} G_{ik}.
+    If it holds for every row and l2 = 0, scaling (W, b) by c > 1 scales every margin by c, so
+    J(cW, cb) falls toward 0 as c grows: J has no minimizer (the data is linearly separable).
+    """
+    n_samples = G.shape[0]
+    rows = np.arange(n_samples)
+    w = normalized_weights(sample_weight, n_samples, G.dtype)
+    w = np.full(n_samples, 1.0 / n_samples, dtype=G.dtype) if w is None else w
+    scaled_proba = G.copy()  # w_i P_i: scaling by w_i > 0 keeps each row's order
+    scaled_proba[rows, y] += w
+    true_class = scaled_proba[rows, y].copy()
+    scaled_proba[rows, y] = -np.inf
+    counted = w > 0
+    return bool(np.all(true_class[counted] > scaled_proba.max(axis=1)[counted]))
+
+
 def objective(W: np.ndarray, b: np.ndarray, X, y: np.ndarray, l2: float = 0.0, sample_weight=None) -> float:
     """J(W, b) alone: mean cross-entropy from the logits plus the L2 penalty (step 4)."""
     return cross_entropy(logits(W, b, X), y, sample_weight) + penalty(W, l2)

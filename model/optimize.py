@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from softreg.model.objective import lipschitz_constant, logits, loss_and_gradient, parameter_gradient, penalty
+from softreg.model.objective import (
+    lipschitz_constant,
+    logits,
+    loss_and_gradient,
+    parameter_gradient,
+    penalty,
+    separates_rows,
+)
 from softreg.model.softmax import cross_entropy_and_logit_gradient
 
 STEP_RULES = ("auto", "bound")
@@ -108,7 +115,7 @@ class TrainResult:
 
     W: np.ndarray
     b: np.ndarray
-    stop_reason: str  # converged | max_epochs | early_stopped | precision | interrupted
+    stop_reason: str  # converged | max_epochs | early_stopped | precision | interrupted | separable
     stop_message: str
     n_epochs: int
     best_epoch: int
@@ -308,10 +315,13 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
         else:
             W_y, b_y, G_y, f_y = W_new, b_new, G_new, f_new
         W, b, f_x = W_new, b_new, f_new
+        # G_new (at the new x) is intact only without momentum; with it, G_y was computed at y.
+        separable = l2 == 0 and separates_rows(G_new if not nesterov else _logit_gradient_at(W, b, X, y, sample_weight),
+                                               y, sample_weight)
         dW, db = parameter_gradient(G_y, X, W_y, l2)
         grad_norm = _max_abs(dW, db)
         early = history.record(epoch, W, b, f_x, grad_norm, t)
-        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop)
+        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop, separable)
         if reason is not None:
             stop_reason = reason
             break
@@ -360,8 +370,9 @@ def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, cal
         W, b, f_x, dW, db = W_new, b_new, f_new, dW_new, db_new
         steps.append(t)
         grad_norm = _max_abs(dW, db)
+        separable = l2 == 0 and separates_rows(_logit_gradient_at(W, b, X, y, sample_weight), y, sample_weight)
         early = history.record(epoch, W, b, f_x, grad_norm, t)
-        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop)
+        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop, separable)
         if reason is not None:
             stop_reason = reason
             break
@@ -369,8 +380,15 @@ def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, cal
                    grad_norm=grad_norm, g0=g0, tol=settings.tol)
 
 
-def _stop_check(grad_norm: float, g0: float, tol: float, early: bool, should_stop) -> str | None:
+def _logit_gradient_at(W, b, X, y, sample_weight) -> np.ndarray:
+    """G at (W, b): one more pass over X, spent only when l2 = 0 needs the separability check."""
+    return cross_entropy_and_logit_gradient(logits(W, b, X), y, sample_weight, overwrite_logits=True)[1]
+
+
+def _stop_check(grad_norm: float, g0: float, tol: float, early: bool, should_stop, separable: bool = False) -> str | None:
     """The stop reason after an epoch, or None to go on."""
+    if separable:
+        return "separable"
     if grad_norm <= tol * g0:
         return "converged"
     if early:
@@ -383,7 +401,7 @@ def _stop_check(grad_norm: float, g0: float, tol: float, early: bool, should_sto
 def _result(W, b, stop_reason, stop_message, epoch, history: _History, lipschitz, halvings, restarts, steps,
             *, grad_norm=None, g0=None, tol=None) -> TrainResult:
     best_epoch = epoch
-    if stop_reason == "early_stopped" and history.best_weights is not None:
+    if stop_reason in ("early_stopped", "interrupted") and history.best_weights is not None:
         W, b = history.best_weights
         best_epoch = history.best_epoch
     elif history.validate is not None and history.best_weights is not None:
@@ -416,5 +434,12 @@ def _stop_message(reason, epoch, grad_norm, g0, tol, history: _History, best_epo
         return (f"stopped early at epoch {epoch}: validation loss did not improve for {epoch - best_epoch} "
                 f"epochs (best {history.best_val:.4g} at epoch {best_epoch}; those weights were kept)")
     if reason == "interrupted":
-        return f"interrupted at epoch {epoch}"
+        if history.best_weights is not None:
+            return (f"interrupted at epoch {epoch}; kept the weights of epoch {best_epoch}, the best validation loss "
+                    f"so far ({history.best_val:.4g})")
+        return f"interrupted at epoch {epoch}; kept the weights of that epoch (the lowest objective so far)"
+    if reason == "separable":
+        return (f"stopped at epoch {epoch}: the weights now classify every training row correctly, so the data is "
+                "linearly separable and with l2 = 0 the loss only approaches 0 as the weights grow without bound; "
+                "the unregularized optimum does not exist. Set --l2 above 0 (for example 1e-4) to get a finite one.")
     return reason
