@@ -163,15 +163,38 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         n_features = X.shape[1]
         self.feature_mean_ = np.zeros(n_features, dtype=X.dtype)
         self.feature_scale_ = np.ones(n_features, dtype=X.dtype)
+        if hasattr(X, "toarray"):
+            magnitude = np.asarray(abs(X).max(axis=0).todense()).ravel()
+        else:
+            magnitude = np.maximum(X.max(axis=0), -X.min(axis=0)) if X.shape[0] else np.zeros(n_features)
         if not self.standardize:
+            # The step-size bound needs X^T X; its entries must not overflow the dtype.
+            limit = np.sqrt(np.finfo(X.dtype).max / max(X.shape[0], 1)) / 10
+            too_large = np.flatnonzero(magnitude > limit)
+            if len(too_large):
+                raise ValueError(
+                    f"feature column {too_large[0]} reaches {magnitude[too_large[0]]:.3g} in absolute value; without "
+                    f"standardization values above {limit:.3g} overflow {X.dtype} in X^T X. Keep standardize on "
+                    "(the default) or rescale the features"
+                )
             return
         from sklearn.preprocessing import StandardScaler
 
-        scaler = StandardScaler(with_mean=not hasattr(X, "toarray")).fit(X)
+        # Squares of features beyond ~1e154 overflow in the variance; measure such columns in
+        # units of their largest magnitude first (exact: mean and scale are linear in that unit).
+        unit = np.ones(n_features, dtype=np.float64)
+        huge = magnitude > 1e100
+        unit[huge] = magnitude[huge]
+        measured = X
+        if huge.any():
+            from scipy import sparse
+
+            measured = X @ sparse.diags(1.0 / unit) if hasattr(X, "toarray") else X / unit
+        scaler = StandardScaler(with_mean=not hasattr(X, "toarray")).fit(measured)
         if scaler.mean_ is not None and scaler.with_mean:
-            self.feature_mean_ = scaler.mean_.astype(X.dtype)
+            self.feature_mean_ = (scaler.mean_ * unit).astype(X.dtype)
         # StandardScaler already maps a zero variance to scale 1, so a constant column stays finite.
-        self.feature_scale_ = scaler.scale_.astype(X.dtype)
+        self.feature_scale_ = (scaler.scale_ * unit).astype(X.dtype)
 
     def _standardize(self, X):
         if not self.standardize:
