@@ -167,6 +167,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             magnitude = np.asarray(abs(X).max(axis=0).todense()).ravel()
         else:
             magnitude = np.maximum(X.max(axis=0), -X.min(axis=0)) if X.shape[0] else np.zeros(n_features)
+        magnitude = magnitude.astype(np.float64)  # thresholds below are float64 numbers
         if not self.standardize:
             # The step-size bound needs X^T X; its entries must not overflow the dtype.
             limit = np.sqrt(np.finfo(X.dtype).max / max(X.shape[0], 1)) / 10
