@@ -221,7 +221,7 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle, delimiter=delimiter))
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: byte {error.start} is not valid UTF-8 text; save the file as UTF-8 CSV.") from None
+        raise not_utf8(path) from None
     except csv.Error as error:
         raise DataError(f"{path}: not a valid delimited file ({error}).") from None
     rows = [row for row in rows if row]  # blank lines carry no sample
@@ -294,6 +294,18 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
     )
 
 
+def not_utf8(path: Path) -> DataError:
+    """The error for a file that is not UTF-8 text, with the first bad byte's offset and line."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:  # decoded whole, so the offset is the file's
+        line = raw.count(b"\n", 0, error.start) + 1
+        return DataError(f"{path}, line {line}: byte {error.start} ({raw[error.start:error.start + 1]!r}) is not valid "
+                         "UTF-8 text; save the file as UTF-8.")
+    return DataError(f"{path}: not valid UTF-8 text; save the file as UTF-8.")
+
+
 def _delimiter_hint(header: str, delimiter: str) -> str:
     """Why a header came out as one column: most often the file uses another delimiter."""
     found = [name for symbol, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), (",", "commas"))
@@ -321,7 +333,7 @@ def _numeric_columns(path: Path, cells: np.ndarray, header: list[str], indices: 
                     float(value)
                 except ValueError:
                     raise DataError(
-                        f"{path}: column '{header[index]}' is not numeric: line {row + 2} holds {value!r}. "
+                        f"{path}: column '{header[index]}' is not numeric: line {row + 2} holds {str(value)!r}. "
                         "Feature columns must be numbers (missing values may be empty or NA); "
                         "choose the label column with --target."
                     ) from None

@@ -37,6 +37,7 @@ from softreg.data.datasets import (
     DataError,
     first_bad_svmlight_line,
     load_dataset,
+    not_utf8,
 )
 
 GENERIC_NAME = re.compile(r"^[xf]\d+$")
@@ -115,7 +116,7 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], chun
         raise
     except UnicodeDecodeError as error:
         handle.close()
-        raise DataError(f"{path}: byte {error.start} is not valid UTF-8 text; save the file as UTF-8 CSV.") from None
+        raise not_utf8(path) from None
     if header is None:
         handle.close()
         raise DataError(f"{path} is empty; expected a header row naming the feature columns.")
@@ -180,7 +181,7 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], chun
                         start += len(block)
                     lines_before += len(raw)
             except UnicodeDecodeError as error:
-                raise DataError(f"{path}: byte {error.start} is not valid UTF-8 text; save the file as UTF-8 CSV.") from None
+                raise not_utf8(path) from None
 
     def _parse_plain(block: list[str], numbers: list[int]) -> np.ndarray:
         for line, line_no in zip(block, numbers):
