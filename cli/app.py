@@ -257,19 +257,30 @@ def train(
         except OSError as error:
             fail(f"training finished but the model could not be written to '{model_path}' ({error.strerror or error}); "
                  "nothing was written there. Choose another --out.", code=EXIT_RUN_FAILED)
-    if run.estimator.stop_reason_ == "separable":
-        fail(f"{run.estimator.stop_message_} The model was saved to '{model_path}', but it is not an optimum.",
-             code=EXIT_RUN_FAILED)
-    if plot is not None:
-        render.save_loss_plot(plot, run.estimator.history_, log_scale=log_scale)
+        INTERRUPTIONS.saved.append(str(model_path))
+        if run.estimator.stop_reason_ == "separable":
+            fail(f"{run.estimator.stop_message_} The model was saved to '{model_path}', but it is not an optimum.",
+                 code=EXIT_RUN_FAILED)
+        if plot is not None:
+            render.save_loss_plot(plot, run.estimator.history_, log_scale=log_scale)
+        if as_json:
+            out.print_json(json.dumps({"model": str(model_path), **header}, default=float))
+        else:
+            _show_training(run, config, model_path, plot, log_scale)
+    if interruptions.requested:
+        if run.estimator.stop_reason_ == "interrupted":
+            err.print(f"interrupted by {interruptions.name}: the weights above were saved to {model_path}, marked "
+                      "interrupted in its header.", highlight=False, soft_wrap=True)
+        else:
+            err.print(f"interrupted by {interruptions.name} after training had finished; the model was saved to "
+                      f"{model_path}.", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=interruptions.exit_code)
 
-    interrupted = run.estimator.stop_reason_ == "interrupted"
-    if as_json:
-        document = {"model": str(model_path), **header}
-        out.print_json(json.dumps(document, default=float))
-        if interrupted:
-            raise typer.Exit(code=interruptions.exit_code)
-        return
+
+def _show_training(run, config, model_path: Path, plot: Optional[Path], log_scale: bool) -> None:
+    """What train prints after a run: curves, stop reason, steps, metrics, per-class report, confusion."""
+    from softreg.cli import render
+
     estimator = run.estimator
     out.print(render.loss_curves(estimator.history_, log_scale=log_scale))
     out.print(f"[bold]stop:[/] {estimator.stop_message_}", highlight=False, soft_wrap=True)
@@ -282,10 +293,6 @@ def train(
     out.print(f"model saved to [bold]{model_path}[/] ({run.seconds:.2f} s of training)", highlight=False, soft_wrap=True)
     if plot is not None:
         out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True)
-    if interrupted:
-        err.print(f"interrupted by {interruptions.name}: the weights above were saved to {model_path}, marked "
-                  "interrupted in its header.", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=interruptions.exit_code)
 
 
 @app.command("eval")
@@ -301,6 +308,8 @@ def evaluate(
     """Evaluate a saved model: the training metrics plus calibration, on its test split or on DATA."""
     from softreg.cli import render
     from softreg.data import DataError, load_dataset, spec_to_string, split_indices
+    from softreg.data.datasets import feature_names_are_real
+    from softreg.data.stream import column_order
     from softreg.model.evaluation import evaluate_model
     from softreg.model.persist import ModelFileError, load_model
 
@@ -324,14 +333,15 @@ def evaluate(
             X, y, source = dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)"
     except DataError as error:
         fail(str(error))
-    expected = estimator.n_features_in_
-    if X.shape[1] != expected:
-        fail(f"model expects {expected} features, data has {X.shape[1]}: evaluate on data with the model's features "
-             f"({', '.join(header['feature_names'][:5])}{', ...' if expected > 5 else ''}).")
-    if data is not None and dataset.spec.get("format") in ("csv", "tsv") and header["dataset"].get("format") in ("csv", "tsv"):
-        if list(dataset.feature_names) != header["feature_names"]:
-            fail(f"the feature columns of {data} ({', '.join(dataset.feature_names[:5])}, ...) differ from the model's "
-                 f"({', '.join(header['feature_names'][:5])}, ...); they must match in name and order.")
+    if data is not None:
+        # The same matching as predict: by name when both sides have real names, else by position.
+        names = dataset.feature_names if feature_names_are_real(dataset.spec) else None
+        try:
+            columns = column_order(data, names, X.shape[1], header["feature_names"],
+                                   by_name=feature_names_are_real(header["dataset"]))
+        except DataError as error:
+            fail(str(error))
+        X = X[:, columns]
     try:
         result = evaluate_model(estimator, X, y)
     except ValueError as error:
@@ -369,6 +379,7 @@ def predict(
     import sys
 
     from softreg.data import DataError
+    from softreg.data.datasets import feature_names_are_real
     from softreg.data.output import atomic_file
     from softreg.data.stream import feature_chunks
     from softreg.model.persist import ModelFileError, check_writable, load_model
@@ -383,12 +394,20 @@ def predict(
         if suffix not in (".csv", ".jsonl"):
             fail(f"--out '{out_path}' has the suffix '{suffix or '(none)'}'; use .csv or .jsonl, or name the format with --format.")
         output_format = suffix[1:]
-    options = PredictionOptions(with_proba=with_proba, top_k=top_k, output_format=output_format)
+    options = PredictionOptions(with_proba=with_proba, top_k=top_k, output_format=output_format.lower())
+    if out_path is not None:
+        for name, source in (("MODEL", str(model)), ("DATA", data)):
+            if Path(source).exists() and Path(out_path).resolve() == Path(source).resolve():
+                fail(f"--out '{out_path}' is the {name} file itself; writing there would destroy it. "
+                     "Choose another --out.")
     try:
         check_options(options, len(estimator.classes_))
         if out_path is not None:
+            if Path(out_path).is_dir():
+                raise ValueError(f"--out '{out_path}' is a directory; give a file name such as predictions.csv")
             check_writable(out_path)
-        stream = feature_chunks(data, header["feature_names"], chunk_rows=chunk_rows, dtype=header["config"]["dtype"])
+        stream = feature_chunks(data, header["feature_names"], by_name=feature_names_are_real(header["dataset"]),
+                                chunk_rows=chunk_rows, dtype=header["config"]["dtype"])
     except (ModelFileError, DataError, ValueError) as error:
         fail(str(error))
     try:
@@ -404,13 +423,17 @@ def predict(
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit()
-    except DataError as error:
-        kept = "nothing was written to --out" if out_path is not None else "rows before it were already printed"
+    except ValueError as error:  # DataError or PredictionError: a bad row
+        if out_path is not None:
+            kept = "nothing was written to --out"
+        else:
+            done = getattr(error, "rows_written", 0)
+            kept = f"the first {done} {_plural(done, 'row')} had already been printed to stdout"
         fail(f"{error} ({kept})")
     except OSError as error:
         fail(f"predictions could not be written to '{out_path or 'stdout'}' ({error.strerror or error}); "
              "nothing was written there.", code=EXIT_RUN_FAILED)
-    err.print(f"{rows} rows predicted from {stream.description}"
+    err.print(f"{rows} {_plural(rows, 'row')} predicted from {stream.description}"
               + (f", written to {out_path}" if out_path is not None else ""), highlight=False, soft_wrap=True)
 
 
@@ -435,19 +458,25 @@ def info(
     names = header["feature_names"]
     shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]
     out.print(f"[bold]{model}[/]: softreg model format {header['format_version']}, "
-              f"written by softreg {header['softreg_version']}", highlight=False, soft_wrap=True)
+              f"written by softreg {header.get('softreg_version', '?')}", highlight=False, soft_wrap=True)
     out.print(f"dataset: {spec_to_string(header['dataset'])} - {header['dataset'].get('description', '')}",
               highlight=False, soft_wrap=True)
     split = header["split"]
-    out.print(f"split (seed {split['seed']}): {split['train_rows']} train, {split['val_rows']} validation, "
-              f"{split['test_rows']} test rows", highlight=False)
+    out.print(f"split (seed {split.get('seed', '?')}): {split.get('train_rows', '?')} train, "
+              f"{split.get('val_rows', '?')} validation, {split.get('test_rows', '?')} test rows", highlight=False)
     out.print(f"classes ({len(classes)}): {', '.join(str(c) for c in classes)}", highlight=False, soft_wrap=True)
     out.print(f"features ({len(names)}): {', '.join(shown)}", highlight=False, soft_wrap=True)
     out.print(render.config_table(header["config"], title="config"))
-    out.print(f"[bold]stop:[/] {header['stop_message']}", highlight=False, soft_wrap=True)
-    out.print(render.loss_curves(header["history"], height=8))
+    out.print(f"[bold]stop:[/] {header.get('stop_message', '?')}", highlight=False, soft_wrap=True)
+    history = header.get("history")
+    if isinstance(history, dict) and history.get("epoch"):
+        out.print(render.loss_curves(history, height=8))
     if header.get("metrics"):
         out.print(render.metrics_table(header["metrics"]))
+
+
+def _plural(count: int, noun: str) -> str:
+    return noun if count == 1 else noun + "s"
 
 
 def _flag_names(message: str) -> str:
@@ -470,7 +499,9 @@ def main() -> None:
         try:
             app()
         except Interrupted as interruption:
-            err.print(f"interrupted by {interruption.name}; no output file was written or changed.", highlight=False)
+            saved = INTERRUPTIONS.saved
+            kept = f"{', '.join(saved)} had been saved before" if saved else "no output file was written or changed"
+            err.print(f"interrupted by {interruption.name}; {kept}.", highlight=False, soft_wrap=True)
             sys.exit(interruption.exit_code)
 
 

@@ -35,6 +35,7 @@ class Interruptions:
         self.signum: int | None = None
         self._deferring = False
         self._previous: dict[int, object] = {}
+        self.saved: list[str] = []  # files already written whole, for the message after a hard stop
 
     @property
     def requested(self) -> bool:

@@ -120,9 +120,9 @@ def spec_to_string(spec: dict) -> str:
     """The dataset spec string that loads the data a stored ``spec`` dict describes."""
     if "path" in spec:
         return spec["path"]
-    if spec.get("name") == "synthetic":
+    if spec.get("name") == "synthetic" and isinstance(spec.get("params"), dict):
         return "synthetic:" + ",".join(f"{key}={value}" for key, value in spec["params"].items())
-    return spec["name"]
+    return str(spec.get("name", "(unknown dataset)"))
 
 
 def describe_builtins() -> list[dict]:
@@ -393,10 +393,9 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
         raise DataError(f"{path}: not a readable .npz archive ({error}); it may be truncated or corrupt.") from None
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
-    try:
-        X = X.astype(dtype)
-    except (ValueError, TypeError):
-        raise DataError(f"{path}: X has dtype {X.dtype}, not numbers.") from None
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: X has dtype {X.dtype}; it must hold real numbers (integers or floats).")
+    X = X.astype(dtype)
     return Dataset(
         X=X,
         y=y,
@@ -428,7 +427,7 @@ def _load_svmlight(path: Path, dtype: str) -> Dataset:
     )
 
 
-def first_bad_svmlight_line(lines, first_line: int = 1) -> int | None:
+def first_bad_svmlight_line(lines, first_line: int = 1, *, n_features: int | None = None, zero_based=True) -> int | None:
     """The number of the first line (of byte strings) scikit-learn's parser rejects on its own."""
     from sklearn.datasets import load_svmlight_file
 
@@ -436,8 +435,15 @@ def first_bad_svmlight_line(lines, first_line: int = 1) -> int | None:
         if not line.strip() or line.lstrip().startswith(b"#"):
             continue
         try:
-            # Zero-based so that index 0 is syntax, not an error; the whole-file rule decides later.
-            load_svmlight_file(io.BytesIO(line), zero_based=True)
+            # Zero-based by default, so that index 0 is syntax, not an error; the whole-file
+            # rule decides the base later.
+            load_svmlight_file(io.BytesIO(line), n_features=n_features, zero_based=zero_based)
         except (ValueError, UnicodeDecodeError):
             return line_no
     return None
+
+
+def feature_names_are_real(spec: dict) -> bool:
+    """Whether a dataset spec's feature names are real names (CSV/TSV headers, built-ins)
+    rather than placeholders (x0, ... for .npz and synthetic data, f0, ... for svmlight)."""
+    return spec.get("format") in ("csv", "tsv") or spec.get("name") in BUILTINS

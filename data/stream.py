@@ -31,6 +31,7 @@ from typing import Iterator
 import numpy as np
 
 from softreg.data.datasets import (
+    BUILTINS,
     CSV_SUFFIXES,
     SVMLIGHT_SUFFIXES,
     Dataset,
@@ -40,9 +41,6 @@ from softreg.data.datasets import (
     not_utf8,
 )
 
-GENERIC_NAME = re.compile(r"^[xf]\d+$")
-
-
 @dataclass
 class FeatureStream:
     """Where the rows come from and an iterator over (first row index, X chunk)."""
@@ -51,8 +49,14 @@ class FeatureStream:
     chunks: Iterator[tuple[int, np.ndarray]]
 
 
-def feature_chunks(spec: str, feature_names: list[str], *, chunk_rows: int = 10_000, dtype: str = "float64") -> FeatureStream:
+def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True, chunk_rows: int = 10_000,
+                   dtype: str = "float64") -> FeatureStream:
     """Stream the features of ``spec`` that a model with ``feature_names`` expects.
+
+    ``by_name``: the model's feature names are real names (it was trained on a CSV/TSV file or
+    a built-in), so a source with names must have every one of them; otherwise the names are
+    placeholders (x0, f0, ...) and a source whose names differ is taken in column order when
+    its width matches.
 
     Yields (index of the chunk's first data row, X of shape (rows, D)) with at most
     ``chunk_rows`` rows each. Raises DataError before the first chunk for a missing file or
@@ -63,19 +67,44 @@ def feature_chunks(spec: str, feature_names: list[str], *, chunk_rows: int = 10_
     path = Path(spec)
     suffix = path.suffix.lower()
     if path.is_file() and suffix in CSV_SUFFIXES:
-        return _delimited_chunks(path, CSV_SUFFIXES[suffix], feature_names, chunk_rows, dtype)
+        return _delimited_chunks(path, CSV_SUFFIXES[suffix], feature_names, by_name, chunk_rows, dtype)
     if path.is_file() and suffix in SVMLIGHT_SUFFIXES:
         return _svmlight_chunks(path, len(feature_names), chunk_rows, dtype)
     dataset = _load_features(spec, dtype)
-    if dataset.n_features != len(feature_names):
-        raise DataError(
-            f"model expects {len(feature_names)} features, {spec} has {dataset.n_features}; predict on data with the "
-            "model's features (`softreg info MODEL` lists them)."
-        )
-    X = dataset.X
+    named = dataset.feature_names if dataset.spec.get("name") in BUILTINS else None
+    columns = column_order(spec, named, dataset.n_features, feature_names, by_name)
+    X = dataset.X if columns == list(range(dataset.n_features)) else dataset.X[:, columns]
     return FeatureStream(
         description=spec,
         chunks=((start, X[start:start + chunk_rows]) for start in range(0, dataset.n_samples, chunk_rows)),
+    )
+
+
+def column_order(source, names: list[str] | None, width: int, feature_names: list[str], by_name: bool) -> list[int]:
+    """Which of the source's ``width`` columns hold the model's features, in the model's order.
+
+    ``names`` are the source's column names, or None when it has none (.npz, synthetic).
+    """
+    expected = len(feature_names)
+    hint = "(`softreg info MODEL` lists the model's features)"
+    if names is None:
+        if width != expected:
+            raise DataError(f"model expects {expected} features, {source} has {width}; predict on data with the "
+                            f"model's features {hint}.")
+        return list(range(width))
+    repeated = sorted({name for name in feature_names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"{source}: the feature columns {repeated} appear more than once; each needs a unique name.")
+    missing = [name for name in feature_names if name not in names]
+    if not missing:
+        return [names.index(name) for name in feature_names]
+    if not by_name and width == expected:
+        return list(range(width))  # the model's names are placeholders: take the columns in order
+    shown = ", ".join(repr(name) for name in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    raise DataError(
+        f"{source}: model expects {expected} features, data has {width} columns, and {len(missing)} of the model's "
+        f"feature columns {'is' if len(missing) == 1 else 'are'} missing by name ({shown}). Give the columns the "
+        f"model was trained on {hint}; other columns are ignored."
     )
 
 
@@ -95,18 +124,18 @@ def _load_features(spec: str, dtype: str):
             raise DataError(f"{path}: not a readable .npz archive of plain arrays ({error}).") from None
         if X.ndim != 2:
             raise DataError(f"{path}: X must be a 2-d array (N, D), got shape {X.shape}.")
-        try:
-            X = X.astype(dtype)
-        except (ValueError, TypeError):
-            raise DataError(f"{path}: X has dtype {X.dtype}, not numbers.") from None
+        if X.dtype.kind not in "biuf":
+            raise DataError(f"{path}: X has dtype {X.dtype}; it must hold real numbers (integers or floats).")
+        X = X.astype(dtype)
         bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
         if len(bad_rows):
             raise DataError(f"{path}: X row {bad_rows[0]} holds NaN or infinite values ({len(bad_rows)} such rows).")
-        return Dataset(X=X, y=np.zeros(0), feature_names=[], description=path.name)
+        return Dataset(X=X, y=np.zeros(0), feature_names=[], description=path.name, spec={"format": "npz"})
     return load_dataset(spec, dtype=dtype)
 
 
-def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], chunk_rows: int, dtype: str) -> FeatureStream:
+def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_name: bool, chunk_rows: int,
+                      dtype: str) -> FeatureStream:
     handle = open(path, newline="", encoding="utf-8-sig")
     reader = csv.reader(handle, delimiter=delimiter)
     try:
@@ -122,7 +151,7 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], chun
         raise DataError(f"{path} is empty; expected a header row naming the feature columns.")
     header = [name.strip() for name in header]
     try:
-        indices = _match_columns(path, header, feature_names)
+        indices = column_order(path, header, len(header), feature_names, by_name)
     except DataError:
         handle.close()
         raise
@@ -199,25 +228,6 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], chun
     return FeatureStream(description=f"{path.name} (columns matched to the model's features)", chunks=chunks())
 
 
-def _match_columns(path: Path, header: list[str], feature_names: list[str]) -> list[int]:
-    """Indices of the model's features in ``header``, in the model's order."""
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{path}: duplicate column names {duplicates}; each column needs a unique name.")
-    missing = [name for name in feature_names if name not in header]
-    if not missing:
-        return [header.index(name) for name in feature_names]
-    generic = all(GENERIC_NAME.match(name) for name in feature_names)
-    if generic and len(header) == len(feature_names):
-        return list(range(len(header)))
-    shown = ", ".join(repr(name) for name in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    raise DataError(
-        f"{path}: the model expects {len(feature_names)} feature columns by name and {len(missing)} are missing "
-        f"({shown}); the header has {len(header)} columns. Give the columns the model was trained on "
-        "(`softreg info MODEL` lists them); other columns are ignored."
-    )
-
-
 def _parse(path: Path, rows: list[list[str]], lines: list[int], names: list[str], dtype: str) -> np.ndarray:
     try:
         X = np.array(rows, dtype=dtype)
@@ -247,43 +257,45 @@ def _svmlight_chunks(path: Path, n_features: int, chunk_rows: int, dtype: str) -
     # (zero-based when any index is 0), as training's loader did.
     zero_based = _has_index_zero(path)
 
-    def parse(lines: list[bytes], first_line: int):
+    def parse(lines: list[bytes], numbers: list[int]):
         try:
             X, _ = load_svmlight_file(io.BytesIO(b"".join(lines)), n_features=n_features, dtype=np.dtype(dtype),
                                       zero_based=zero_based)
         except ValueError as error:
-            bad = first_bad_svmlight_line(lines, first_line)
-            where = f"line {bad}" if bad else f"lines {first_line}-{first_line + len(lines) - 1}"
+            bad = first_bad_svmlight_line(lines, numbers[0], n_features=n_features, zero_based=zero_based)
+            where = f"line {bad}" if bad else f"lines {numbers[0]}-{numbers[-1]}"
             raise DataError(
-                f"{path}, {where}: not valid svmlight text for a model of {n_features} features ({error})."
+                f"{path}, {where}: not valid svmlight text for a model of {n_features} features, indices "
+                f"{'0' if zero_based else '1'}..{n_features - int(not zero_based)} ({error})."
             ) from None
-        return X.tocsr()
+        X = X.tocsr()
+        bad_entries = np.flatnonzero(~np.isfinite(X.data))
+        if len(bad_entries):
+            row = int(np.searchsorted(X.indptr, bad_entries[0], side="right")) - 1
+            index = int(X.indices[bad_entries[0]]) + int(not zero_based)
+            raise DataError(f"{path}, line {numbers[row]}, feature {index}: {X.data[bad_entries[0]]} is not a finite "
+                            "number. Every feature must be a finite number; fix or drop that line.")
+        return X
 
     def chunks() -> Iterator[tuple[int, np.ndarray]]:
-        start, lines, first_line = 0, [], 1
+        start, lines, numbers = 0, [], []
         with open(path, "rb") as handle:
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip() or line.lstrip().startswith(b"#"):
                     continue
-                if not lines:
-                    first_line = line_no
                 lines.append(line if line.endswith(b"\n") else line + b"\n")
+                numbers.append(line_no)
                 if len(lines) == chunk_rows:
-                    yield start, parse(lines, first_line)
-                    start, lines = start + len(lines), []
+                    yield start, parse(lines, numbers)
+                    start, lines, numbers = start + len(lines), [], []
         if lines:
-            yield start, parse(lines, first_line)
+            yield start, parse(lines, numbers)
 
     return FeatureStream(description=f"{path.name} (svmlight, sparse)", chunks=chunks())
 
 
-def _has_index_zero(path: Path, block_bytes: int = 1 << 20) -> bool:
-    """Whether any feature index in an svmlight file is 0 (a whitespace, then "0:")."""
+def _has_index_zero(path: Path) -> bool:
+    """Whether any feature index in an svmlight file is 0 (a whitespace, then "0:"), comments aside."""
     pattern = re.compile(rb"[ \t]0:")
-    tail = b""
     with open(path, "rb") as handle:
-        while block := handle.read(block_bytes):
-            if pattern.search(tail + block):
-                return True
-            tail = block[-2:]  # a match may straddle two blocks
-    return False
+        return any(pattern.search(line.partition(b"#")[0]) for line in handle)

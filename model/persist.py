@@ -21,6 +21,7 @@ from softreg.data.output import atomic_file
 
 FORMAT_VERSION = 1
 REQUIRED_ARRAYS = ("weights", "bias", "feature_mean", "feature_scale", "classes", "feature_names", "header")
+REQUIRED_HEADER_KEYS = ("config", "dataset", "split")
 
 
 class ModelFileError(ValueError):
@@ -68,28 +69,42 @@ def load_model(path: str | Path):
     from softreg.model.estimator import SoftmaxRegression
 
     path = Path(path)
+    not_a_model = f"'{path}' is not a softreg model file"
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):
+                raise ModelFileError(f"{not_a_model} (a single .npy array, not an .npz archive); "
+                                     "pass a file written by softreg train")
             missing = [name for name in REQUIRED_ARRAYS if name not in archive.files]
             if missing:
                 raise ModelFileError(f"'{path}' is not a softreg model: arrays {missing} are missing")
             arrays = {name: archive[name] for name in REQUIRED_ARRAYS}
     except ModelFileError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+    except ValueError as error:
+        if "pickle" in str(error):
+            # numpy's text suggests allow_pickle=True, which a model file never needs.
+            raise ModelFileError(f"{not_a_model}: it is not an .npz archive of plain arrays (numpy would have to "
+                                 "unpickle it, which softreg never does); pass a file written by softreg train") from None
+        raise ModelFileError(f"{not_a_model} ({error}); pass a file written by softreg train") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise ModelFileError(f"'{path}' is not a readable softreg model file ({error}); it may be truncated or "
                              "corrupt, or not a model: write one with softreg train") from None
     try:
         header = json.loads(str(arrays["header"]))
     except json.JSONDecodeError as error:
         raise ModelFileError(f"'{path}': the model header is not valid JSON ({error})") from None
-    if header.get("format") != "softreg-model":
+    if not isinstance(header, dict) or header.get("format") != "softreg-model":
         raise ModelFileError(f"'{path}' is not a softreg model (no softreg header)")
-    if header.get("format_version", 0) > FORMAT_VERSION:
+    version_number = header.get("format_version")
+    if not isinstance(version_number, int) or isinstance(version_number, bool):
+        raise ModelFileError(f"'{path}': the model header's format_version is {version_number!r}, not an integer")
+    if version_number > FORMAT_VERSION:
         raise ModelFileError(
-            f"'{path}' has model format version {header['format_version']}, newer than this softreg "
+            f"'{path}' has model format version {version_number}, newer than this softreg "
             f"({version('softreg')}) reads (up to {FORMAT_VERSION}); upgrade softreg"
         )
+    _check_contents(path, header, arrays)
     config = header.get("config", {})
     estimator = SoftmaxRegression(
         **{key: config[key] for key in SoftmaxRegression().get_params() if key in config}
@@ -101,6 +116,34 @@ def load_model(path: str | Path):
     estimator._set_weights(arrays["weights"], arrays["bias"])
     header["feature_names"] = [str(name) for name in arrays["feature_names"]]
     return estimator, header
+
+
+def _check_contents(path: Path, header: dict, arrays: dict) -> None:
+    """A damaged or hand-edited file fails here, naming what is inconsistent, not later in numpy."""
+    absent = [key for key in REQUIRED_HEADER_KEYS if not isinstance(header.get(key), dict)]
+    if absent:
+        raise ModelFileError(f"'{path}': the model header lacks {absent}; the file is damaged or not from softreg train")
+    from softreg.model.config import ConfigError, resolve_config
+
+    try:
+        resolve_config(header["config"], source="the model's stored config")
+    except (ConfigError, TypeError) as error:
+        raise ModelFileError(f"'{path}': {error}; the file is damaged or was edited") from None
+    weights = arrays["weights"]
+    if weights.ndim != 2 or weights.dtype.kind != "f":
+        raise ModelFileError(f"'{path}': weights must be a (features, classes) float array, got {weights.dtype} "
+                             f"{weights.shape}")
+    n_features, n_classes = weights.shape
+    expected = {"bias": (n_classes,), "classes": (n_classes,), "feature_mean": (n_features,),
+                "feature_scale": (n_features,), "feature_names": (n_features,)}
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise ModelFileError(f"'{path}': {name} has shape {arrays[name].shape} but the weights {weights.shape} "
+                                 f"need {shape}; the file is damaged")
+    numeric = [arrays[name] for name in ("weights", "bias", "feature_mean", "feature_scale")]
+    if any(a.dtype.kind != "f" or not np.isfinite(a).all() for a in numeric) or not (arrays["feature_scale"] > 0).all():
+        raise ModelFileError(f"'{path}': the weights, bias or scaling hold non-numbers, NaN or infinity; "
+                             "the file is damaged")
 
 
 def _json_default(value):

@@ -21,6 +21,14 @@ import numpy as np
 OUTPUT_FORMATS = ("csv", "jsonl")
 
 
+class PredictionError(ValueError):
+    """Rows that cannot be predicted; ``rows_written`` output rows were already written."""
+
+    def __init__(self, message: str, rows_written: int = 0):
+        super().__init__(message)
+        self.rows_written = rows_written
+
+
 @dataclass
 class PredictionOptions:
     with_proba: bool = False
@@ -64,24 +72,43 @@ def write_predictions(estimator, chunks: Iterable[tuple[int, object]], handle: I
     if options.output_format == "csv":
         writer.writerow(column_names(classes, options))
     total = 0
-    for _, X in chunks:
-        proba = estimator.predict_proba(X)
-        best = proba.argmax(axis=1).tolist()
-        labels = [label_text[k] for k in best] if options.output_format == "csv" else [label_json[k] for k in best]
-        columns = {}
-        if options.with_proba:
-            columns["proba"] = _shortest(proba)
-        if options.top_k:
-            top_index, top_proba = top_k_classes(proba, options.top_k)
-            names = label_text if options.output_format == "csv" else label_json
-            top_labels = [[names[k] for k in row] for row in top_index.tolist()]
-            columns.update(top_labels=top_labels, top_proba=_shortest(top_proba))
-        if options.output_format == "csv":
-            writer.writerows(_csv_rows(labels, **columns))
-        else:
-            handle.writelines(_json_lines(labels, proba_keys, **columns))
-        total += proba.shape[0]
+    try:
+        for first_row, X in chunks:
+            total += _write_chunk(estimator, X, first_row, writer, handle, options, label_text, label_json, proba_keys)
+    except ValueError as error:  # bad data (DataError, PredictionError): note how far the output got
+        error.rows_written = total
+        raise
     return total
+
+
+def _write_chunk(estimator, X, first_row, writer, handle, options, label_text, label_json, proba_keys) -> int:
+    # Features far outside the training range can overflow the logits; such rows are
+    # reported below instead of numpy warning and NaN probabilities being written.
+    with np.errstate(over="ignore", invalid="ignore"):
+        proba = estimator.predict_proba(X)
+    finite = np.isfinite(proba).all(axis=1)
+    if not finite.all():
+        row = first_row + int(np.argmin(finite)) + 1
+        raise PredictionError(
+            f"data row {row} (counting from 1, header excluded) gives non-finite logits: its features are far "
+            "outside the range this model was trained on (values near the float limit, such as 1e308). "
+            "Fix or drop that row."
+        )
+    best = proba.argmax(axis=1).tolist()
+    labels = [label_text[k] for k in best] if options.output_format == "csv" else [label_json[k] for k in best]
+    columns = {}
+    if options.with_proba:
+        columns["proba"] = _shortest(proba)
+    if options.top_k:
+        top_index, top_proba = top_k_classes(proba, options.top_k)
+        names = label_text if options.output_format == "csv" else label_json
+        top_labels = [[names[k] for k in row] for row in top_index.tolist()]
+        columns.update(top_labels=top_labels, top_proba=_shortest(top_proba))
+    if options.output_format == "csv":
+        writer.writerows(_csv_rows(labels, **columns))
+    else:
+        handle.writelines(_json_lines(labels, proba_keys, **columns))
+    return proba.shape[0]
 
 
 def _shortest(values: np.ndarray) -> list:

@@ -200,7 +200,7 @@ def test_missing_feature_columns_are_named(runner, tmp_path):
     result = runner.invoke(app, ["predict", str(model), str(path)])
     assert result.exit_code == 2
     message = " ".join(result.output.split())
-    assert "4 are missing ('sepal length (cm)'" in message and "softreg info MODEL" in message
+    assert "model expects 4 features, data has 2 columns" in message and "softreg info MODEL" in message
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -219,7 +219,15 @@ def test_bad_options_exit_2(runner, tmp_path, args, needle):
 def test_wrong_feature_count_and_not_a_model(runner, tmp_path):
     model = train(runner, "iris", tmp_path / "m.npz")
     result = runner.invoke(app, ["predict", str(model), "wine"])
-    assert result.exit_code == 2 and "model expects 4 features, wine has 13" in result.output
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "model expects 4 features, data has 13 columns" in message
+    assert "4 of the model's feature columns are missing by name ('sepal length (cm)'" in message
+    # Sources without names (.npz) are matched by count.
+    synthetic = train(runner, "synthetic:samples=300,features=6,informative=3", tmp_path / "s.npz")
+    narrow = tmp_path / "narrow.npz"
+    np.savez(narrow, X=np.zeros((5, 3)))
+    result = runner.invoke(app, ["predict", str(synthetic), str(narrow)])
+    assert result.exit_code == 2 and "model expects 6 features, " in result.output and "has 3" in result.output
     junk = tmp_path / "junk.npz"
     np.savez(junk, X=np.zeros((2, 2)))
     for command in (["predict", str(junk), "iris"], ["info", str(junk)]):
@@ -293,3 +301,125 @@ def test_a_ragged_row_is_named_in_either_path(tmp_path):
         path.write_text("id,a,b\n" + "\n".join(f"{note},1,2" for _ in range(9)) + f"\n{note},1\n")
         with pytest.raises(Exception, match=r"ragged.csv, line 11: 2 fields where the header has 3"):
             list(feature_chunks(str(path), ["a", "b"], chunk_rows=4).chunks)
+
+
+def test_named_features_are_matched_by_name_never_by_position(runner, tmp_path):
+    data = load_dataset("iris")
+    reversed_csv = tmp_path / "rev.csv"
+    names = data.feature_names[::-1]
+    with open(reversed_csv, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names + ["species"])
+        writer.writerows([list(map(repr, x[::-1])) + [label] for x, label in zip(data.X.tolist(), data.y)])
+    model = train(runner, reversed_csv, tmp_path / "m.npz")
+    result = runner.invoke(app, ["predict", str(model), "iris", "--proba"])  # the built-in, in its own order
+    assert result.exit_code == 0, result.output
+    _, rows = read_csv(result.stdout)
+    expected, classes = reference_proba(model, data.X[:, ::-1])
+    np.testing.assert_allclose(np.array([[float(v) for v in r[1:]] for r in rows]), expected, atol=1e-12)
+    # Real names that only look like placeholders are still matched by name: x0 is not x1.
+    x_csv = tmp_path / "x.csv"
+    x_csv.write_text("x1,x2,x3,y\n" + "".join(f"{i},{i % 3},{i % 5},{i % 2}\n" for i in range(40)))
+    x_model = train(runner, x_csv, tmp_path / "x.npz")
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("x0,x1,x2\n1,2,3\n")
+    result = runner.invoke(app, ["predict", str(x_model), str(shifted)])
+    assert result.exit_code == 2 and "1 of the model's feature columns is missing by name ('x3')" in " ".join(result.output.split())
+
+
+def test_out_may_not_be_the_data_or_the_model(runner, tmp_path):
+    model = train(runner, "iris", tmp_path / "m.npz")
+    data = tmp_path / "d.csv"
+    data.write_text(",".join(f'"{n}"' for n in load_model(model)[1]["feature_names"]) + "\n1,2,3,4\n")
+    before = (data.read_bytes(), model.read_bytes())
+    for out in (data, model):
+        result = runner.invoke(app, ["predict", str(model), str(data), "--out", str(out), "--format", "csv"])
+        assert result.exit_code == 2 and "writing there would destroy it" in " ".join(result.output.split())
+    assert (data.read_bytes(), model.read_bytes()) == before
+
+
+def test_features_that_overflow_the_logits_are_named_not_written_as_nan(runner, tmp_path):
+    import warnings
+
+    model = train(runner, "iris", tmp_path / "m.npz")
+    data = tmp_path / "huge.csv"
+    data.write_text(",".join(f'"{n}"' for n in load_model(model)[1]["feature_names"]) +
+                    "\n5,3,1,0.2\n1e308,1e308,-1e308,1e308\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = runner.invoke(app, ["predict", str(model), str(data), "--format", "jsonl"])
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "data row 2 (counting from 1, header excluded) gives non-finite logits" in message
+    assert "nan" not in result.stdout
+
+
+def test_svmlight_errors_name_the_line_and_feature(runner, tmp_path):
+    model = train(runner, "iris", tmp_path / "m.npz")
+    good = "".join(f"0 1:{i % 7} 2:3.5 3:1.4 4:0.2\n" for i in range(30))
+    cases = {
+        "nan.svm": (good + "0 1:5.1 2:nan\n", "nan.svm, line 31, feature 2: nan is not a finite number"),
+        "late.svm": (good * 2 + "0 1:x\n", "late.svm, line 61: not valid svmlight text"),
+        "wide.svm": (good + "0 1:5.1 5:2\n", "wide.svm, line 31: not valid svmlight text for a model of 4 features"),
+    }
+    for name, (text, needle) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        result = runner.invoke(app, ["predict", str(model), str(path), "--chunk-rows", "25"])
+        assert result.exit_code == 2, (name, result.output)
+        assert needle in " ".join(result.output.split()), name
+
+
+def test_a_comment_does_not_make_a_file_zero_based(tmp_path):
+    path = tmp_path / "c.svm"
+    path.write_text("0 1:5 2:3 # note 0:4\n1 1:1 2:2\n")
+    X = np.vstack([c.toarray() for _, c in feature_chunks(str(path), ["f0", "f1"], by_name=False).chunks])
+    np.testing.assert_array_equal(X, [[5, 3], [1, 2]])
+
+
+def test_stdout_says_how_many_rows_were_printed_before_a_bad_row(runner, tmp_path):
+    model = train(runner, "iris", tmp_path / "m.npz")
+    header = ",".join(f'"{n}"' for n in load_model(model)[1]["feature_names"])
+    data = tmp_path / "d.csv"
+    data.write_text(header + "\n" + "5,3,1,0.2\n" * 9 + "5,x,1,0.2\n")
+    result = runner.invoke(app, ["predict", str(model), str(data), "--chunk-rows", "4"])
+    assert result.exit_code == 2
+    assert "the first 8 rows had already been printed to stdout" in " ".join(result.output.split())
+    assert len(read_csv(result.stdout)[1]) == 8
+
+
+def test_ignored_columns_may_repeat_and_a_bom_is_not_part_of_a_name(runner, tmp_path):
+    model = train(runner, "iris", tmp_path / "m.npz")
+    names = load_model(model)[1]["feature_names"]
+    data = tmp_path / "d.csv"
+    data.write_bytes(("\ufeff" + ",".join(f'"{n}"' for n in names) + ",id,id,,\n5,3,1,0.2,a,b,,\n").encode())
+    result = runner.invoke(app, ["predict", str(model), str(data)])
+    assert result.exit_code == 0, result.output
+    train_csv = tmp_path / "bom.csv"
+    train_csv.write_bytes(("\ufeffsl,sw,y\n" + "".join(f"{i},{i % 4},{i % 2}\n" for i in range(30))).encode())
+    bom_model = train(runner, train_csv, tmp_path / "bom.npz")
+    assert load_model(bom_model)[1]["feature_names"] == ["sl", "sw"]
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda h, a: a.update(header=np.asarray(json.dumps([1, 2]))), "is not a softreg model"),
+    (lambda h, a: a.update(header=np.asarray(json.dumps({k: v for k, v in h.items() if k != "split"}))),
+     "the model header lacks ['split']"),
+    (lambda h, a: a.update(header=np.asarray(json.dumps({**h, "format_version": "1"}))), "format_version is '1'"),
+    (lambda h, a: a.update(weights=a["weights"][:, :2]), "bias has shape (3,) but the weights (4, 2) need (2,)"),
+    (lambda h, a: a.update(feature_names=a["feature_names"][:2]), "feature_names has shape (2,)"),
+    (lambda h, a: a.update(bias=np.array([0.0, np.nan, 1.0])), "NaN or infinity"),
+    (lambda h, a: a.update(header=np.asarray(json.dumps({**h, "config": {**h["config"], "dtype": "int8"}}))),
+     "dtype"),
+])
+def test_damaged_model_files_exit_2(runner, tmp_path, damage, needle):
+    model = train(runner, "iris", tmp_path / "m.npz")
+    with np.load(model, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays["header"]))
+    damage(header, arrays)
+    damaged = tmp_path / "damaged.npz"
+    np.savez(damaged, **arrays)
+    for command in (["info", str(damaged)], ["predict", str(damaged), "iris"], ["eval", str(damaged)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert needle in " ".join(result.output.split()), (command, result.output)
