@@ -314,6 +314,7 @@ def test_separable_data_without_l2_is_detected(runner, tmp_path):
         assert result.exit_code == 1, result.output
         assert "linearly separable" in message and "the unregularized optimum does not exist" in message
         assert "Set --l2 above 0" in message and "Traceback" not in message
+        assert load_model(tmp_path / "m.npz")[1]["stop_reason"] == "separable"  # the separating model is kept
     # With a penalty the same data has an optimum, and training converges to it.
     result = runner.invoke(app, ["train", path, "--l2", "1e-3", "--out", str(tmp_path / "m.npz"), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["stop_reason"] == "converged"
