@@ -374,23 +374,45 @@ def _as_integers_if_possible(labels: np.ndarray) -> np.ndarray:
     return as_int
 
 
-def _load_npz(path: Path, dtype: str) -> Dataset:
+class NpzError(DataError):
+    """An .npz file that cannot be read as plain arrays; ``reason`` says why, without the path."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+def read_npz(path: Path, names) -> tuple[dict, list[str]]:
+    """The arrays ``names`` that an .npz archive holds, and the names of all its arrays.
+
+    Read with ``allow_pickle=False``: an object array is refused, never unpickled.
+    """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in ("X", "y") if key not in archive.files]
-            if missing:
-                raise DataError(f"{path}: no array {' or '.join(missing)}; arrays present: {archive.files}. "
-                                "An .npz dataset needs X (N, D) and y (N,).")
-            X, y = archive["X"], archive["y"]
-    except DataError:
-        raise
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):
+            raise NpzError(path, "a single .npy array, not an .npz archive of named arrays")
+        with loaded as archive:
+            return {name: archive[name] for name in names if name in archive.files}, list(archive.files)
     except ValueError as error:
         if "pickle" in str(error):
-            raise DataError(f"{path}: holds Python objects that would need unpickling, which softreg refuses; "
-                            "store plain numeric arrays X and y.") from None
-        raise DataError(f"{path}: not a valid .npz archive ({error}).") from None
+            with open(path, "rb") as handle:
+                is_zip = handle.read(2) == b"PK"
+            if not is_zip:  # numpy takes any other file for a pickle
+                raise NpzError(path, "not an .npz archive (its first bytes are not a zip file's)") from None
+            raise NpzError(path, "it holds Python objects, not plain arrays: reading them would need unpickling, "
+                                 "which softreg never does") from None
+        raise NpzError(path, f"not a valid .npz archive ({error})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise DataError(f"{path}: not a readable .npz archive ({error}); it may be truncated or corrupt.") from None
+        raise NpzError(path, f"not a readable .npz archive ({error}); it may be truncated or corrupt") from None
+
+
+def _load_npz(path: Path, dtype: str) -> Dataset:
+    arrays, present = read_npz(path, ("X", "y"))
+    missing = [key for key in ("X", "y") if key not in arrays]
+    if missing:
+        raise DataError(f"{path}: no array {' or '.join(missing)}; arrays present: {present}. "
+                        "An .npz dataset needs X (N, D) and y (N,).")
+    X, y = arrays["X"], arrays["y"]
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
     if X.dtype.kind not in "biuf":

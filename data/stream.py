@@ -22,8 +22,6 @@ import csv
 import io
 import itertools
 import re
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -39,6 +37,7 @@ from softreg.data.datasets import (
     first_bad_svmlight_line,
     load_dataset,
     not_utf8,
+    read_npz,
 )
 
 @dataclass
@@ -112,16 +111,10 @@ def _load_features(spec: str, dtype: str):
     """Any dataset load_dataset accepts; an .npz needs only X here (labels are not used)."""
     path = Path(spec)
     if path.suffix.lower() == ".npz" and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                if "X" not in archive.files:
-                    raise DataError(f"{path}: no array X; arrays present: {archive.files}. "
-                                    "An .npz for prediction needs X (N, D).")
-                X = archive["X"]
-        except DataError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-            raise DataError(f"{path}: not a readable .npz archive of plain arrays ({error}).") from None
+        arrays, present = read_npz(path, ("X",))
+        if "X" not in arrays:
+            raise DataError(f"{path}: no array X; arrays present: {present}. An .npz for prediction needs X (N, D).")
+        X = arrays["X"]
         if X.ndim != 2:
             raise DataError(f"{path}: X must be a 2-d array (N, D), got shape {X.shape}.")
         if X.dtype.kind not in "biuf":

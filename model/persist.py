@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
-import zlib
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
+from softreg.data.datasets import NpzError, read_npz
 from softreg.data.output import atomic_file
 
 FORMAT_VERSION = 1
@@ -69,27 +68,14 @@ def load_model(path: str | Path):
     from softreg.model.estimator import SoftmaxRegression
 
     path = Path(path)
-    not_a_model = f"'{path}' is not a softreg model file"
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise ModelFileError(f"{not_a_model} (a single .npy array, not an .npz archive); "
-                                     "pass a file written by softreg train")
-            missing = [name for name in REQUIRED_ARRAYS if name not in archive.files]
-            if missing:
-                raise ModelFileError(f"'{path}' is not a softreg model: arrays {missing} are missing")
-            arrays = {name: archive[name] for name in REQUIRED_ARRAYS}
-    except ModelFileError:
-        raise
-    except ValueError as error:
-        if "pickle" in str(error):
-            # numpy's text suggests allow_pickle=True, which a model file never needs.
-            raise ModelFileError(f"{not_a_model}: it is not an .npz archive of plain arrays (numpy would have to "
-                                 "unpickle it, which softreg never does); pass a file written by softreg train") from None
-        raise ModelFileError(f"{not_a_model} ({error}); pass a file written by softreg train") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise ModelFileError(f"'{path}' is not a readable softreg model file ({error}); it may be truncated or "
-                             "corrupt, or not a model: write one with softreg train") from None
+        arrays, _ = read_npz(path, REQUIRED_ARRAYS)
+    except NpzError as error:
+        raise ModelFileError(f"'{path}' is not a softreg model file: {error.reason}; pass a file written by "
+                             "softreg train") from None
+    missing = [name for name in REQUIRED_ARRAYS if name not in arrays]
+    if missing:
+        raise ModelFileError(f"'{path}' is not a softreg model: arrays {missing} are missing")
     try:
         header = json.loads(str(arrays["header"]))
     except json.JSONDecodeError as error:

@@ -215,9 +215,9 @@ def broken_models(tmp_path, good_model):
     header = json.loads(str(arrays["header"]))
     newer = dict(arrays, header=np.asarray(json.dumps({**header, "format_version": 99})))
     return {
-        "truncated": (data[: len(data) // 3], "is not a readable softreg model file"),
-        "corrupt": (bytes(corrupt), "is not a readable softreg model file"),
-        "text": (b"hello", "is not a softreg model file: it is not an .npz archive"),
+        "truncated": (data[: len(data) // 3], "not a readable .npz archive"),
+        "corrupt": (bytes(corrupt), "it may be truncated or corrupt"),
+        "text": (b"hello", "is not a softreg model file: not an .npz archive (its first bytes are not a zip file's)"),
         "not a model": ({"X": np.zeros((2, 2))}, "is not a softreg model"),
         "newer format": (newer, "format version 99, newer than this softreg"),
     }
