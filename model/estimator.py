@@ -96,8 +96,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-        if self.class_weight not in (None, "balanced"):
-            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        if not (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {self.class_weight!r}")
 
     def fit(self, X, y, sample_weight=None, *, validation_data=None, callback=None, should_stop=None):
         """Fit on (X, y). ``validation_data=(X_val, y_val)`` adds held-out curves and early stopping;
@@ -110,13 +110,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"the training data has a single class ({self.classes_[0]}); a classifier needs at least 2"
+                f"the training data has 1 class ({self.classes_[0]}); a classifier needs at least 2 classes"
             )
         weights = None
         if sample_weight is not None or self.class_weight is not None:
             weights = _check_sample_weight(sample_weight, X, dtype=dtype)
-            if self.class_weight == "balanced":
-                weights = weights * compute_sample_weight("balanced", y_index).astype(dtype)
+            if self.class_weight is not None:
+                # A dict names classes by label; "balanced" uses n / (K n_k).
+                weights = weights * compute_sample_weight(self.class_weight, y).astype(dtype)
             if np.any(weights < 0) or not weights.sum() > 0:
                 raise ValueError("sample_weight must be non-negative with a positive sum")
         if self.batch_size is not None and self.batch_size > X.shape[0]:
@@ -124,7 +125,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"batch_size must be at most the number of training rows ({X.shape[0]}), got {self.batch_size}; "
                 "leave it unset for full-batch gradient descent"
             )
-        self._fit_scaling(X)
+        # The scaling is weighted like the objective, so weights equal repeated rows exactly.
+        self._fit_scaling(X, weights)
         X_train = self._standardize(X)
         validation = None
         if validation_data is not None:
@@ -159,7 +161,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             warnings.warn(result.stop_message, ConvergenceWarning, stacklevel=2)
         return self
 
-    def _fit_scaling(self, X) -> None:
+    def _fit_scaling(self, X, sample_weight=None) -> None:
         n_features = X.shape[1]
         self.feature_mean_ = np.zeros(n_features, dtype=X.dtype)
         self.feature_scale_ = np.ones(n_features, dtype=X.dtype)
@@ -191,7 +193,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             from scipy import sparse
 
             measured = X @ sparse.diags(1.0 / unit) if hasattr(X, "toarray") else X / unit
-        scaler = StandardScaler(with_mean=not hasattr(X, "toarray")).fit(measured)
+        scaler = StandardScaler(with_mean=not hasattr(X, "toarray")).fit(measured, sample_weight=sample_weight)
         if scaler.mean_ is not None and scaler.with_mean:
             self.feature_mean_ = (scaler.mean_ * unit).astype(X.dtype)
         # StandardScaler already maps a zero variance to scale 1, so a constant column stays finite.
@@ -214,22 +216,29 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.coef_ = np.ascontiguousarray(W_raw.T)  # (K, D)
         self.intercept_ = b - self.feature_mean_ @ W_raw
 
-    def decision_function(self, X) -> np.ndarray:
+    def _logits(self, X) -> np.ndarray:
         """Logits z = X coef_^T + intercept_, shape (N, K)."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=self.coef_.dtype, reset=False)
         return np.asarray(X @ self.coef_.T) + self.intercept_
 
+    def decision_function(self, X) -> np.ndarray:
+        """The logits (N, K); for two classes scikit-learn's convention, z_1 - z_0 (N,), positive
+        for classes_[1] (the log-odds, since softmax over two logits is the sigmoid of their difference)."""
+        Z = self._logits(X)
+        return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z
+
     def predict_proba(self, X) -> np.ndarray:
         """softmax of the logits, row by row (max-shifted)."""
-        return softmax(self.decision_function(X))
+        return softmax(self._logits(X))
 
     def predict_log_proba(self, X) -> np.ndarray:
         """log softmax = z - logsumexp(z), never log(softmax(z))."""
-        return log_softmax(self.decision_function(X))
+        return log_softmax(self._logits(X))
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        best = np.argmax(self._logits(X), axis=1)
+        return self.classes_[best]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

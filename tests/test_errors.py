@@ -80,7 +80,7 @@ DATA_CASES = {
                          ["3 rows have missing, NaN or infinite values (first at line 3)", "'a': 2", "'b': 1"]),
     "missing label": (("l.csv", two_class_csv(cells={6: "1,2,"})), ["'y': 1", "--missing drop"]),
     "single class": (("o.csv", "a,y\n" + "".join(f"{i},k\n" for i in range(30))),
-                     ["single class (k)", "at least 2"]),
+                     ["the training data has 1 class (k)", "at least 2 classes"]),
     "malformed svmlight": (("bad.svm", "0 1:1 2:3\n1 1:2\n0 1:x\n"), ["bad.svm, line 3: not valid svmlight",
                                                                       "'LABEL INDEX:VALUE"]),
     "npz without y": (("noy.npz", "npz:X"), ["no array y", "needs X (N, D) and y (N,)"]),
