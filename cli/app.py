@@ -438,6 +438,58 @@ def predict(
 
 
 @app.command()
+def compare(
+    dataset: Annotated[str, typer.Argument(help="Built-in name, synthetic[:...], or a .csv/.tsv/.npz/svmlight file.",
+                                           show_default=False)],
+    target: Annotated[Optional[str], typer.Option(help="Label column of a CSV/TSV file. \\[default: last column]", show_default=False)] = None,
+    l2: Annotated[float, typer.Option(help="softreg's L2 penalty; scikit-learn gets C = 1/(l2 N) (2/(l2 N) for two classes).")] = 1e-3,
+    test_fraction: Annotated[float, typer.Option(help="Share of rows held out for the test metrics.")] = 0.15,
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    tol: Annotated[float, typer.Option(help="softreg's stop: max |gradient| <= tol x the first epoch's (tight, to reach the optimum).")] = 1e-9,
+    max_epochs: Annotated[int, typer.Option(help="softreg's epoch limit.")] = 20_000,
+    momentum: Annotated[str, typer.Option(help="softreg's momentum: none or nesterov.")] = "nesterov",
+    missing: Annotated[str, typer.Option(help="Rows with missing values: error or drop.")] = "error",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Fit softreg and scikit-learn's LogisticRegression on the same split and penalty; show both side by side."""
+    from softreg.cli import render
+    from softreg.data import DataError, load_dataset, split_indices
+    from softreg.model.compare import compare_with_sklearn
+    from softreg.model.config import ConfigError, resolve_config
+    from softreg.model.pipeline import estimator_from_config
+    from sklearn.exceptions import ConvergenceWarning
+
+    flags = dict(dataset=dataset, target=target, l2=l2, test_fraction=test_fraction, val_fraction=0.0, seed=seed,
+                 tol=tol, max_epochs=max_epochs, momentum=momentum, missing=missing)
+    try:
+        config = resolve_config({}, flags)
+    except ConfigError as error:
+        fail(_flag_names(str(error)))
+    try:
+        data = load_dataset(config.dataset, target=config.target, dtype=config.dtype, missing=config.missing)
+        train_rows, _, test_rows = split_indices(data.y, val_fraction=0.0, test_fraction=config.test_fraction,
+                                                 seed=config.seed)
+    except DataError as error:
+        fail(str(error))
+    if not len(test_rows):
+        fail("--test-fraction must be above 0: the comparison reports test metrics.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            result = compare_with_sklearn(estimator_from_config(config), data.X[train_rows], data.y[train_rows],
+                                          data.X[test_rows], data.y[test_rows])
+        except ValueError as error:
+            fail(_flag_names(str(error)))
+    if as_json:
+        out.print_json(json.dumps({"dataset": dataset, **result}, default=float))
+        return
+    err.print(f"[bold]{data.description}[/]: {len(train_rows)} training rows, {len(test_rows)} test rows, "
+              f"standardized on the training rows", highlight=False, soft_wrap=True)
+    out.print(render.comparison_table(result))
+    out.print(render.comparison_summary(result), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def info(
     model: Annotated[Path, typer.Argument(help="A model file written by softreg train.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole header as one JSON document.")] = False,

@@ -297,3 +297,27 @@ def calibration_tables(calibration: dict, class_names: list[str]) -> Group:
     for name, predicted, observed in zip(class_names, calibration["mean_predicted"], calibration["observed_frequency"]):
         shares.add_row(name, fmt(predicted, 4), fmt(observed, 4))
     return Group(reliability, shares)
+
+
+def comparison_table(result: dict) -> Table:
+    """softreg and scikit-learn side by side: objective, test metrics, time, iterations."""
+    sides = result["sides"]
+    table = Table(title=f"same problem: softreg l2 = {result['l2']:g}, scikit-learn C = {result['C']:.6g}")
+    table.add_column("")
+    for name in sides:
+        table.add_column(name, justify="right")
+    rows = [("training objective", "objective", lambda v: f"{v:.10f}"),
+            ("test accuracy", "test_accuracy", lambda v: f"{v:.4f}"),
+            ("test log loss", "test_log_loss", lambda v: f"{v:.6f}"),
+            ("seconds", "seconds", lambda v: f"{v:.3f}"),
+            ("iterations (epochs)", "iterations", str)]
+    for label, key, show in rows:
+        table.add_row(label, *(show(side[key]) for side in sides.values()))
+    return table
+
+
+def comparison_summary(result: dict) -> str:
+    return (f"objective relative difference {result['objective_relative_difference']:.2e}; "
+            f"max |coefficient difference| {result['max_coef_difference']:.2e} (standardized features); "
+            f"max |intercept difference| {result['max_intercept_difference']:.2e} (centred); "
+            f"max |probability difference| on the test rows {result['max_proba_difference']:.2e}")
