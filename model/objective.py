@@ -95,10 +95,13 @@ def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 
     plus 1e-3 to stay an upper bound in practice.
     """
     n_samples, n_features = X.shape
-    dtype = np.float64
+    # The products run in X's own dtype: a float64 vector would upcast a float32 X on every
+    # pass (a full-size temporary, many times slower). Sums and the estimate stay float64.
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    rtol = max(rtol, 10 * float(np.finfo(dtype).eps))
     w = normalized_weights(sample_weight, n_samples, dtype)
     if w is None:
-        w = np.full(n_samples, 1.0 / n_samples)
+        w = np.full(n_samples, 1.0 / n_samples, dtype=dtype)
     # A seeded random start: reproducible, and orthogonal to the top eigenvector with
     # probability zero (an all-ones start is orthogonal to it for, e.g., a standardized
     # one-hot pair of columns x and -x, and then converges to a smaller eigenvalue).
@@ -107,11 +110,12 @@ def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 
     estimate = 0.0
     change = 1.0
     for iteration in range(n_iter):
-        u = np.asarray(X @ v[:-1]).ravel() + v[-1]  # X~ v, (N,)
+        v_x = v.astype(dtype)
+        u = np.asarray(X @ v_x[:-1]).ravel() + v_x[-1]  # X~ v, (N,)
         u *= w
         Av = np.empty_like(v)
         Av[:-1] = np.asarray(X.T @ u).ravel()  # X~^T Ω X~ v
-        Av[-1] = u.sum()
+        Av[-1] = u.sum(dtype=np.float64)
         new_estimate = float(v @ Av)  # Rayleigh quotient, v has unit norm
         norm = float(np.linalg.norm(Av))
         if norm == 0.0:
