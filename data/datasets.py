@@ -417,7 +417,7 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
         raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
     if X.dtype.kind not in "biuf":
         raise DataError(f"{path}: X has dtype {X.dtype}; it must hold real numbers (integers or floats).")
-    X = X.astype(dtype)
+    X = X.astype(dtype, copy=False)  # no second copy when the file already holds this dtype
     return Dataset(
         X=X,
         y=y,

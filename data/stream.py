@@ -119,7 +119,7 @@ def _load_features(spec: str, dtype: str):
             raise DataError(f"{path}: X must be a 2-d array (N, D), got shape {X.shape}.")
         if X.dtype.kind not in "biuf":
             raise DataError(f"{path}: X has dtype {X.dtype}; it must hold real numbers (integers or floats).")
-        X = X.astype(dtype)
+        X = X.astype(dtype, copy=False)
         bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
         if len(bad_rows):
             raise DataError(f"{path}: X row {bad_rows[0]} holds NaN or infinite values ({len(bad_rows)} such rows).")

@@ -206,7 +206,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             from scipy import sparse
 
             return (X @ sparse.diags(1.0 / self.feature_scale_)).tocsr().astype(X.dtype)
-        return ((X - self.feature_mean_) / self.feature_scale_).astype(X.dtype, copy=False)
+        standardized = np.subtract(X, self.feature_mean_, dtype=X.dtype)
+        standardized /= self.feature_scale_  # in place: one N x D buffer, not two
+        return standardized
 
     def _set_weights(self, W: np.ndarray, b: np.ndarray) -> None:
         """Keep the standardized-space weights and fold the scaling into coef_ and intercept_."""
