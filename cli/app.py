@@ -16,6 +16,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from rich.markup import escape
+
 from softreg.cli.interrupt import Interrupted, Interruptions
 
 app = typer.Typer(
@@ -40,8 +42,6 @@ INTERRUPTIONS = Interruptions()
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     """Print a one-paragraph error to stderr and exit with ``code``."""
-    from rich.markup import escape
-
     # The message is plain text: brackets such as softreg[plot] must not be read as markup.
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)
@@ -117,7 +117,7 @@ def gradcheck(
             document["sweep"] = sweep_result
         out.print_json(json.dumps(document))
     else:
-        out.print(f"{source}\nprecision: {report.tolerance_note}", highlight=False, soft_wrap=True)
+        out.print(f"{source}\nprecision: {report.tolerance_note}", highlight=False, soft_wrap=True, markup=False)
         out.print(render.gradcheck_table(report))
         if sweep_result is not None:
             out.print(render.eps_sweep_chart(sweep_result))
@@ -216,6 +216,14 @@ def train(
         out.print(to_toml(config), end="", highlight=False, markup=False)
         raise typer.Exit()
     model_path = out_path or Path(_default_out(config.dataset))
+    inputs = {"the dataset file": config.dataset, "the --config file": config_file}
+    for flag, target_path in (("--out", model_path), ("--plot", plot)):
+        for name, source in inputs.items():
+            if target_path is not None and source is not None and Path(source).exists() \
+                    and Path(target_path).resolve() == Path(source).resolve():
+                fail(f"{flag} '{target_path}' is {name} itself; writing there would destroy it. Choose another {flag}.")
+    if plot is not None and Path(plot).resolve() == Path(model_path).resolve():
+        fail(f"--plot '{plot}' is also the model file (--out); give them different names.")
     try:
         check_writable(model_path)
         if plot is not None:
@@ -233,7 +241,7 @@ def train(
         err.print(f"--missing drop: left out {data.dropped_rows} rows with missing, NaN or infinite values",
                   highlight=False, soft_wrap=True)
     if not as_json:
-        err.print(f"[bold]{data.description}[/]: {data.n_samples} rows, {data.n_features} features, "
+        err.print(f"[bold]{escape(data.description)}[/]: {data.n_samples} rows, {data.n_features} features, "
                   f"{len(data.class_names)} classes", highlight=False, soft_wrap=True)
     show_progress = not quiet and not as_json and err.is_terminal
     # A signal during training ends it after the current epoch; the best weights so far are
@@ -262,18 +270,22 @@ def train(
             fail(f"{run.estimator.stop_message_} The model was saved to '{model_path}', but it is not an optimum.",
                  code=EXIT_RUN_FAILED)
         if plot is not None:
-            render.save_loss_plot(plot, run.estimator.history_, log_scale=log_scale)
+            try:
+                render.save_loss_plot(plot, run.estimator.history_, log_scale=log_scale)
+            except OSError as error:
+                fail(f"the model was saved to '{model_path}', but the plot could not be written to '{plot}' "
+                     f"({error.strerror or error}); nothing was written there.", code=EXIT_RUN_FAILED)
         if as_json:
             out.print_json(json.dumps({"model": str(model_path), **header}, default=float))
         else:
             _show_training(run, config, model_path, plot, log_scale)
     if interruptions.requested:
         if run.estimator.stop_reason_ == "interrupted":
-            err.print(f"interrupted by {interruptions.name}: the weights above were saved to {model_path}, marked "
+            err.print(f"interrupted by {interruptions.name}: the weights above were saved to {escape(str(model_path))}, marked "
                       "interrupted in its header.", highlight=False, soft_wrap=True)
         else:
             err.print(f"interrupted by {interruptions.name} after training had finished; the model was saved to "
-                      f"{model_path}.", highlight=False, soft_wrap=True)
+                      f"{escape(str(model_path))}.", highlight=False, soft_wrap=True)
         raise typer.Exit(code=interruptions.exit_code)
 
 
@@ -290,9 +302,9 @@ def _show_training(run, config, model_path: Path, plot: Optional[Path], log_scal
     report_split = "test" if "test" in run.metrics else next(iter(shown))
     out.print(render.per_class_table(run.metrics[report_split], f"per-class report ({report_split})"))
     out.print(render.confusion_table(run.metrics[report_split], f"confusion matrix ({report_split}): rows true, columns predicted"))
-    out.print(f"model saved to [bold]{model_path}[/] ({run.seconds:.2f} s of training)", highlight=False, soft_wrap=True)
+    out.print(f"model saved to [bold]{escape(str(model_path))}[/] ({run.seconds:.2f} s of training)", highlight=False, soft_wrap=True)
     if plot is not None:
-        out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True)
+        out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("eval")
@@ -348,12 +360,12 @@ def evaluate(
         fail(str(error))
     if result["unseen_labels"]:
         err.print(f"[yellow]warning:[/] {result['unseen_rows']} rows have labels the model never saw "
-                  f"({', '.join(result['unseen_labels'][:10])}); they count as errors in accuracy and are left out of "
+                  f"({escape(', '.join(result['unseen_labels'][:10]))}); they count as errors in accuracy and are left out of "
                   "log loss and calibration.", highlight=False, soft_wrap=True)
     if as_json:
         out.print_json(json.dumps({"model": str(model), "data": source, "metrics": result}))
         return
-    out.print(f"[bold]{model}[/] on {source}", highlight=False, soft_wrap=True)
+    out.print(f"[bold]{escape(str(model))}[/] on {escape(source)}", highlight=False, soft_wrap=True)
     out.print(render.metrics_table({"evaluation": result}))
     out.print(render.calibration_tables(result["calibration"], [str(c) for c in estimator.classes_]))
     out.print(render.per_class_table(result, "per-class report"))
@@ -433,8 +445,8 @@ def predict(
     except OSError as error:
         fail(f"predictions could not be written to '{out_path or 'stdout'}' ({error.strerror or error}); "
              "nothing was written there.", code=EXIT_RUN_FAILED)
-    err.print(f"{rows} {_plural(rows, 'row')} predicted from {stream.description}"
-              + (f", written to {out_path}" if out_path is not None else ""), highlight=False, soft_wrap=True)
+    err.print(f"{rows} {_plural(rows, 'row')} predicted from {escape(stream.description)}"
+              + (f", written to {escape(str(out_path))}" if out_path is not None else ""), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -483,7 +495,7 @@ def compare(
     if as_json:
         out.print_json(json.dumps({"dataset": dataset, **result}, default=float))
         return
-    err.print(f"[bold]{data.description}[/]: {len(train_rows)} training rows, {len(test_rows)} test rows, "
+    err.print(f"[bold]{escape(data.description)}[/]: {len(train_rows)} training rows, {len(test_rows)} test rows, "
               f"standardized on the training rows", highlight=False, soft_wrap=True)
     out.print(render.comparison_table(result))
     out.print(render.comparison_summary(result), highlight=False, soft_wrap=True)
@@ -508,23 +520,28 @@ def info(
         out.print_json(json.dumps({"model": str(model), "classes": classes, **header}, default=float))
         return
     names = header["feature_names"]
-    shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]
-    out.print(f"[bold]{model}[/]: softreg model format {header['format_version']}, "
+    out.print(f"[bold]{escape(str(model))}[/]: softreg model format {header['format_version']}, "
               f"written by softreg {header.get('softreg_version', '?')}", highlight=False, soft_wrap=True)
     out.print(f"dataset: {spec_to_string(header['dataset'])} - {header['dataset'].get('description', '')}",
-              highlight=False, soft_wrap=True)
+              highlight=False, soft_wrap=True, markup=False)
     split = header["split"]
     out.print(f"split (seed {split.get('seed', '?')}): {split.get('train_rows', '?')} train, "
               f"{split.get('val_rows', '?')} validation, {split.get('test_rows', '?')} test rows", highlight=False)
-    out.print(f"classes ({len(classes)}): {', '.join(str(c) for c in classes)}", highlight=False, soft_wrap=True)
-    out.print(f"features ({len(names)}): {', '.join(shown)}", highlight=False, soft_wrap=True)
+    out.print(f"classes ({len(classes)}): {_abridged([str(c) for c in classes])}", highlight=False, soft_wrap=True, markup=False)
+    out.print(f"features ({len(names)}): {_abridged(names)}", highlight=False, soft_wrap=True, markup=False)
     out.print(render.config_table(header["config"], title="config"))
-    out.print(f"[bold]stop:[/] {header.get('stop_message', '?')}", highlight=False, soft_wrap=True)
+    out.print(f"[bold]stop:[/] {escape(str(header.get('stop_message', '?')))}", highlight=False, soft_wrap=True)
     history = header.get("history")
     if isinstance(history, dict) and history.get("epoch"):
         out.print(render.loss_curves(history, height=8))
     if header.get("metrics"):
         out.print(render.metrics_table(header["metrics"]))
+
+
+def _abridged(names: list[str]) -> str:
+    """All names up to 12, else the first 8, a count, and the last 2."""
+    shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]
+    return ", ".join(shown)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -550,10 +567,21 @@ def main() -> None:
     with INTERRUPTIONS:
         try:
             app()
+        except MemoryError:
+            err.print("error: not enough memory for this run (the data or the model is too large for this machine); "
+                      "try fewer rows or features, --dtype float32, or a sparse svmlight file.", highlight=False,
+                      soft_wrap=True)
+            sys.exit(EXIT_RUN_FAILED)
+        except BrokenPipeError:
+            # The reader (say `| head`) took what it wanted and left; that is not an error.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Interrupted as interruption:
             saved = INTERRUPTIONS.saved
             kept = f"{', '.join(saved)} had been saved before" if saved else "no output file was written or changed"
-            err.print(f"interrupted by {interruption.name}; {kept}.", highlight=False, soft_wrap=True)
+            err.print(f"interrupted by {interruption.name}; {kept}.", highlight=False, soft_wrap=True, markup=False)
             sys.exit(interruption.exit_code)
 
 

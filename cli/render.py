@@ -263,6 +263,8 @@ def check_plot_target(path) -> None:
 
 def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
     """Write the loss curves with matplotlib (Agg backend, no display needed)."""
+    from pathlib import Path
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,8 +280,13 @@ def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
         axes.set_yscale("log")
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    from softreg.data.output import atomic_file
+
+    try:
+        with atomic_file(path, "wb") as handle:  # a failed write leaves any old plot as it was
+            figure.savefig(handle, format=Path(path).suffix.lower().lstrip("."))
+    finally:
+        plt.close(figure)
 
 
 def calibration_tables(calibration: dict, class_names: list[str]) -> Group:

@@ -245,6 +245,9 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
     target = header[-1] if target is None else target
     if target not in header:
         raise DataError(f"{path}: no target column '{target}'; columns are {header}. Choose one with --target.")
+    if weight_column is not None and weight_column == target:
+        raise DataError(f"{path}: --weight-column '{weight_column}' is the target (label) column; name another column "
+                        "for the weights, or choose the labels with --target.")
     if weight_column is not None and weight_column not in header:
         raise DataError(f"{path}: no weight column '{weight_column}'; columns are {header}.")
     target_index = header.index(target)

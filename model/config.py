@@ -151,12 +151,15 @@ def check_config(config: TrainConfig) -> None:
         )
     if not (config.l2 >= 0 and math.isfinite(config.l2)):
         raise ConfigError(f"l2 must be a finite number >= 0, got {config.l2}")
-    if config.seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {config.seed}")
+    if not 0 <= config.seed < 2**32:
+        raise ConfigError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {config.seed}")
+    if config.weight_column is not None and config.weight_column == config.target:
+        raise ConfigError(f"weight_column must differ from target: '{config.target}' cannot be both the labels and "
+                          "the weights")
     if config.max_epochs < 1:
         raise ConfigError(f"max_epochs must be at least 1, got {config.max_epochs}")
-    if not config.tol >= 0:
-        raise ConfigError(f"tol must be >= 0, got {config.tol}")
+    if not (config.tol >= 0 and math.isfinite(config.tol)):
+        raise ConfigError(f"tol must be a finite number >= 0, got {config.tol}")
     if config.batch_size is not None and config.batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {config.batch_size}")
     if config.patience is not None and config.patience < 1:

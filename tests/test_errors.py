@@ -164,7 +164,9 @@ def test_constant_and_duplicated_columns_train_normally(runner, tmp_path):
     (["--max-epochs", "0"], "max_epochs (--max-epochs) must be at least 1"),
     (["--batch-size", "0"], "batch_size (--batch-size) must be a positive integer"),
     (["--missing", "impute"], "missing (--missing) must be 'error' or 'drop'"),
-    (["--tol", "-1"], "tol (--tol) must be >= 0"),
+    (["--tol", "-1"], "tol (--tol) must be a finite number >= 0"),
+    (["--tol", "inf"], "tol (--tol) must be a finite number >= 0, got inf"),
+    (["--seed", "99999999999"], "seed (--seed) must be an integer from 0 to 4294967295"),
 ])
 def test_bad_flags_fail_before_any_data_is_loaded(runner, out, monkeypatch, args, needle):
     import softreg.data
