@@ -419,7 +419,8 @@ def predict(
                 raise ValueError(f"--out '{out_path}' is a directory; give a file name such as predictions.csv")
             check_writable(out_path)
         stream = feature_chunks(data, header["feature_names"], by_name=feature_names_are_real(header["dataset"]),
-                                chunk_rows=chunk_rows, dtype=header["config"]["dtype"])
+                                chunk_rows=chunk_rows, dtype=header["config"]["dtype"],
+                                zero_based=header["dataset"].get("zero_based"))
     except (ModelFileError, DataError, ValueError) as error:
         fail(str(error))
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -219,11 +220,9 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
                     missing: str = "error") -> Dataset:
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle, delimiter=delimiter))
-    except UnicodeDecodeError as error:
+            rows = [row for _, row in delimited_rows(path, handle, delimiter)]
+    except UnicodeDecodeError:
         raise not_utf8(path) from None
-    except csv.Error as error:
-        raise DataError(f"{path}: not a valid delimited file ({error}).") from None
     rows = [row for row in rows if row]  # blank lines carry no sample
     if not rows:
         raise DataError(f"{path} is empty; expected a header row and at least one data row.")
@@ -256,10 +255,11 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
     cells = np.array(body, dtype=object)
     X, missing_x = _numeric_columns(path, cells, header, feature_indices, dtype)
     labels = np.array([cell.strip() for cell in cells[:, target_index]])
-    missing_rows = missing_x.any(axis=1) | (labels == "")
+    missing_labels = np.isin(np.char.lower(labels), MISSING_MARKERS)  # "", NA, NaN, null, ...
+    missing_rows = missing_x.any(axis=1) | missing_labels
     named = {header[feature_indices[j]]: int(n) for j, n in enumerate(missing_x.sum(axis=0)) if n}
-    if (labels == "").any():
-        named[target] = int((labels == "").sum())
+    if missing_labels.any():
+        named[target] = int(missing_labels.sum())
     weights = None
     if weight_column is not None:
         weights, missing_w = _numeric_columns(path, cells, header, [header.index(weight_column)], "float64")
@@ -295,6 +295,28 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
         sample_weight=weights,
         dropped_rows=dropped,
     )
+
+
+def delimited_rows(path: Path, lines, delimiter: str, lines_before: int = 0):
+    """(line number where the row starts, fields) for each row of delimited text.
+
+    Strict quoting: a quote that is never closed would otherwise swallow the rest of the file
+    into one field; here it is an error naming the line where that field opened.
+    """
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    start = lines_before + 1
+    try:
+        for row in reader:
+            yield start, row
+            start = lines_before + reader.line_num + 1
+    except csv.Error as error:
+        if "end of data" in str(error):
+            raise DataError(f"{path}, line {start}: a quoted field opened on this line is never closed; "
+                            "check the quote characters (\") in that row.") from None
+        raise DataError(f"{path}, line {lines_before + reader.line_num}: not valid delimited text ({error}); "
+                        "check the quoting in that row.") from None
+    except OverflowError:
+        raise DataError(f"{path}, line {start}: a field is too large to read.") from None
 
 
 def not_utf8(path: Path) -> DataError:
@@ -345,36 +367,39 @@ def _numeric_columns(path: Path, cells: np.ndarray, header: list[str], indices: 
 
 
 def _drop_missing_rows(dataset: Dataset, missing: str) -> Dataset:
-    """NaN or infinite features in an .npz or svmlight file: an error, or drop those rows."""
-    X = dataset.X
+    """NaN or infinite features, or NaN labels, in an .npz or svmlight file: an error, or drop those rows."""
+    X, y = dataset.X, dataset.y
     values = X.data if hasattr(X, "toarray") else X
-    if np.isfinite(values).all():
+    bad_labels = ~np.isfinite(y) if y.dtype.kind == "f" else np.zeros(len(y), dtype=bool)
+    if np.isfinite(values).all() and not bad_labels.any():
         return dataset
     if hasattr(X, "toarray"):
         bad_rows = np.zeros(X.shape[0], dtype=bool)
         bad_rows[np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[~np.isfinite(X.data)]] = True
     else:
         bad_rows = ~np.isfinite(X).all(axis=1)
+    bad_rows |= bad_labels
     where = dataset.description.split(" (")[0]
     if missing == "error":
         raise DataError(
-            f"{where}: {int(bad_rows.sum())} rows hold NaN or infinite features (first at row "
-            f"{int(np.argmax(bad_rows))}); fix them, or pass --missing drop to leave those rows out."
+            f"{where}: {int(bad_rows.sum())} rows hold NaN or infinite features or NaN labels (first at row "
+            f"{int(np.argmax(bad_rows))}, counting from 0); fix them, or pass --missing drop to leave those rows out."
         )
     keep = ~bad_rows
     if not keep.any():
-        raise DataError(f"{where}: every row holds NaN or infinite features; nothing is left after --missing drop.")
-    dataset.X, dataset.y = X[keep], dataset.y[keep]
+        raise DataError(f"{where}: every row holds NaN or infinite values; nothing is left after --missing drop.")
+    dataset.X, dataset.y = X[keep], y[keep]
+    if dataset.y.dtype.kind == "f" and np.all(dataset.y == np.round(dataset.y)):
+        dataset.y = dataset.y.astype(np.int64)  # the NaN that kept the labels float is gone
     dataset.dropped_rows = int(bad_rows.sum())
     return dataset
 
 
 def _as_integers_if_possible(labels: np.ndarray) -> np.ndarray:
     try:
-        as_int = labels.astype(np.int64)
-    except ValueError:
+        return labels.astype(np.int64)
+    except (ValueError, OverflowError):  # text labels, or integers beyond int64 (long ids): keep as text
         return labels
-    return as_int
 
 
 class NpzError(DataError):
@@ -418,9 +443,7 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
     X, y = arrays["X"], arrays["y"]
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"{path}: X has dtype {X.dtype}; it must hold real numbers (integers or floats).")
-    X = X.astype(dtype, copy=False)  # no second copy when the file already holds this dtype
+    X = real_features(path, X, dtype)
     return Dataset(
         X=X,
         y=y,
@@ -430,25 +453,60 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
     )
 
 
+def real_features(path: Path, X: np.ndarray, dtype: str) -> np.ndarray:
+    """X as ``dtype`` without a second copy when it already is; refuses non-numbers and values
+    the dtype cannot hold (numpy would turn them into infinity with a warning)."""
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: X has dtype {X.dtype}; it must hold real numbers (integers or floats).")
+    if dtype == "float32" and X.dtype != np.float32 and X.size:
+        with np.errstate(invalid="ignore"):
+            largest = np.nanmax(np.abs(X[np.isfinite(X)])) if X.dtype.kind == "f" else np.abs(X).max()
+        if largest > np.finfo(np.float32).max:
+            raise DataError(f"{path}: X holds values up to {largest:.3g}, beyond float32's range (3.4e38); "
+                            "train with --dtype float64.")
+    return X.astype(dtype, copy=False)
+
+
+MAX_FEATURES = 10_000_000  # W is dense (D x K): a larger index is a typo, not a feature
+
+
+def has_index_zero(path: Path) -> bool:
+    """Whether any feature index in an svmlight file is 0 (a whitespace, then "0:"), comments aside."""
+    pattern = re.compile(rb"[ \t]0:")
+    with open(path, "rb") as handle:
+        return any(pattern.search(line.partition(b"#")[0]) for line in handle)
+
+
 def _load_svmlight(path: Path, dtype: str) -> Dataset:
     from sklearn.datasets import load_svmlight_file
 
+    # scikit-learn's "auto" rule (zero-based when any index is 0), decided here and stored in
+    # the spec, so that prediction files read later use the same base.
+    zero_based = has_index_zero(path)
     try:
-        X, y = load_svmlight_file(str(path), dtype=np.dtype(dtype))
+        X, y = load_svmlight_file(str(path), dtype=np.dtype(dtype), zero_based=zero_based)
+    except OverflowError:
+        raise DataError(f"{path}: a feature index or value is too large to read; indices must stay below "
+                        f"{MAX_FEATURES:,}.") from None
     except (ValueError, UnicodeDecodeError) as error:
         with open(path, "rb") as handle:
             line_no = first_bad_svmlight_line(handle)
         where = f"{path}, line {line_no}" if line_no else str(path)
         raise DataError(f"{where}: not valid svmlight/libsvm text ({error}); expected lines like "
                         "'LABEL INDEX:VALUE INDEX:VALUE ...' with increasing indices.") from None
-    if np.all(y == np.round(y)):
+    if X.shape[1] > MAX_FEATURES:
+        raise DataError(f"{path}: the largest feature index is {X.shape[1] - 1 + int(not zero_based):,}; softreg "
+                        f"keeps a dense weight per feature and class, so indices must stay below {MAX_FEATURES:,}. "
+                        "Check that line for a typo.")
+    if np.all(y[np.isfinite(y)] == np.round(y[np.isfinite(y)])) and np.isfinite(y).all():
         y = y.astype(np.int64)  # svmlight stores labels as floats; class labels are integers
     return Dataset(
         X=X.tocsr(),
         y=y,
         feature_names=[f"f{i}" for i in range(X.shape[1])],
         description=f"{path.name} (svmlight, sparse: {X.nnz} non-zeros)",
-        spec={"path": str(path.resolve()), "format": "svmlight", "n_features": int(X.shape[1])},
+        spec={"path": str(path.resolve()), "format": "svmlight", "n_features": int(X.shape[1]),
+              "zero_based": zero_based},
     )
 
 

@@ -18,10 +18,8 @@ the file, line and column at fault.
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -34,10 +32,13 @@ from softreg.data.datasets import (
     SVMLIGHT_SUFFIXES,
     Dataset,
     DataError,
+    delimited_rows,
     first_bad_svmlight_line,
+    has_index_zero,
     load_dataset,
     not_utf8,
     read_npz,
+    real_features,
 )
 
 @dataclass
@@ -49,13 +50,14 @@ class FeatureStream:
 
 
 def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True, chunk_rows: int = 10_000,
-                   dtype: str = "float64") -> FeatureStream:
+                   dtype: str = "float64", zero_based: bool | None = None) -> FeatureStream:
     """Stream the features of ``spec`` that a model with ``feature_names`` expects.
 
     ``by_name``: the model's feature names are real names (it was trained on a CSV/TSV file or
     a built-in), so a source with names must have every one of them; otherwise the names are
     placeholders (x0, f0, ...) and a source whose names differ is taken in column order when
-    its width matches.
+    its width matches. ``zero_based``: the index base of svmlight input (the training file's,
+    stored in the model); None decides it from the whole file, as training did.
 
     Yields (index of the chunk's first data row, X of shape (rows, D)) with at most
     ``chunk_rows`` rows each. Raises DataError before the first chunk for a missing file or
@@ -68,7 +70,7 @@ def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True,
     if path.is_file() and suffix in CSV_SUFFIXES:
         return _delimited_chunks(path, CSV_SUFFIXES[suffix], feature_names, by_name, chunk_rows, dtype)
     if path.is_file() and suffix in SVMLIGHT_SUFFIXES:
-        return _svmlight_chunks(path, len(feature_names), chunk_rows, dtype)
+        return _svmlight_chunks(path, len(feature_names), chunk_rows, dtype, zero_based)
     dataset = _load_features(spec, dtype)
     named = dataset.feature_names if dataset.spec.get("name") in BUILTINS else None
     columns = column_order(spec, named, dataset.n_features, feature_names, by_name)
@@ -77,6 +79,14 @@ def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True,
         description=spec,
         chunks=((start, X[start:start + chunk_rows]) for start in range(0, dataset.n_samples, chunk_rows)),
     )
+
+
+def _header_lines(handle):
+    """The file's lines up to and including the first non-blank one, leaving the rest unread."""
+    for line in handle:
+        yield line
+        if line.strip("\r\n"):
+            return
 
 
 def column_order(source, names: list[str] | None, width: int, feature_names: list[str], by_name: bool) -> list[int]:
@@ -117,9 +127,7 @@ def _load_features(spec: str, dtype: str):
         X = arrays["X"]
         if X.ndim != 2:
             raise DataError(f"{path}: X must be a 2-d array (N, D), got shape {X.shape}.")
-        if X.dtype.kind not in "biuf":
-            raise DataError(f"{path}: X has dtype {X.dtype}; it must hold real numbers (integers or floats).")
-        X = X.astype(dtype, copy=False)
+        X = real_features(path, X, dtype)
         bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
         if len(bad_rows):
             raise DataError(f"{path}: X row {bad_rows[0]} holds NaN or infinite values ({len(bad_rows)} such rows).")
@@ -129,16 +137,23 @@ def _load_features(spec: str, dtype: str):
 
 def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_name: bool, chunk_rows: int,
                       dtype: str) -> FeatureStream:
-    handle = open(path, newline="", encoding="utf-8-sig")
-    reader = csv.reader(handle, delimiter=delimiter)
     try:
-        header = next((row for row in reader if row), None)
-    except (csv.Error, DataError):
-        handle.close()
-        raise
-    except UnicodeDecodeError as error:
+        handle = open(path, newline="", encoding="utf-8-sig")
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror or error}).") from None
+    header_line = 0
+    header = None
+    try:
+        for header_line, row in delimited_rows(path, _header_lines(handle), delimiter):
+            if row:
+                header = row
+                break
+    except UnicodeDecodeError:
         handle.close()
         raise not_utf8(path) from None
+    except DataError:
+        handle.close()
+        raise
     if header is None:
         handle.close()
         raise DataError(f"{path} is empty; expected a header row naming the feature columns.")
@@ -150,7 +165,7 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_n
         raise
 
     names = [header[i] for i in indices]
-    header_lines = reader.line_num
+    header_lines = header_line  # the header is one line: quoted newlines in column names are not supported
 
     def fields_error(line_no: int, count: int) -> DataError:
         return DataError(
@@ -160,21 +175,17 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_n
 
     def quoted_chunks(lines: Iterator[str], lines_before: int, start: int) -> Iterator[tuple[int, np.ndarray]]:
         """The csv module's reader: quoted fields, even ones spanning lines."""
-        quoted = csv.reader(lines, delimiter=delimiter)
         rows, numbers = [], []
-        try:
-            for row in quoted:
-                if not row:
-                    continue  # blank lines carry no sample
-                if len(row) != len(header):
-                    raise fields_error(lines_before + quoted.line_num, len(row))
-                rows.append([row[i] for i in indices])
-                numbers.append(lines_before + quoted.line_num)
-                if len(rows) == chunk_rows:
-                    yield start, _parse(path, rows, numbers, names, dtype)
-                    start, rows, numbers = start + len(rows), [], []
-        except csv.Error as error:
-            raise DataError(f"{path}, line {lines_before + quoted.line_num}: not valid delimited text ({error}).") from None
+        for line_no, row in delimited_rows(path, lines, delimiter, lines_before):
+            if not row:
+                continue  # blank lines carry no sample
+            if len(row) != len(header):
+                raise fields_error(line_no, len(row))
+            rows.append([row[i] for i in indices])
+            numbers.append(line_no)
+            if len(rows) == chunk_rows:
+                yield start, _parse(path, rows, numbers, names, dtype)
+                start, rows, numbers = start + len(rows), [], []
         if rows:
             yield start, _parse(path, rows, numbers, names, dtype)
 
@@ -242,24 +253,25 @@ def _parse(path: Path, rows: list[list[str]], lines: list[int], names: list[str]
     return X
 
 
-def _svmlight_chunks(path: Path, n_features: int, chunk_rows: int, dtype: str) -> FeatureStream:
+def _svmlight_chunks(path: Path, n_features: int, chunk_rows: int, dtype: str, zero_based: bool | None) -> FeatureStream:
     from sklearn.datasets import load_svmlight_file
 
     # scikit-learn's "auto" decides zero- or one-based indices from the data it is given;
-    # per chunk that could differ, so decide once for the whole file by the same rule
-    # (zero-based when any index is 0), as training's loader did.
-    zero_based = _has_index_zero(path)
+    # per chunk that could differ, so without the model's own base decide once for the whole
+    # file by the same rule (zero-based when any index is 0), as training's loader does.
+    if zero_based is None:
+        zero_based = has_index_zero(path)
 
     def parse(lines: list[bytes], numbers: list[int]):
         try:
             X, _ = load_svmlight_file(io.BytesIO(b"".join(lines)), n_features=n_features, dtype=np.dtype(dtype),
                                       zero_based=zero_based)
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             bad = first_bad_svmlight_line(lines, numbers[0], n_features=n_features, zero_based=zero_based)
             where = f"line {bad}" if bad else f"lines {numbers[0]}-{numbers[-1]}"
             raise DataError(
                 f"{path}, {where}: not valid svmlight text for a model of {n_features} features, indices "
-                f"{'0' if zero_based else '1'}..{n_features - int(not zero_based)} ({error})."
+                f"{'0' if zero_based else '1'}..{n_features - int(zero_based)} ({error})."
             ) from None
         X = X.tocsr()
         bad_entries = np.flatnonzero(~np.isfinite(X.data))
@@ -285,10 +297,3 @@ def _svmlight_chunks(path: Path, n_features: int, chunk_rows: int, dtype: str) -
             yield start, parse(lines, numbers)
 
     return FeatureStream(description=f"{path.name} (svmlight, sparse)", chunks=chunks())
-
-
-def _has_index_zero(path: Path) -> bool:
-    """Whether any feature index in an svmlight file is 0 (a whitespace, then "0:"), comments aside."""
-    pattern = re.compile(rb"[ \t]0:")
-    with open(path, "rb") as handle:
-        return any(pattern.search(line.partition(b"#")[0]) for line in handle)
