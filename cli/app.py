@@ -100,13 +100,12 @@ def gradcheck(
             fail(str(error))
         from sklearn.preprocessing import StandardScaler
 
-        if not hasattr(data.X, "toarray"):
-            X = StandardScaler().fit_transform(data.X)
-        else:
-            X = data.X.toarray()
+        scaled = not hasattr(data.X, "toarray")
+        X = StandardScaler().fit_transform(data.X) if scaled else data.X.toarray()
         class_values, y = np.unique(data.y, return_inverse=True)
         n_classes = len(class_values)
-        source = f"dataset {dataset}: {X.shape[0]} samples, {X.shape[1]} features, {n_classes} classes (standardized)"
+        source = (f"dataset {dataset}: {X.shape[0]} samples, {X.shape[1]} features, {n_classes} classes "
+                  f"({'standardized' if scaled else 'sparse, as stored'})")
     report = check_derivation(X, y, n_classes, l2=l2, eps=eps, rtol=rtol, atol=atol, seed=seed, dtype=dtype)
     sweep_result = eps_sweep(X, y, n_classes, l2=l2, seed=seed) if sweep else None
 
@@ -335,8 +334,16 @@ def evaluate(
             spec = spec_to_string(header["dataset"])
             if not config["test_fraction"]:
                 fail(f"model '{model}' was trained with test_fraction 0, so it has no test split; pass DATA to evaluate on.")
+            if "path" in header["dataset"] and not Path(spec).exists():
+                fail(f"the data model '{model}' was trained on, '{spec}', is gone, so its test split cannot be "
+                     "re-derived; pass DATA to evaluate on.")
             dataset = load_dataset(spec, target=config.get("target"), weight_column=config.get("weight_column"),
                                    dtype=config["dtype"], missing=config.get("missing", "error"))
+            stored = header["dataset"].get("sha256")
+            if stored is not None and dataset.spec.get("sha256") != stored:
+                fail(f"'{spec}' has changed since '{model}' was trained on it (its contents differ; "
+                     f"{dataset.n_samples} rows now, {header['dataset'].get('rows', '?')} then), so the test split "
+                     "cannot be re-derived; pass DATA to evaluate on.")
             _, _, rows = split_indices(dataset.y, val_fraction=config["val_fraction"],
                                        test_fraction=config["test_fraction"], seed=config["seed"])
             X, y, source = dataset.X[rows], dataset.y[rows], f"the model's test split of {spec} ({len(rows)} rows)"

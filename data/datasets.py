@@ -106,15 +106,32 @@ def load_dataset(
         raise DataError(f"dataset file '{spec}' is not readable (permission denied).")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return _load_delimited(path, CSV_SUFFIXES[suffix], target, weight_column, dtype, missing)
-    if suffix == ".npz":
-        return _drop_missing_rows(_load_npz(path, dtype), missing)
-    if suffix in SVMLIGHT_SUFFIXES:
-        return _drop_missing_rows(_load_svmlight(path, dtype), missing)
+        dataset = _load_delimited(path, CSV_SUFFIXES[suffix], target, weight_column, dtype, missing)
+    elif suffix == ".npz":
+        dataset = _drop_missing_rows(_load_npz(path, dtype), missing)
+    elif suffix in SVMLIGHT_SUFFIXES:
+        dataset = _drop_missing_rows(_load_svmlight(path, dtype), missing)
+    else:
+        dataset = None
+    if dataset is not None:
+        # Recorded in models, so that `softreg eval` notices when the file changed since training.
+        dataset.spec.update(rows=dataset.n_samples, sha256=file_digest(path))
+        return dataset
     raise DataError(
         f"dataset file '{spec}' has the unknown extension '{suffix or '(none)'}'; "
         f"accepted: .csv, .tsv, .npz, {', '.join(SVMLIGHT_SUFFIXES)}."
     )
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def spec_to_string(spec: dict) -> str:
@@ -282,7 +299,7 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
         dropped = int(missing_rows.sum())
         if not len(labels):
             raise DataError(f"{path}: every row has a missing value ({named}); nothing is left after --missing drop.")
-    if weights is not None and (np.any(weights < 0) or weights.sum() <= 0):
+    if weights is not None and (np.any(weights < 0) or not np.any(weights > 0)):
         raise DataError(f"{path}: weight column '{weight_column}' must be non-negative with a positive sum.")
     labels = _as_integers_if_possible(labels)
     return Dataset(

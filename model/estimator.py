@@ -30,6 +30,12 @@ from softreg.model.softmax import log_softmax, softmax
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
+def _finite_check():
+    """scikit-learn's NaN/inf check first sums X; values near the float limit overflow that sum
+    (a warning, not an error) before the exact element-wise check runs."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression trained by gradient descent on the hand-derived gradient.
 
@@ -105,7 +111,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self._check_params()
         settings = self._settings()
         dtype = DTYPES[self.dtype]
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype, order="C")
+        with _finite_check():
+            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype, order="C")
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -118,8 +125,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             if self.class_weight is not None:
                 # A dict names classes by label; "balanced" uses n / (K n_k).
                 weights = weights * compute_sample_weight(self.class_weight, y).astype(dtype)
-            if np.any(weights < 0) or not weights.sum() > 0:
-                raise ValueError("sample_weight must be non-negative with a positive sum")
+            if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
+                raise ValueError("sample_weight must be finite and non-negative, with at least one positive weight")
+            weights = weights / weights.max()  # J is invariant to the scale; this keeps every sum finite
         if self.batch_size is not None and self.batch_size > X.shape[0]:
             raise ValueError(
                 f"batch_size must be at most the number of training rows ({X.shape[0]}), got {self.batch_size}; "
@@ -131,7 +139,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         validation = None
         if validation_data is not None:
             X_val, y_val = validation_data
-            X_val = validate_data(self, X_val, accept_sparse="csr", dtype=dtype, reset=False)
+            with _finite_check():
+                X_val = validate_data(self, X_val, accept_sparse="csr", dtype=dtype, reset=False)
             known = np.isin(y_val, self.classes_)
             validation = (self._standardize(X_val[known]), np.searchsorted(self.classes_, np.asarray(y_val)[known]))
         result = train_softmax(
@@ -206,7 +215,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             from scipy import sparse
 
             return (X @ sparse.diags(1.0 / self.feature_scale_)).tocsr().astype(X.dtype)
-        standardized = np.subtract(X, self.feature_mean_, dtype=X.dtype)
+        try:
+            with np.errstate(over="raise"):
+                standardized = np.subtract(X, self.feature_mean_, dtype=X.dtype)
+        except FloatingPointError:
+            # Values near the float limit with a mean of the other sign: divide first. This
+            # loses a little precision when the mean dwarfs the spread, so it is the fallback.
+            standardized = X / self.feature_scale_
+            standardized -= self.feature_mean_ / self.feature_scale_
+            return standardized
         standardized /= self.feature_scale_  # in place: one N x D buffer, not two
         return standardized
 
@@ -221,7 +238,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _logits(self, X) -> np.ndarray:
         """Logits z = X coef_^T + intercept_, shape (N, K)."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=self.coef_.dtype, reset=False)
+        with _finite_check():
+            X = validate_data(self, X, accept_sparse="csr", dtype=self.coef_.dtype, reset=False)
         return np.asarray(X @ self.coef_.T) + self.intercept_
 
     def decision_function(self, X) -> np.ndarray:

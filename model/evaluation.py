@@ -43,12 +43,32 @@ def calibration(y_index: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> dic
     }
 
 
+def _as_class_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Labels read as text ("0", "2.0") compared with integer classes by value: one text label
+    in a column (say "unknown") makes the whole column text, and must not hide the rest."""
+    if classes.dtype.kind not in "iu" or y.dtype.kind in "iu":
+        return y
+    converted = []
+    for label in y:
+        try:
+            value = float(label)
+            converted.append(int(value) if value.is_integer() else str(label))
+        except (TypeError, ValueError, OverflowError):
+            converted.append(str(label))
+    return np.array(converted, dtype=object)
+
+
 def evaluate_model(estimator, X, y) -> dict:
     """Metrics and calibration of ``estimator`` on (X, y); unseen labels are reported, not dropped silently."""
-    y = np.asarray(y)
+    y = _as_class_labels(np.asarray(y), estimator.classes_)
     known = np.isin(y, estimator.classes_)
     unseen = sorted({str(label) for label in y[~known]})
-    proba_known = estimator.predict_proba(X[np.flatnonzero(known)]) if known.any() else None
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below, row by row
+        proba_known = estimator.predict_proba(X[np.flatnonzero(known)]) if known.any() else None
+    if proba_known is not None and not np.isfinite(proba_known).all():
+        row = int(np.flatnonzero(known)[np.argmin(np.isfinite(proba_known).all(axis=1))]) + 1
+        raise ValueError(f"data row {row} (counting from 1) gives non-finite logits: its features are far outside the "
+                         "range the model was trained on (values near the float limit, such as 1e308); fix or drop it.")
     if proba_known is None:
         raise ValueError(f"none of the labels in the data ({', '.join(unseen[:10])}) is a class of the model "
                          f"({', '.join(map(str, estimator.classes_))})")

@@ -187,9 +187,12 @@ def train_softmax(
     b = np.zeros(n_classes, dtype=dtype)
     lipschitz = lipschitz_constant(X, l2, sample_weight)
     loop = _full_batch if settings.batch_size is None else _minibatch
-    return loop(X, y, W, b, l2, sample_weight, settings, lipschitz,
-                _Validation(*validation) if validation is not None and len(validation[1]) else None,
-                callback, should_stop)
+    # A too-large fixed step can overflow the logits; the loops test every objective for
+    # finiteness and halve the step, so numpy's warnings about it would only be noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return loop(X, y, W, b, l2, sample_weight, settings, lipschitz,
+                    _Validation(*validation) if validation is not None and len(validation[1]) else None,
+                    callback, should_stop)
 
 
 class _History:

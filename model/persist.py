@@ -95,7 +95,12 @@ def load_model(path: str | Path):
     estimator = SoftmaxRegression(
         **{key: config[key] for key in SoftmaxRegression().get_params() if key in config}
     )
-    estimator.classes_ = arrays["classes"]
+    classes = arrays["classes"]
+    if classes.dtype.kind == "S":  # bytes written by hand or another tool: labels are text
+        classes = classes.astype(str)
+    if classes.dtype.kind not in "iubU" or len(np.unique(classes)) != len(classes):
+        raise ModelFileError(f"'{path}': the classes must be distinct integers or strings, got {classes!r}")
+    estimator.classes_ = classes
     estimator.feature_mean_ = arrays["feature_mean"]
     estimator.feature_scale_ = arrays["feature_scale"]
     estimator.n_features_in_ = arrays["weights"].shape[0]
@@ -109,12 +114,18 @@ def _check_contents(path: Path, header: dict, arrays: dict) -> None:
     absent = [key for key in REQUIRED_HEADER_KEYS if not isinstance(header.get(key), dict)]
     if absent:
         raise ModelFileError(f"'{path}': the model header lacks {absent}; the file is damaged or not from softreg train")
-    from softreg.model.config import ConfigError, resolve_config
+    from softreg.model.config import ConfigError, TrainConfig, resolve_config
 
+    unknown = sorted(set(header["config"]) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        raise ModelFileError(f"'{path}': the stored config has unknown keys {unknown}; the file is damaged or was edited")
     try:
-        resolve_config(header["config"], source="the model's stored config")
+        # Every key present and in range: the commands read the config without further checks.
+        header["config"] = resolve_config(header["config"], source="the model's stored config").to_dict()
     except (ConfigError, TypeError) as error:
         raise ModelFileError(f"'{path}': {error}; the file is damaged or was edited") from None
+    if not isinstance(header.get("metrics", {}), dict) or not isinstance(header.get("history", {}), dict):
+        raise ModelFileError(f"'{path}': the stored metrics or history are not tables; the file is damaged or was edited")
     weights = arrays["weights"]
     if weights.ndim != 2 or weights.dtype.kind != "f":
         raise ModelFileError(f"'{path}': weights must be a (features, classes) float array, got {weights.dtype} "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from softreg.data import Dataset, split_indices
+from softreg.data import Dataset, DataError, split_indices
 from softreg.model.config import TrainConfig
 from softreg.model.estimator import SoftmaxRegression
 from softreg.model.metrics import classification_metrics
@@ -80,6 +80,13 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
         dataset.y, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed
     )
     X, y = dataset.X, dataset.y
+    absent = sorted(set(np.unique(y).tolist()) - set(np.unique(y[train_rows]).tolist()), key=str)
+    if absent:
+        raise DataError(
+            f"class{'es' if len(absent) > 1 else ''} {', '.join(map(str, absent))} "
+            f"{'have' if len(absent) > 1 else 'has'} no rows in the training split (val_fraction {config.val_fraction}, "
+            f"test_fraction {config.test_fraction}); lower the fractions or add rows of that class."
+        )
     weights = None if dataset.sample_weight is None else dataset.sample_weight[train_rows]
     estimator = estimator_from_config(config)
     validation = (X[val_rows], y[val_rows]) if len(val_rows) else None

@@ -107,6 +107,9 @@ def normalized_weights(sample_weight: np.ndarray | None, n_samples: int, dtype) 
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=dtype)
+    largest = w.max()
+    if largest > 0:
+        w = w / largest  # weights near the float limit would overflow the sum
     return w / w.sum()
 
 
