@@ -185,7 +185,7 @@ def per_class_table(metrics: dict, title: str) -> Table:
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in metrics["per_class"].items():
-        table.add_row(name, fmt(row["precision"], 3), fmt(row["recall"], 3), fmt(row["f1-score"], 3),
+        table.add_row(Text(name), fmt(row["precision"], 3), fmt(row["recall"], 3), fmt(row["f1-score"], 3),
                       str(int(row["support"])))
     return table
 
@@ -197,7 +197,7 @@ def confusion_table(metrics: dict, title: str) -> Table:
     table = Table(title=title)
     table.add_column("true \\ predicted")
     for name in names:
-        table.add_column(name[:10], justify="right")
+        table.add_column(Text(name[:10]), justify="right")
     for i, name in enumerate(names):
         total = max(sum(matrix[i]), 1)
         cells = []
@@ -208,7 +208,7 @@ def confusion_table(metrics: dict, title: str) -> Table:
                 cells.append(Text(str(count), style="bold green"))
             else:
                 cells.append(Text(str(count), style="bold red" if count / total >= 0.1 else "red"))
-        table.add_row(name[:16], *cells)
+        table.add_row(Text(name[:16]), *cells)
     return table
 
 
@@ -226,7 +226,7 @@ def config_table(config: dict, title: str = "resolved config (defaults < config 
     table.add_column("key")
     table.add_column("value")
     for key, value in config.items():
-        table.add_row(key, "-" if value is None else str(value))
+        table.add_row(key, Text("-" if value is None else str(value)))  # paths may hold [brackets]
     return table
 
 
@@ -302,7 +302,7 @@ def calibration_tables(calibration: dict, class_names: list[str]) -> Group:
     for column in ("class", "mean predicted", "observed"):
         shares.add_column(column, justify="left" if column == "class" else "right")
     for name, predicted, observed in zip(class_names, calibration["mean_predicted"], calibration["observed_frequency"]):
-        shares.add_row(name, fmt(predicted, 4), fmt(observed, 4))
+        shares.add_row(Text(name), fmt(predicted, 4), fmt(observed, 4))
     return Group(reliability, shares)
 
 

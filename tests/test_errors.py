@@ -404,3 +404,219 @@ def test_extreme_values_stay_finite_without_warnings(tmp_path):
         model = SoftmaxRegression(max_epochs=20, standardize=False, l2=1.0).fit(X, y)
         proba = model.predict_proba(X)
         assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1.0)
+
+
+# ---- cases found by a review of the battery above: each gave a traceback, a warning or a wrong result
+
+
+def test_train_may_not_overwrite_its_data_or_config(runner, tmp_path):
+    data = Path(write(tmp_path, "d.csv", two_class_csv()))
+    config = Path(write(tmp_path, "c.toml", f'dataset = "{data}"\n'))
+    before = (data.read_bytes(), config.read_bytes())
+    for args in (["train", str(data), "--out", str(data)], ["train", "--config", str(config), "--out", str(config)],
+                 ["train", str(data), "--out", str(tmp_path / "m.png"), "--plot", str(tmp_path / "m.png")]):
+        result = runner.invoke(app, args)
+        check_failure(result, 2, ["--"])
+        assert "itself" in flat(result.output) or "also the model file" in flat(result.output)
+    assert (data.read_bytes(), config.read_bytes()) == before
+
+
+def test_an_unclosed_quote_names_the_line_where_it_opened(runner, tmp_path, out):
+    text = two_class_csv(rows=30, cells={5: '1.5,2,"unterminated'})
+    path = write(tmp_path, "q.csv", text)
+    check_failure(runner.invoke(app, ["train", path, "--out", str(out)]), 2,
+                  ["q.csv, line 5: a quoted field opened on this line is never closed"], out)
+    model = tmp_path / "m.npz"
+    assert runner.invoke(app, ["train", write(tmp_path, "ok.csv", two_class_csv()), "--out", str(model)]).exit_code == 0
+    check_failure(runner.invoke(app, ["predict", str(model), path]), 2, ["q.csv, line 5: a quoted field"])
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--weight-column", "y"], "--weight-column 'y' is the target (label) column"),
+    (["--weight-column", "w", "--target", "w"], "weight_column (--weight-column) must differ from target"),
+])
+def test_the_weight_column_cannot_be_the_labels(runner, tmp_path, out, args, needle):
+    path = write(tmp_path, "w.csv", "a,w,y\n" + "".join(f"{i},{1 + i % 3},{i % 2}\n" for i in range(40)))
+    check_failure(runner.invoke(app, ["train", path, "--out", str(out), *args]), 2, [needle], out)
+
+
+def test_na_like_labels_are_missing_values(runner, tmp_path, out):
+    lines = "a,y\n" + "".join(f"{i},{['x', 'z', 'NA', 'x', 'nan', 'z'][i % 6]}\n" for i in range(60))
+    path = write(tmp_path, "na.csv", lines)
+    check_failure(runner.invoke(app, ["train", path, "--out", str(out)]), 2, ["20 rows have missing", "'y': 20"], out)
+    model = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", path, "--missing", "drop", "--out", str(model), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert list(load_model(model)[0].classes_) == ["x", "z"]
+    npz = tmp_path / "nan_y.npz"
+    np.savez(npz, X=np.arange(40.0).reshape(20, 2), y=np.r_[np.nan, np.arange(19) % 2])
+    check_failure(runner.invoke(app, ["train", str(npz), "--out", str(out)]), 2, ["NaN labels (first at row 0"], out)
+
+
+def test_svmlight_index_base_comes_from_the_training_file(runner, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 2.0, (200, 3))
+    y = (X[:, 0] > X[:, 1]).astype(int)
+    train_file = tmp_path / "zb.svm"
+    dump_svmlight_file(X, y, str(train_file), zero_based=True)
+    model = tmp_path / "m.npz"
+    assert runner.invoke(app, ["train", str(train_file), "--out", str(model), "--quiet"]).exit_code == 0
+    # The same rows without feature 0: nothing in this file says it is zero-based.
+    no_zero = X.copy()
+    no_zero[:, 0] = 0.0
+    predict_file = tmp_path / "pred.svm"
+    dump_svmlight_file(no_zero, y, str(predict_file), zero_based=True)
+    assert b" 0:" not in predict_file.read_bytes()
+    result = runner.invoke(app, ["predict", str(model), str(predict_file), "--proba"])
+    assert result.exit_code == 0, result.output
+    estimator, _ = load_model(model)
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    np.testing.assert_allclose([[float(v) for v in r[1:]] for r in rows], estimator.predict_proba(no_zero), atol=1e-9)
+
+
+def test_huge_indices_and_long_integer_labels(runner, tmp_path, out):
+    check_failure(runner.invoke(app, ["train", write(tmp_path, "o.svm", "1 99999999999:2\n0 1:1\n"), "--out", str(out)]),
+                  2, ["too large to read"], out)
+    start = time.perf_counter()
+    check_failure(runner.invoke(app, ["train", write(tmp_path, "t.svm", "1 2000000000:2\n0 1:1\n"), "--out", str(out)]),
+                  2, ["largest feature index is 2,000,000,000", "Check that line for a typo"], out)
+    assert time.perf_counter() - start < 10
+    ids = "a,y\n" + "".join(f"{i},{10**25 + i % 2}\n" for i in range(40))
+    model = tmp_path / "ids.npz"
+    result = runner.invoke(app, ["train", write(tmp_path, "ids.csv", ids), "--out", str(model), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert list(load_model(model)[0].classes_) == [str(10**25), str(10**25 + 1)]
+
+
+def test_a_class_without_training_rows_is_an_error(runner, tmp_path, out):
+    lines = "a,y\n" + "".join(f"{i},a\n" for i in range(30)) + "100,b\n101,b\n102,c\n103,c\n"
+    check_failure(runner.invoke(app, ["train", write(tmp_path, "abc.csv", lines), "--test-fraction", "0.8",
+                                      "--val-fraction", "0", "--out", str(out)]), 2, ["no rows in the training split"], out)
+
+
+def test_eval_notices_changed_or_missing_training_data(runner, tmp_path):
+    data = Path(write(tmp_path, "ev.csv", two_class_csv(rows=60)))
+    model = tmp_path / "m.npz"
+    assert runner.invoke(app, ["train", str(data), "--out", str(model), "--quiet"]).exit_code == 0
+    data.write_text(two_class_csv(rows=40))
+    check_failure(runner.invoke(app, ["eval", str(model)]), 2, ["has changed since", "40 rows now, 60 then",
+                                                                 "pass DATA"])
+    data.unlink()
+    check_failure(runner.invoke(app, ["eval", str(model)]), 2, ["is gone", "pass DATA"])
+
+
+def test_eval_compares_text_labels_with_integer_classes_by_value(runner, tmp_path):
+    model = tmp_path / "m.npz"
+    assert runner.invoke(app, ["train", write(tmp_path, "t.csv", two_class_csv(rows=60)), "--out", str(model),
+                               "--quiet"]).exit_code == 0
+    mixed = two_class_csv(rows=30, cells={4: "0.1,0.2,unknown"}).replace(",0\n", ",0.0\n")
+    result = runner.invoke(app, ["eval", str(model), write(tmp_path, "mixed.csv", mixed), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["metrics"]
+    assert metrics["unseen_labels"] == ["unknown"] and metrics["unseen_rows"] == 1
+
+
+def test_npy_files_are_named_not_crashed_on(runner, tmp_path, good_model):
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros((3, 4)))
+    for args in (["info", str(single)], ["eval", str(single)], ["predict", str(single), "iris"]):
+        check_failure(runner.invoke(app, args), 2, ["a single .npy array, not an .npz archive"])
+    renamed = tmp_path / "single.npz"
+    single.rename(renamed)
+    check_failure(runner.invoke(app, ["train", str(renamed)]), 2, ["a single .npy array"])
+    check_failure(runner.invoke(app, ["predict", str(good_model), str(renamed)]), 2, ["a single .npy array"])
+
+
+def test_predict_input_that_cannot_be_read(runner, tmp_path, good_model, monkeypatch):
+    import softreg.data.stream as stream
+
+    names = load_model(good_model)[1]["feature_names"]
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f'"{n}"' for n in names) + "," + "x" * 200_000 + "\n1,2,3,4,5\n")
+    check_failure(runner.invoke(app, ["predict", str(good_model), str(wide)]), 2, ["wide.csv, line 1"])
+    locked = tmp_path / "locked.csv"
+    locked.write_text("a\n")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(stream, "open", denied, raising=False)  # root reads anything: simulate the lock
+    check_failure(runner.invoke(app, ["predict", str(good_model), str(locked)]), 2,
+                  ["locked.csv: cannot be read (Permission denied)"])
+
+
+def test_hand_edited_model_configs(runner, tmp_path, good_model):
+    with np.load(good_model, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays["header"]))
+    cases = {
+        "unknown": ({**header, "config": {**header["config"], "speed": 3}}, "unknown keys ['speed']"),
+        "metrics": ({**header, "metrics": [1, 2]}, "the stored metrics or history are not tables"),
+    }
+    for name, (edited, needle) in cases.items():
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **{**arrays, "header": np.asarray(json.dumps(edited))})
+        for args in (["info", str(path)], ["predict", str(path), "iris"], ["eval", str(path)]):
+            check_failure(runner.invoke(app, args), 2, [needle])
+    # A config without dtype takes the default; bytes classes are read as text: both still work.
+    config = {k: v for k, v in header["config"].items() if k != "dtype"}
+    path = tmp_path / "lenient.npz"
+    np.savez(path, **{**arrays, "header": np.asarray(json.dumps({**header, "config": config})),
+                      "classes": arrays["classes"].astype("S")})
+    result = runner.invoke(app, ["predict", str(path), "iris"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == "setosa"
+
+
+def test_paths_are_never_read_as_markup(runner, tmp_path):
+    folder = tmp_path / "q[" / "b]"  # the path reads "q[/b]": a closing tag to a markup parser
+    folder.mkdir(parents=True)
+    data = folder / "x[red].csv"
+    data.write_text(two_class_csv())
+    model = folder / "m[red].npz"
+    result = runner.invoke(app, ["train", str(data), "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "x[red].csv" in flat(result.output) and "m[red].npz" in flat(result.output)
+    assert runner.invoke(app, ["info", str(model)]).exit_code == 0
+
+
+def test_out_of_memory_is_a_clean_failure():
+    result = subprocess.run([sys.executable, "-m", "softreg.cli", "train", "synthetic:samples=1000000000", "--quiet"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "not enough memory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_extreme_inputs_from_the_command_line(runner, tmp_path, out):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    near_limit = X.copy()
+    near_limit[:, 1] = 1.7e308 * np.sign(rng.standard_normal(200))
+    np.savez(tmp_path / "max.npz", X=near_limit, y=y)
+    model = tmp_path / "m.npz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = runner.invoke(app, ["train", str(tmp_path / "max.npz"), "--out", str(model), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["metrics"]["test"]["accuracy"] > 0.9
+        check_failure(runner.invoke(app, ["train", str(tmp_path / "max.npz"), "--dtype", "float32", "--out", str(out)]),
+                      2, ["beyond float32's range", "--dtype float64"], out)
+        extreme = X.copy()
+        extreme[5] = [-1e308, 1e308, 1, 1]
+        np.savez(tmp_path / "ext.npz", X=extreme, y=y)
+        base = tmp_path / "base.npz"
+        np.savez(base, X=X, y=y)
+        assert runner.invoke(app, ["train", str(base), "--out", str(model), "--quiet"]).exit_code == 0
+        check_failure(runner.invoke(app, ["eval", str(model), str(tmp_path / "ext.npz")]), 2,
+                      ["data row 6 (counting from 1) gives non-finite logits"])
+        weights = "a,b,w,y\n" + "".join(f"{a},{b},{1e308 if i % 2 else 1},{int(a > 0)}\n"
+                                        for i, (a, b) in enumerate(X[:, :2].tolist()))
+        result = runner.invoke(app, ["train", write(tmp_path, "wt.csv", weights), "--weight-column", "w",
+                                     "--out", str(model), "--json"])
+        assert result.exit_code == 0 and json.loads(result.stdout)["stop_reason"] == "converged"
+        result = runner.invoke(app, ["train", "iris", "--lr", "1e39", "--dtype", "float32", "--out", str(out)])
+        check_failure(result, 1, ["halved 20 times"], out)
+        assert runner.invoke(app, ["gradcheck", "--features", "2000"]).exit_code == 0
