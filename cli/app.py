@@ -237,11 +237,13 @@ def train(
     except DataError as error:
         fail(str(error))
     if data.dropped_rows and not as_json:
-        err.print(f"--missing drop: left out {data.dropped_rows} rows with missing, NaN or infinite values",
+        err.print(f"--missing drop: left out {data.dropped_rows} {_plural(data.dropped_rows, 'row')} with missing, "
+                  "NaN or infinite values",
                   highlight=False, soft_wrap=True)
     if not as_json:
-        err.print(f"[bold]{escape(data.description)}[/]: {data.n_samples} rows, {data.n_features} features, "
-                  f"{len(data.class_names)} classes", highlight=False, soft_wrap=True)
+        err.print(f"[bold]{escape(data.description)}[/]: {data.n_samples} {_plural(data.n_samples, 'row')}, "
+                  f"{data.n_features} {_plural(data.n_features, 'feature')}, {len(data.class_names)} "
+                  f"{_plural(len(data.class_names), 'class')}", highlight=False, soft_wrap=True)
     show_progress = not quiet and not as_json and err.is_terminal
     # A signal during training ends it after the current epoch; the best weights so far are
     # then saved like a finished run's, and the exit code says it was interrupted.
@@ -299,8 +301,7 @@ def _show_training(run, config, model_path: Path, plot: Optional[Path], log_scal
     shown = {k: v for k, v in run.metrics.items() if k in ("validation", "test")} or run.metrics
     out.print(render.metrics_table(shown))
     report_split = "test" if "test" in run.metrics else next(iter(shown))
-    out.print(render.per_class_table(run.metrics[report_split], f"per-class report ({report_split})"))
-    out.print(render.confusion_table(run.metrics[report_split], f"confusion matrix ({report_split}): rows true, columns predicted"))
+    _show_per_class(run.metrics[report_split], f" ({report_split})")
     out.print(f"model saved to [bold]{escape(str(model_path))}[/] ({run.seconds:.2f} s of training)", highlight=False, soft_wrap=True)
     if plot is not None:
         out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True, markup=False)
@@ -375,8 +376,7 @@ def evaluate(
     out.print(f"[bold]{escape(str(model))}[/] on {escape(source)}", highlight=False, soft_wrap=True)
     out.print(render.metrics_table({"evaluation": result}))
     out.print(render.calibration_tables(result["calibration"], [str(c) for c in estimator.classes_]))
-    out.print(render.per_class_table(result, "per-class report"))
-    out.print(render.confusion_table(result, "confusion matrix: rows true, columns predicted"))
+    _show_per_class(result, "")
 
 
 @app.command()
@@ -546,6 +546,21 @@ def info(
         out.print(render.metrics_table(header["metrics"]))
 
 
+MAX_CLASSES_SHOWN = 30  # beyond this a per-class table or a K x K matrix is a wall of text
+
+
+def _show_per_class(metrics: dict, where: str) -> None:
+    from softreg.cli import render
+
+    n_classes = len(metrics["per_class"])
+    if n_classes > MAX_CLASSES_SHOWN:
+        out.print(f"per-class report and confusion matrix{where} omitted for {n_classes} classes (more than "
+                  f"{MAX_CLASSES_SHOWN}); --json holds both.", highlight=False, soft_wrap=True)
+        return
+    out.print(render.per_class_table(metrics, f"per-class report{where}"))
+    out.print(render.confusion_table(metrics, f"confusion matrix{where}: rows true, columns predicted"))
+
+
 def _abridged(names: list[str]) -> str:
     """All names up to 12, else the first 8, a count, and the last 2."""
     shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]
@@ -553,7 +568,7 @@ def _abridged(names: list[str]) -> str:
 
 
 def _plural(count: int, noun: str) -> str:
-    return noun if count == 1 else noun + "s"
+    return noun if count == 1 else noun + ("es" if noun.endswith("s") else "s")
 
 
 def _flag_names(message: str) -> str:

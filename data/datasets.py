@@ -113,6 +113,10 @@ def load_dataset(
         dataset = _drop_missing_rows(_load_svmlight(path, dtype), missing)
     else:
         dataset = None
+    if dataset is not None and dataset.n_samples == 0:
+        raise DataError(f"{path} has no data rows.")
+    if dataset is not None and dataset.n_features == 0:
+        raise DataError(f"{path} has no feature columns.")
     if dataset is not None:
         # Recorded in models, so that `softreg eval` notices when the file changed since training.
         dataset.spec.update(rows=dataset.n_samples, sha256=file_digest(path))
@@ -252,6 +256,9 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         raise DataError(f"{path}: duplicate column names {duplicates}; each column needs a unique name.")
+    if "" in header:
+        raise DataError(f"{path}: column {header.index('') + 1} of the header has no name (a trailing delimiter?); "
+                        "every column needs a name.")
     for line_no, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise DataError(
@@ -461,6 +468,13 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
     X = real_features(path, X, dtype)
+    if y.dtype.kind == "f" and not np.all(np.isnan(y) | (y == np.round(y))):
+        raise DataError(f"{path}: y holds non-integer numbers ({y[~np.isnan(y) & (y != np.round(y))][0]!r}, ...); "
+                        "class labels must be integers or strings (softreg is a classifier, not a regressor).")
+    if y.dtype.kind == "f" and not np.isnan(y).any():
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iubUSf":
+        raise DataError(f"{path}: y has dtype {y.dtype}; class labels must be integers or strings.")
     return Dataset(
         X=X,
         y=y,

@@ -68,6 +68,10 @@ def load_model(path: str | Path):
     from softreg.model.estimator import SoftmaxRegression
 
     path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"model file '{path}' does not exist; pass a file written by softreg train")
+    if path.is_dir():
+        raise ModelFileError(f"'{path}' is a directory, not a model file; pass a file written by softreg train")
     try:
         arrays, _ = read_npz(path, REQUIRED_ARRAYS)
     except NpzError as error:

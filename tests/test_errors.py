@@ -620,3 +620,24 @@ def test_extreme_inputs_from_the_command_line(runner, tmp_path, out):
         result = runner.invoke(app, ["train", "iris", "--lr", "1e39", "--dtype", "float32", "--out", str(out)])
         check_failure(result, 1, ["halved 20 times"], out)
         assert runner.invoke(app, ["gradcheck", "--features", "2000"]).exit_code == 0
+
+
+def test_small_input_mistakes_get_plain_messages(runner, tmp_path, out):
+    check_failure(runner.invoke(app, ["info", str(tmp_path / "nothing.npz")]), 2, ["nothing.npz' does not exist"])
+    check_failure(runner.invoke(app, ["train", write(tmp_path, "empty.svm", "# only a comment\n"), "--out", str(out)]),
+                  2, ["empty.svm has no data rows"], out)
+    np.savez(tmp_path / "float_y.npz", X=np.zeros((10, 2)), y=np.linspace(0, 1, 10))
+    check_failure(runner.invoke(app, ["train", str(tmp_path / "float_y.npz"), "--out", str(out)]), 2,
+                  ["y holds non-integer numbers", "not a regressor"], out)
+    trailing = "a,b,y,\n" + "".join(f"{i},{i % 3},{i % 2},\n" for i in range(30))
+    check_failure(runner.invoke(app, ["train", write(tmp_path, "t.csv", trailing), "--out", str(out)]), 2,
+                  ["column 4 of the header has no name (a trailing delimiter?)"], out)
+
+
+def test_many_classes_do_not_print_a_wall_of_text(runner, tmp_path):
+    rng = np.random.default_rng(0)
+    lines = "a,b,y\n" + "".join(f"{rng.standard_normal()},{rng.standard_normal()},c{i % 40}\n" for i in range(400))
+    result = runner.invoke(app, ["train", write(tmp_path, "k.csv", lines), "--out", str(tmp_path / "m.npz"),
+                                 "--max-epochs", "5", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "omitted for 40 classes" in flat(result.output) and len(result.output) < 20_000
