@@ -27,10 +27,11 @@ runner = CliRunner()
 numbers = st.floats(allow_nan=False, allow_infinity=False, width=32).map(lambda v: f"{v:.6g}")
 odd_cells = st.one_of(
     numbers,
-    st.sampled_from(["", "nan", "NA", "inf", "-inf", "abc", '"1,5"', '"x\ny"', " 3 ", "1e400", "0x10", "?"]),
+    st.sampled_from(["", "nan", "NA", "inf", "-inf", "abc", '"1,5"', '"x\ny"', " 3 ", "1e400", "0x10", "?",
+                     '"unterminated', '1"2', "1e308", "-1.7e308", "12345678901234567890123"]),
     st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=6),
 )
-labels = st.sampled_from(["a", "b", "c", "0", "1", "", "x y", '"q,r"'])
+labels = st.sampled_from(["a", "b", "c", "0", "1", "", "x y", '"q,r"', "NA", "nan", "99999999999999999999999"])
 
 
 # Hypothesis favours the first and smallest choices, so the well-formed option comes first.
@@ -112,7 +113,8 @@ def _iris_like_model() -> Path:
 
 svm_tokens = st.one_of(
     st.tuples(st.integers(0, 12), numbers).map(lambda t: f"{t[0]}:{t[1]}"),
-    st.sampled_from(["qid:1", "1:", ":2", "x:1", "3:abc", "-1:2", "# comment", "1:2:3"]),
+    st.sampled_from(["qid:1", "1:", ":2", "x:1", "3:abc", "-1:2", "# comment", "1:2:3", "99999999999:1",
+                     "2000000000:1", "4:nan", "5:inf", "6:1e400"]),
 )
 
 
