@@ -205,3 +205,16 @@ def test_bad_parameters_name_themselves(params, needle):
 def test_single_class_is_an_error():
     with pytest.raises(ValueError, match="1 class"):
         SoftmaxRegression().fit(np.ones((5, 2)), np.zeros(5))
+
+
+def test_small_problems_train_on_one_blas_thread():
+    from threadpoolctl import threadpool_info
+
+    seen = []
+
+    def record(_):
+        seen.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
+
+    X, y = np.random.default_rng(0).standard_normal((300, 5)), np.arange(300) % 3
+    SoftmaxRegression(max_epochs=3).fit(X, y, callback=record)
+    assert seen and set(seen) == {1}
