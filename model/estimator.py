@@ -30,6 +30,38 @@ from softreg.model.softmax import log_softmax, softmax
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
+def weighted_mean_and_scale(X: np.ndarray, sample_weight=None, unit=None, block_rows: int | None = None):
+    """Column means and standard deviations of X / unit, weighted, in float64, block by block.
+
+        mean_j = sum_i w_i x_ij / sum_i w_i,    scale_j = sqrt(sum_i w_i (x_ij - mean_j)^2 / sum_i w_i)
+
+    (two passes, so no cancellation), with scale 1 where the variance is zero, as
+    scikit-learn's StandardScaler does. Blocks of ``block_rows`` rows (default: about 1 MB)
+    keep the temporaries small: StandardScaler's own variance pass holds one the size of X.
+    """
+    n_samples, n_features = X.shape
+    block_rows = block_rows or max(1, (1 << 20) // (8 * max(n_features, 1)))  # about 1 MB of float64 per block
+    unit = np.ones(n_features) if unit is None else unit
+    w = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = w.sum()
+    sums = np.zeros(n_features)
+    for start in range(0, n_samples, block_rows):
+        block = np.asarray(X[start:start + block_rows], dtype=np.float64) / unit
+        sums += w[start:start + block_rows] @ block
+    mean = sums / total
+    squares = np.zeros(n_features)
+    for start in range(0, n_samples, block_rows):
+        block = np.asarray(X[start:start + block_rows], dtype=np.float64) / unit
+        block -= mean
+        block *= block
+        squares += w[start:start + block_rows] @ block
+    scale = np.sqrt(squares / total)
+    # Like StandardScaler: a spread at rounding level of the mean counts as zero.
+    constant = scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+    scale[constant] = 1.0
+    return mean, scale
+
+
 def _finite_check():
     """scikit-learn's NaN/inf check first sums X; values near the float limit overflow that sum
     (a warning, not an error) before the exact element-wise check runs."""
@@ -105,9 +137,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if not (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {self.class_weight!r}")
 
-    def fit(self, X, y, sample_weight=None, *, validation_data=None, callback=None, should_stop=None):
+    def fit(self, X, y, sample_weight=None, *, validation_data=None, callback=None, should_stop=None,
+            overwrite_X: bool = False):
         """Fit on (X, y). ``validation_data=(X_val, y_val)`` adds held-out curves and early stopping;
-        ``callback(EpochRecord)`` is called after every epoch; ``should_stop()`` ends training early."""
+        ``callback(EpochRecord)`` is called after every epoch; ``should_stop()`` ends training early.
+        ``overwrite_X=True`` standardizes a dense X (and X_val) in place instead of in a copy the
+        size of X: pass it only for arrays nothing else will read afterwards."""
         self._check_params()
         settings = self._settings()
         dtype = DTYPES[self.dtype]
@@ -135,14 +170,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             )
         # The scaling is weighted like the objective, so weights equal repeated rows exactly.
         self._fit_scaling(X, weights)
-        X_train = self._standardize(X)
+        X_train = self._standardize(X, in_place=overwrite_X and isinstance(X, np.ndarray) and X.flags.writeable)
         validation = None
         if validation_data is not None:
             X_val, y_val = validation_data
             with _finite_check():
                 X_val = validate_data(self, X_val, accept_sparse="csr", dtype=dtype, reset=False)
             known = np.isin(y_val, self.classes_)
-            validation = (self._standardize(X_val[known]), np.searchsorted(self.classes_, np.asarray(y_val)[known]))
+            # X_val[known] is a fresh copy unless every label is known and the mask is skipped.
+            X_known = X_val if known.all() else X_val[known]
+            in_place = (X_known is not X_val or overwrite_X) and isinstance(X_known, np.ndarray) and X_known.flags.writeable
+            validation = (self._standardize(X_known, in_place=in_place),
+                          np.searchsorted(self.classes_, np.asarray(y_val)[known]))
         result = train_softmax(
             X_train,
             y_index,
@@ -190,40 +229,41 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                     "(the default) or rescale the features"
                 )
             return
-        from sklearn.preprocessing import StandardScaler
-
         # Squares of features beyond ~1e154 overflow in the variance; measure such columns in
         # units of their largest magnitude first (exact: mean and scale are linear in that unit).
         unit = np.ones(n_features, dtype=np.float64)
         huge = magnitude > 1e100
         unit[huge] = magnitude[huge]
-        measured = X
-        if huge.any():
+        if hasattr(X, "toarray"):
             from scipy import sparse
+            from sklearn.preprocessing import StandardScaler
 
-            measured = X @ sparse.diags(1.0 / unit) if hasattr(X, "toarray") else X / unit
-        scaler = StandardScaler(with_mean=not hasattr(X, "toarray")).fit(measured, sample_weight=sample_weight)
-        if scaler.mean_ is not None and scaler.with_mean:
-            self.feature_mean_ = (scaler.mean_ * unit).astype(X.dtype)
-        # StandardScaler already maps a zero variance to scale 1, so a constant column stays finite.
-        self.feature_scale_ = (scaler.scale_ * unit).astype(X.dtype)
+            measured = X @ sparse.diags(1.0 / unit) if huge.any() else X
+            scale = StandardScaler(with_mean=False).fit(measured, sample_weight=sample_weight).scale_
+        else:
+            mean, scale = weighted_mean_and_scale(X, sample_weight, unit)
+            self.feature_mean_ = (mean * unit).astype(X.dtype)
+            # |x - mean| <= 2 max(|x|, |mean|): safe while that stays below the float limit.
+            self._divide_first = bool(np.any(np.maximum(magnitude, np.abs(mean * unit)) > np.finfo(X.dtype).max / 4))
+        # A zero variance maps to scale 1 (as in StandardScaler), so a constant column stays finite.
+        self.feature_scale_ = (scale * unit).astype(X.dtype)
 
-    def _standardize(self, X):
+    def _standardize(self, X, in_place: bool = False):
+        """(X - mean) / scale; with ``in_place`` a dense X is overwritten instead of copied."""
         if not self.standardize:
             return X
         if hasattr(X, "toarray"):
             from scipy import sparse
 
             return (X @ sparse.diags(1.0 / self.feature_scale_)).tocsr().astype(X.dtype)
-        try:
-            with np.errstate(over="raise"):
-                standardized = np.subtract(X, self.feature_mean_, dtype=X.dtype)
-        except FloatingPointError:
-            # Values near the float limit with a mean of the other sign: divide first. This
-            # loses a little precision when the mean dwarfs the spread, so it is the fallback.
-            standardized = X / self.feature_scale_
+        if getattr(self, "_divide_first", False):
+            # Values near the float limit with a mean of the other sign would overflow x - mean:
+            # divide first. This loses a little precision when the mean dwarfs the spread, so
+            # it is used only then.
+            standardized = np.divide(X, self.feature_scale_, out=X if in_place else None)
             standardized -= self.feature_mean_ / self.feature_scale_
             return standardized
+        standardized = np.subtract(X, self.feature_mean_, dtype=X.dtype, out=X if in_place else None)
         standardized /= self.feature_scale_  # in place: one N x D buffer, not two
         return standardized
 

@@ -91,8 +91,10 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     estimator = estimator_from_config(config)
     validation = (X[val_rows], y[val_rows]) if len(val_rows) else None
     start = time.perf_counter()
+    # X[train_rows] and X[val_rows] are fresh copies this function owns: standardizing them in
+    # place saves two more copies of that size.
     estimator.fit(X[train_rows], y[train_rows], weights, validation_data=validation,
-                  callback=callback, should_stop=should_stop)
+                  callback=callback, should_stop=should_stop, overwrite_X=True)
     seconds = time.perf_counter() - start
     metrics = {}
     for name, rows in (("train", train_rows), ("validation", val_rows), ("test", test_rows)):

@@ -218,3 +218,39 @@ def test_small_problems_train_on_one_blas_thread():
     X, y = np.random.default_rng(0).standard_normal((300, 5)), np.arange(300) % 3
     SoftmaxRegression(max_epochs=3).fit(X, y, callback=record)
     assert seen and set(seen) == {1}
+
+
+def test_blockwise_scaling_equals_standard_scaler():
+    from sklearn.preprocessing import StandardScaler
+
+    from softreg.model.estimator import weighted_mean_and_scale
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((1000, 6)) * [1, 10, 1e-3, 1e4, 1, 0] + [0, 5, -3, 1e6, 0, 7]  # last column constant
+    w = rng.uniform(0.1, 3, 1000)
+    for weights in (None, w):
+        mean, scale = weighted_mean_and_scale(X, weights, block_rows=77)
+        reference = StandardScaler().fit(X, sample_weight=weights)
+        np.testing.assert_allclose(mean, reference.mean_, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(scale, reference.scale_, rtol=1e-10)
+        assert scale[-1] == 1.0
+
+
+def test_overwrite_x_saves_a_copy_and_changes_nothing_else():
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20_000, 200)) * 3 + 1
+    y = (X[:, 0] > 1).astype(int) + (X[:, 1] > 2)
+    reference = SoftmaxRegression(max_epochs=5).fit(X.copy(), y)
+    peaks = {}
+    for overwrite in (False, True):
+        data = X.copy()
+        tracemalloc.start()
+        model = SoftmaxRegression(max_epochs=5).fit(data, y, overwrite_X=overwrite)
+        peaks[overwrite] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-12, atol=1e-14)
+        assert np.array_equal(data, X) != overwrite  # overwritten only when asked
+    assert peaks[False] > X.nbytes  # the standardized copy
+    assert peaks[True] < 0.5 * X.nbytes, peaks
