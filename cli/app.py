@@ -469,6 +469,9 @@ def compare(
     max_epochs: Annotated[int, typer.Option(help="softreg's epoch limit.")] = 20_000,
     momentum: Annotated[str, typer.Option(help="softreg's momentum: none or nesterov.")] = "nesterov",
     missing: Annotated[str, typer.Option(help="Rows with missing values: error or drop.")] = "error",
+    weight_column: Annotated[Optional[str], typer.Option(help="CSV/TSV column of per-sample weights (both sides get them).",
+                                                         show_default=False)] = None,
+    class_weight: Annotated[str, typer.Option(help="none or balanced (both sides get the same row weights).")] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Fit softreg and scikit-learn's LogisticRegression on the same split and penalty; show both side by side."""
@@ -480,13 +483,15 @@ def compare(
     from sklearn.exceptions import ConvergenceWarning
 
     flags = dict(dataset=dataset, target=target, l2=l2, test_fraction=test_fraction, val_fraction=0.0, seed=seed,
-                 tol=tol, max_epochs=max_epochs, momentum=momentum, missing=missing)
+                 tol=tol, max_epochs=max_epochs, momentum=momentum, missing=missing, weight_column=weight_column,
+                 class_weight=class_weight)
     try:
         config = resolve_config({}, flags)
     except ConfigError as error:
         fail(_flag_names(str(error)))
     try:
-        data = load_dataset(config.dataset, target=config.target, dtype=config.dtype, missing=config.missing)
+        data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column,
+                            dtype=config.dtype, missing=config.missing)
         train_rows, _, test_rows = split_indices(data.y, val_fraction=0.0, test_fraction=config.test_fraction,
                                                  seed=config.seed)
     except DataError as error:
@@ -496,8 +501,9 @@ def compare(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
+            weights = None if data.sample_weight is None else data.sample_weight[train_rows]
             result = compare_with_sklearn(estimator_from_config(config), data.X[train_rows], data.y[train_rows],
-                                          data.X[test_rows], data.y[test_rows])
+                                          data.X[test_rows], data.y[test_rows], weights)
         except ValueError as error:
             fail(_flag_names(str(error)))
     if as_json:

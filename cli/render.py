@@ -309,7 +309,8 @@ def calibration_tables(calibration: dict, class_names: list[str]) -> Group:
 def comparison_table(result: dict) -> Table:
     """softreg and scikit-learn side by side: objective, test metrics, time, iterations."""
     sides = result["sides"]
-    table = Table(title=f"same problem: softreg l2 = {result['l2']:g}, scikit-learn C = {result['C']:.6g}")
+    C = "infinite (no penalty)" if result["C"] is None else f"{result['C']:.6g}"
+    table = Table(title=f"same problem: softreg l2 = {result['l2']:g}, scikit-learn C = {C}")
     table.add_column("")
     for name in sides:
         table.add_column(name, justify="right")
@@ -324,7 +325,9 @@ def comparison_table(result: dict) -> Table:
 
 
 def comparison_summary(result: dict) -> str:
-    return (f"objective relative difference {result['objective_relative_difference']:.2e}; "
+    endings = "; ".join(f"{name}: {side['ending']}" for name, side in result["sides"].items())
+    return (f"{result['verdict']}\n{endings}\n"
+            f"objective relative difference {result['objective_relative_difference']:.2e}; "
             f"max |coefficient difference| {result['max_coef_difference']:.2e} (standardized features); "
             f"max |intercept difference| {result['max_intercept_difference']:.2e} (centred); "
             f"max |probability difference| on the test rows {result['max_proba_difference']:.2e}")

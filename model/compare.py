@@ -16,11 +16,21 @@ where it equals (l2/4) ||d||^2. Matching (1/(2 C N)) ||d||^2 gives
 
     K = 2 (binomial):  l2 = 2 / (C N),   d = w_1 - w_0,   c = b_1 - b_0.
 
-With sample weights, N is replaced by the sum of the weights. Elsewhere: Spark's
-LogisticRegression minimizes (1/N) sum L_i + regParam ((1 - a)/2 ||W||^2 + a ||W||_1); with
-elasticNetParam a = 0 that is this objective with l2 = regParam (Spark also standardizes by
-default). mlxtend's SoftmaxRegression steps along the summed gradient X^T (P - Y) + l2 W of
-sum L_i + (l2/2) ||W||^2, which is softreg's problem with softreg's l2 = mlxtend's l2 / N.
+With sample weights (times class weights), N is replaced by the sum of the row weights. All
+of this is about the same features: softreg standardizes X by default (weighted mean and
+population standard deviation of the training rows; sparse X is scaled, not centred) and
+penalizes the weights in those coordinates, so the mapping holds against LogisticRegression
+fitted on X standardized that way, or with ``standardize=False`` on the raw X.
+
+Elsewhere: Spark's LogisticRegression minimizes (1/N) sum L_i + regParam ((1 - a)/2 ||W||^2 +
+a ||W||_1); with elasticNetParam a = 0 and the multinomial family that is this objective with
+l2 = regParam, and with two classes (the binomial family, Spark's default then) l2 = 2 regParam,
+by the argument above. Spark's ``standardization=True`` divides by the unbiased standard
+deviation (denominator N - 1), softreg by the population one, which multiplies the penalty
+by N/(N - 1): l2 = regParam N/(N - 1) (times 2 for two classes). mlxtend's SoftmaxRegression
+does not standardize and steps along the summed gradient X^T (P - Y) + l2 W of sum L_i +
+(l2/2) ||W||^2 (one mini-batch): with ``standardize=False`` that is softreg's problem with
+softreg's l2 = mlxtend's l2 / N.
 """
 
 from __future__ import annotations
@@ -47,49 +57,59 @@ def sklearn_to_softreg(coef: np.ndarray, intercept: np.ndarray, n_classes: int) 
     return coef.T.copy(), intercept - intercept.mean()
 
 
-def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test) -> dict:
+def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_weight=None) -> dict:
     """Fit ``estimator`` (a SoftmaxRegression) and the equivalent LogisticRegression on the same
-    standardized training rows; return both sides' objective, test metrics, coefficients and time."""
+    training rows, standardized the way softreg standardizes them (scikit-learn gets softreg's
+    own fitted mean and scale); return both sides' objective, test metrics, coefficients, time,
+    how each run ended, and a verdict."""
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, log_loss
-    from sklearn.preprocessing import StandardScaler
 
     ours = clone(estimator)
     start = time.perf_counter()
-    ours.fit(X_train, y_train)
+    ours.fit(X_train, y_train, sample_weight)
     ours_seconds = time.perf_counter() - start
     n_classes = len(ours.classes_)
 
-    # scikit-learn gets the same standardization softreg applies internally.
-    scaler = StandardScaler(with_mean=not hasattr(X_train, "toarray")).fit(X_train)
-    Xs_train, Xs_test = scaler.transform(X_train), scaler.transform(X_test)
-    C = sklearn_C(float(ours.l2), X_train.shape[0], n_classes)
-    theirs = LogisticRegression(C=C, tol=1e-10, max_iter=10_000)
+    dtype = ours.weights_.dtype
+    Xs_train = ours._standardize(X_train.astype(dtype))
+    Xs_test = ours._standardize(X_test.astype(dtype))
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if ours.class_weight is not None:
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        weights = (np.ones(len(y_train)) if weights is None else weights) * compute_sample_weight(ours.class_weight, y_train)
+    total_weight = float(len(y_train) if weights is None else weights.sum())
+    C = sklearn_C(float(ours.l2), total_weight, n_classes)
+    max_iter = 10_000
+    theirs = LogisticRegression(C=C, tol=1e-10, max_iter=max_iter)
     start = time.perf_counter()
-    theirs.fit(Xs_train, y_train)
+    theirs.fit(Xs_train, y_train, sample_weight=weights)
     theirs_seconds = time.perf_counter() - start
     W_sk, b_sk = sklearn_to_softreg(theirs.coef_, theirs.intercept_, n_classes)
+    lbfgs_iterations = int(np.max(theirs.n_iter_))
 
     y_index = np.searchsorted(ours.classes_, y_train)
-    Xo_train = ours._standardize(X_train.astype(ours.weights_.dtype))
     sides = {}
-    for name, W, b, model, X_scaled_test, seconds, iterations in (
-        ("softreg", ours.weights_, ours.bias_, ours, X_test, ours_seconds, ours.n_iter_),
-        ("scikit-learn lbfgs", W_sk, b_sk, theirs, Xs_test, theirs_seconds, int(np.max(theirs.n_iter_))),
+    for name, W, b, model, X_scaled_test, seconds, iterations, ending in (
+        ("softreg", ours.weights_, ours.bias_, ours, X_test, ours_seconds, ours.n_iter_, ours.stop_message_),
+        ("scikit-learn lbfgs", W_sk, b_sk, theirs, Xs_test, theirs_seconds, lbfgs_iterations,
+         "converged" if lbfgs_iterations < max_iter else f"stopped at max_iter ({max_iter}) without converging"),
     ):
         proba = model.predict_proba(X_scaled_test)
         sides[name] = {
-            "objective": float(objective(W, b, Xo_train, y_index, float(ours.l2))),
+            "objective": float(objective(W, b, Xs_train, y_index, float(ours.l2), weights)),
             "test_accuracy": float(accuracy_score(y_test, model.classes_[proba.argmax(axis=1)])),
             "test_log_loss": float(log_loss(y_test, proba, labels=model.classes_)),
             "seconds": seconds,
             "iterations": iterations,
+            "ending": ending,
         }
     # Intercepts are defined up to a common shift (the bias is not penalized): compare centred.
     b_ours = ours.bias_ - ours.bias_.mean()
-    return {
-        "C": C,
+    result = {
+        "C": None if not np.isfinite(C) else C,  # l2 = 0: no penalty, C would be infinite
         "l2": float(ours.l2),
         "n_classes": n_classes,
         "sides": sides,
@@ -99,3 +119,21 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test) -> dict:
         "max_intercept_difference": float(np.max(np.abs(b_ours - (b_sk - b_sk.mean())))),
         "max_proba_difference": float(np.max(np.abs(ours.predict_proba(X_test) - theirs.predict_proba(Xs_test)))),
     }
+    result["verdict"] = _verdict(result, ours)
+    return result
+
+
+def _verdict(result: dict, ours) -> str:
+    """One line: the same optimum within the tolerances the tests use, or why not."""
+    if result["objective_relative_difference"] <= 1e-6 and result["max_coef_difference"] <= 1e-4:
+        return "match: the same optimum (objective within relative 1e-6, coefficients within 1e-4)"
+    reasons = []
+    if ours.stop_reason_ not in ("converged", "precision"):
+        reasons.append(f"softreg stopped before converging ({ours.stop_reason_.replace('_', ' ')})")
+    if not result["sides"]["scikit-learn lbfgs"]["ending"].startswith("converged"):
+        reasons.append("lbfgs did not converge")
+    if result["l2"] == 0:
+        reasons.append("with l2 = 0 the optimum may not exist (separable data) or not be unique")
+    if not reasons:
+        reasons.append("both stopped at their tolerances; a tighter --tol brings softreg closer")
+    return "no match: " + "; ".join(reasons)

@@ -15,6 +15,7 @@ scaled but not centered (mu = 0), which keeps it sparse.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -74,7 +75,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     l2 : L2 penalty on the weights (not the bias) in J = mean CE + (l2/2)||W||^2.
-        scikit-learn's LogisticRegression(C) is the same objective with l2 = 1/(C N).
+        On the same (standardized) features, scikit-learn's LogisticRegression(C) is the same
+        objective with l2 = 1/(C N) (2/(C N) for two classes); see docs/equivalences.md.
     lr : "auto" (Armijo backtracking, floor 1/L), "bound" (fixed 1/L) or a positive number.
     momentum : None or "nesterov" (accelerated, with adaptive restart).
     batch_size : None for full-batch gradient descent, else mini-batch SGD.
@@ -130,7 +132,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return settings
 
     def _check_params(self) -> None:
-        if not (isinstance(self.l2, (int, float)) and self.l2 >= 0 and np.isfinite(self.l2)):
+        if not (isinstance(self.l2, numbers.Real) and not isinstance(self.l2, (bool, np.bool_))
+                and self.l2 >= 0 and np.isfinite(self.l2)):
             raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")

@@ -26,6 +26,7 @@ Nothing here prints: progress reaches the caller through ``callback(record)``.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -63,14 +64,29 @@ class OptimizerSettings:
     max_halvings: int = 20
 
 
+def _is_real(value) -> bool:
+    """A real number, numpy scalars included, but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def validate_settings(settings: OptimizerSettings) -> None:
-    """Raise ValueError naming the setting when a value is out of range."""
+    """Raise ValueError naming the setting when a value is out of range or of the wrong type."""
     lr = settings.lr
     if isinstance(lr, str):
         if lr not in STEP_RULES:
             raise ValueError(f"lr must be 'auto', 'bound' or a positive number, got {lr!r}")
-    elif not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    elif not (_is_real(lr) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be 'auto', 'bound' or a positive number, got {lr!r}")
+    for name in ("max_epochs", "batch_size", "patience"):
+        value = getattr(settings, name)
+        if value is not None and not _is_integer(value):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not _is_real(settings.tol):
+        raise ValueError(f"tol must be a number, got {settings.tol!r}")
     if settings.momentum not in (None, "none", "nesterov"):
         raise ValueError(f"momentum must be 'none' or 'nesterov', got {settings.momentum!r}")
     if settings.batch_size is not None and settings.batch_size < 1:

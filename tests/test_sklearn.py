@@ -181,3 +181,35 @@ def test_the_gradient_vanishes_at_a_known_optimum(rows, k, d, seed, l2):
     counts = np.bincount(labels, minlength=k)
     _, dW, db = loss_and_gradient(np.zeros((1, k)), np.log(counts / 30), np.zeros((30, 1)), labels, l2=l2)
     np.testing.assert_allclose(db, 0.0, atol=1e-14)
+
+
+def test_compare_with_weights_binary_string_labels_and_no_penalty(runner, tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 3))
+    labels = np.where(X[:, 0] + 0.5 * X[:, 1] + rng.standard_normal(300) > 0, "yes", "no")
+    weights = rng.uniform(0.2, 3.0, 300)
+    path = tmp_path / "w.csv"
+    path.write_text("a,b,c,w,y\n" + "".join(f"{a},{b},{c},{w},{l}\n" for (a, b, c), w, l in zip(X.tolist(), weights, labels)))
+    result = runner.invoke(app, ["compare", str(path), "--weight-column", "w", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["n_classes"] == 2 and document["verdict"].startswith("match")
+    assert document["objective_relative_difference"] < 1e-6 and document["max_coef_difference"] < 1e-4
+    balanced = json.loads(runner.invoke(app, ["compare", "wine", "--class-weight", "balanced", "--json"]).stdout)
+    assert balanced["verdict"].startswith("match")
+    free = runner.invoke(app, ["compare", "iris", "--l2", "0", "--max-epochs", "50", "--json"])
+    document = json.loads(free.stdout)  # valid JSON: no Infinity
+    assert document["C"] is None and document["verdict"].startswith("no match")
+    early = json.loads(runner.invoke(app, ["compare", "iris", "--max-epochs", "3", "--json"]).stdout)
+    assert "softreg stopped before converging (max epochs)" in early["verdict"]
+
+
+def test_numpy_scalars_are_accepted_as_parameters():
+    X, y = load_iris(return_X_y=True)
+    grid = {"l2": np.array([1e-3, 1e-1], dtype=np.float32), "max_epochs": np.array([50, 100])}
+    search = GridSearchCV(SoftmaxRegression(lr=np.float32(0.5)), grid, cv=3).fit(X, y)
+    assert search.best_score_ > 0.8
+    with pytest.raises(ValueError, match="max_epochs must be an integer"):
+        SoftmaxRegression(max_epochs=10.5).fit(X, y)
+    with pytest.raises(ValueError, match="l2 must be a finite number"):
+        SoftmaxRegression(l2=True).fit(X, y)
