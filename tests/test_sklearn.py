@@ -55,6 +55,19 @@ def test_sample_weight_is_routed_through_cross_validation():
     by_hand = [SoftmaxRegression(max_epochs=200).fit(X[train], y[train], weights[train]).score(X[test], y[test])
                for train, test in folds.split(X)]
     np.testing.assert_allclose(routed, by_hand, rtol=0, atol=0)
+    # Through a Pipeline and a grid search too: the weights reach the estimator's fit.
+    with sklearn.config_context(enable_metadata_routing=True):
+        scaler = StandardScaler().set_fit_request(sample_weight=False)
+        inner = SoftmaxRegression(max_epochs=200).set_fit_request(sample_weight=True).set_score_request(sample_weight=False)
+        piped = make_pipeline(scaler, inner).fit(X, y, sample_weight=weights)
+        search = GridSearchCV(SoftmaxRegression(max_epochs=200).set_fit_request(sample_weight=True)
+                              .set_score_request(sample_weight=False), {"l2": [1e-3]}, cv=folds).fit(X, y, sample_weight=weights)
+    direct = SoftmaxRegression(max_epochs=200).fit(StandardScaler().fit_transform(X), y, weights)
+    np.testing.assert_allclose(piped[-1].coef_, direct.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(search.best_estimator_.coef_, SoftmaxRegression(max_epochs=200).fit(X, y, weights).coef_,
+                               rtol=1e-10, atol=1e-12)
+    fitted_twin = clone(direct)  # a clone of a fitted model carries the parameters, not the fit
+    assert fitted_twin.get_params() == direct.get_params() and not hasattr(fitted_twin, "coef_")
 
 
 LOADERS = {"iris": load_iris, "wine": load_wine, "digits": load_digits, "breast_cancer": load_breast_cancer}
@@ -142,7 +155,7 @@ def test_gradient_equals_torch_autodiff(layout, weighted):
         per_row = torch.nn.functional.cross_entropy(torch.tensor(X) @ Wt + bt, torch.tensor(y), reduction="none")
         w = torch.tensor(weights / weights.sum() if weighted else np.full(n, 1.0 / n))
         (torch.sum(w * per_row) + 0.15 * torch.sum(Wt ** 2)).backward()
-        assert loss == pytest.approx(float(torch.sum(w * per_row) + 0.15 * torch.sum(Wt ** 2)), rel=1e-12)
+        assert loss == pytest.approx((torch.sum(w * per_row) + 0.15 * torch.sum(Wt ** 2)).detach().item(), rel=1e-12)
         np.testing.assert_allclose(dW, Wt.grad.numpy(), rtol=0, atol=1e-10)
         np.testing.assert_allclose(db, bt.grad.numpy(), rtol=0, atol=1e-10)
 
