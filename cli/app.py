@@ -72,7 +72,7 @@ def gradcheck(
     features: Annotated[int, typer.Option(min=1, help="Features of the random batch.")] = 5,
     classes: Annotated[int, typer.Option(min=2, help="Classes K of the random batch.")] = 4,
     l2: Annotated[float, typer.Option(min=0.0, help="L2 penalty in the batch objective (step 4).")] = 0.1,
-    eps: Annotated[float, typer.Option(min=1e-300, help="Finite-difference step (> 0).")] = 1e-6,
+    eps: Annotated[float, typer.Option(min=1e-300, max=0.1, help="Finite-difference step, in (0, 0.1].")] = 1e-6,
     rtol: Annotated[float, typer.Option(min=0.0, help="Relative tolerance: pass when |a-n| <= atol + rtol |n|.")] = 1e-6,
     atol: Annotated[float, typer.Option(min=0.0, help="Absolute tolerance.")] = 1e-8,
     seed: Annotated[int, typer.Option(help="Seed of the random batch, weights and parameters.")] = 0,

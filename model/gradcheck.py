@@ -164,7 +164,9 @@ def random_problem(n_samples: int, n_features: int, n_classes: int, seed: int):
 
 def _parameters(n_features: int, n_classes: int, seed: int):
     rng = np.random.default_rng(seed + 1)
-    W = 0.5 * rng.standard_normal((n_features, n_classes))
+    # Logits grow like sqrt(D): shrink W for wide problems so the softmax stays away from
+    # exact 0 and 1, where step 2's log has no finite difference.
+    W = 0.5 * min(1.0, (8.0 / n_features) ** 0.5) * rng.standard_normal((n_features, n_classes))
     b = 0.5 * rng.standard_normal(n_classes)
     return W, b
 

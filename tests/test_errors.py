@@ -620,6 +620,8 @@ def test_extreme_inputs_from_the_command_line(runner, tmp_path, out):
         result = runner.invoke(app, ["train", "iris", "--lr", "1e39", "--dtype", "float32", "--out", str(out)])
         check_failure(result, 1, ["halved 20 times"], out)
         assert runner.invoke(app, ["gradcheck", "--features", "2000"]).exit_code == 0
+        assert runner.invoke(app, ["gradcheck", "--features", "30000", "--samples", "30"]).exit_code == 0
+        assert runner.invoke(app, ["gradcheck", "--eps", "1e10"]).exit_code == 2
 
 
 def test_small_input_mistakes_get_plain_messages(runner, tmp_path, out):
