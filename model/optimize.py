@@ -248,7 +248,7 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
     def evaluate(W_, b_, keep_logits: bool):
         """Objective and G at (W_, b_): one pass for the logits. Returns (J, G, Z or None)."""
         Z = logits(W_, b_, X)
-        kept = Z.copy() if keep_logits else None
+        kept = Z.copy(order="K") if keep_logits else None  # same memory layout as Z
         data_loss, G = cross_entropy_and_logit_gradient(Z, y, sample_weight, overwrite_logits=True)
         return data_loss + penalty(W_, l2), G, kept
 

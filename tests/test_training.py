@@ -254,3 +254,32 @@ def test_overwrite_x_saves_a_copy_and_changes_nothing_else():
         assert np.array_equal(data, X) != overwrite  # overwritten only when asked
     assert peaks[False] > X.nbytes  # the standardized copy
     assert peaks[True] < 0.5 * X.nbytes, peaks
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fast_pass_equals_the_plain_formula(layout, weighted):
+    """The production pass (transposed product, in-place softmax, no one-hot) against the
+    formula written out with a one-hot Y and scipy's softmax."""
+    from scipy import sparse
+    from scipy.special import softmax as scipy_softmax
+
+    from softreg.model import loss_and_gradient
+
+    rng = np.random.default_rng(11)
+    n, d, k = 5000, 50, 7
+    X = rng.standard_normal((n, d)) * (rng.random((n, d)) < (0.2 if layout == "sparse" else 1.0))
+    y = rng.integers(0, k, n)
+    W, b = rng.standard_normal((d, k)) * 0.3, rng.standard_normal(k)
+    w = rng.uniform(0.1, 2.0, n) if weighted else np.ones(n)
+    loss, dW, db = loss_and_gradient(W, b, sparse.csr_matrix(X) if layout == "sparse" else X, y, l2=0.05,
+                                     sample_weight=w if weighted else None)
+    Y = np.eye(k)[y]
+    P = scipy_softmax(X @ W + b, axis=1)
+    omega = w / w.sum()
+    reference_loss = -np.sum(omega * np.log(P[np.arange(n), y])) + 0.025 * np.sum(W * W)
+    reference_dW = X.T @ (omega[:, None] * (P - Y)) + 0.05 * W
+    reference_db = (omega[:, None] * (P - Y)).sum(axis=0)
+    assert loss == pytest.approx(reference_loss, rel=1e-12)
+    np.testing.assert_allclose(dW, reference_dW, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(db, reference_db, rtol=1e-12, atol=1e-15)
