@@ -237,71 +237,54 @@ def _load_synthetic(params: str, dtype: str) -> Dataset:
     )
 
 
+CHUNK_ROWS = 20_000  # rows held as Python strings at a time while reading a CSV/TSV file
+
+
 def _load_delimited(path: Path, delimiter: str, target: str | None, weight_column: str | None, dtype: str,
                     missing: str = "error") -> Dataset:
+    """Read a delimited file chunk by chunk: each chunk's strings become numbers before the next
+    is read, so memory stays near the size of the result, not of the text as Python objects."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = [row for _, row in delimited_rows(path, handle, delimiter)]
+            rows = ((line, row) for line, row in delimited_rows(path, handle, delimiter) if row)  # blank lines: no sample
+            first = next(rows, None)
+            if first is None:
+                raise DataError(f"{path} is empty; expected a header row and at least one data row.")
+            header = [name.strip() for name in first[1]]
+            columns = _resolve_columns(path, header, delimiter, target, weight_column)
+            parts = [_parse_chunk(path, chunk, header, columns, delimiter, dtype)
+                     for chunk in _chunked(rows, CHUNK_ROWS)]
     except UnicodeDecodeError:
         raise not_utf8(path) from None
-    rows = [row for row in rows if row]  # blank lines carry no sample
-    if not rows:
-        raise DataError(f"{path} is empty; expected a header row and at least one data row.")
-    header = [name.strip() for name in rows[0]]
-    body = rows[1:]
-    if len(header) == 1:
-        raise DataError(f"{path}: the header is the single column {header[0]!r}. {_delimiter_hint(header[0], delimiter)}")
-    if not body:
+    if not parts:
         raise DataError(f"{path} has a header but no data rows.")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{path}: duplicate column names {duplicates}; each column needs a unique name.")
-    if "" in header:
-        raise DataError(f"{path}: column {header.index('') + 1} of the header has no name (a trailing delimiter?); "
-                        "every column needs a name.")
-    for line_no, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}, line {line_no}: {len(row)} fields where the header has {len(header)}; "
-                f"check the delimiter ({'tab' if delimiter == chr(9) else repr(delimiter)}) and quoting."
-            )
-    target = header[-1] if target is None else target
-    if target not in header:
-        raise DataError(f"{path}: no target column '{target}'; columns are {header}. Choose one with --target.")
-    if weight_column is not None and weight_column == target:
-        raise DataError(f"{path}: --weight-column '{weight_column}' is the target (label) column; name another column "
-                        "for the weights, or choose the labels with --target.")
-    if weight_column is not None and weight_column not in header:
-        raise DataError(f"{path}: no weight column '{weight_column}'; columns are {header}.")
-    target_index = header.index(target)
-    special = {target_index} | ({header.index(weight_column)} if weight_column else set())
-    feature_indices = [i for i in range(len(header)) if i not in special]
-    cells = np.array(body, dtype=object)
-    X, missing_x = _numeric_columns(path, cells, header, feature_indices, dtype)
-    labels = np.array([cell.strip() for cell in cells[:, target_index]])
+    target, feature_indices, target_index, weight_index = columns
+    X = np.concatenate([part["X"] for part in parts])
+    missing_x = np.concatenate([part["missing_x"] for part in parts])
+    labels = np.concatenate([part["labels"] for part in parts])
+    lines = np.concatenate([part["lines"] for part in parts])
     missing_labels = np.isin(np.char.lower(labels), MISSING_MARKERS)  # "", NA, NaN, null, ...
     missing_rows = missing_x.any(axis=1) | missing_labels
     named = {header[feature_indices[j]]: int(n) for j, n in enumerate(missing_x.sum(axis=0)) if n}
     if missing_labels.any():
         named[target] = int(missing_labels.sum())
     weights = None
-    if weight_column is not None:
-        weights, missing_w = _numeric_columns(path, cells, header, [header.index(weight_column)], "float64")
-        weights = weights[:, 0]
-        missing_rows = missing_rows | missing_w[:, 0]
+    if weight_index is not None:
+        weights = np.concatenate([part["weights"] for part in parts])
+        missing_w = ~np.isfinite(weights)
+        missing_rows |= missing_w
         if missing_w.any():
             named[weight_column] = int(missing_w.sum())
     dropped = 0
     if missing_rows.any():
-        first_line = int(np.argmax(missing_rows)) + 2
         if missing == "error":
             raise DataError(
                 f"{path}: {int(missing_rows.sum())} rows have missing, NaN or infinite values (first at line "
-                f"{first_line}); cells per column: {named}. Fill them in, or pass --missing drop to leave those "
-                "rows out."
+                f"{int(lines[np.argmax(missing_rows)])}); cells per column: {named}. Fill them in, or pass "
+                "--missing drop to leave those rows out."
             )
         keep = ~missing_rows
-        X, labels, cells = X[keep], labels[keep], cells[keep]
+        X, labels = X[keep], labels[keep]
         weights = None if weights is None else weights[keep]
         dropped = int(missing_rows.sum())
         if not len(labels):
@@ -319,6 +302,92 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
         sample_weight=weights,
         dropped_rows=dropped,
     )
+
+
+def _resolve_columns(path: Path, header: list[str], delimiter: str, target: str | None, weight_column: str | None):
+    """(target name, feature column indices, target index, weight index or None) from the header."""
+    if len(header) == 1:
+        raise DataError(f"{path}: the header is the single column {header[0]!r}. {_delimiter_hint(header[0], delimiter)}")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{path}: duplicate column names {duplicates}; each column needs a unique name.")
+    if "" in header:
+        raise DataError(f"{path}: column {header.index('') + 1} of the header has no name (a trailing delimiter?); "
+                        "every column needs a name.")
+    target = header[-1] if target is None else target
+    if target not in header:
+        raise DataError(f"{path}: no target column '{target}'; columns are {header}. Choose one with --target.")
+    if weight_column is not None and weight_column == target:
+        raise DataError(f"{path}: --weight-column '{weight_column}' is the target (label) column; name another column "
+                        "for the weights, or choose the labels with --target.")
+    if weight_column is not None and weight_column not in header:
+        raise DataError(f"{path}: no weight column '{weight_column}'; columns are {header}.")
+    target_index = header.index(target)
+    weight_index = header.index(weight_column) if weight_column else None
+    feature_indices = [i for i in range(len(header)) if i not in (target_index, weight_index)]
+    return target, feature_indices, target_index, weight_index
+
+
+def _chunked(rows, size: int):
+    chunk = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parse_chunk(path: Path, chunk, header: list[str], columns, delimiter: str, dtype: str) -> dict:
+    """One chunk of (line number, fields) rows as numbers, labels and line numbers."""
+    _, feature_indices, target_index, weight_index = columns
+    for line_no, row in chunk:
+        if len(row) != len(header):
+            raise DataError(
+                f"{path}, line {line_no}: {len(row)} fields where the header has {len(header)}; "
+                f"check the delimiter ({'tab' if delimiter == chr(9) else repr(delimiter)}) and quoting."
+            )
+    lines = np.array([line for line, _ in chunk])
+    features = [[row[i] for i in feature_indices] for _, row in chunk]
+    X, missing_x = _numeric_cells(path, features, lines, [header[i] for i in feature_indices], dtype)
+    part = {"X": X, "missing_x": missing_x, "lines": lines,
+            "labels": np.array([row[target_index].strip() for _, row in chunk])}
+    if weight_index is not None:
+        weights, missing_w = _numeric_cells(path, [[row[weight_index]] for _, row in chunk], lines,
+                                            [header[weight_index]], "float64")
+        part["weights"] = np.where(missing_w[:, 0], np.nan, weights[:, 0])
+    return part
+
+
+def _numeric_cells(path: Path, cells: list[list[str]], lines: np.ndarray, names: list[str], dtype: str):
+    """Parse rows of cells as floats: (values, missing mask). Missing markers and non-finite
+    numbers are flagged in the mask; other non-numbers raise, naming the line and column."""
+    try:
+        X = np.array(cells, dtype=dtype)  # the fast path: every cell a number
+        return X, ~np.isfinite(X)
+    except ValueError:
+        pass
+    block = np.array(cells, dtype=str)
+    markers = np.isin(np.char.lower(np.char.strip(block)), MISSING_MARKERS)
+    try:
+        X = np.where(markers, "nan", block).astype(dtype)
+    except ValueError:
+        for row, line in enumerate(lines):
+            for column, name in enumerate(names):
+                if markers[row, column]:
+                    continue
+                value = block[row, column]
+                try:
+                    float(value)
+                except ValueError:
+                    raise DataError(
+                        f"{path}: column '{name}' is not numeric: line {line} holds {str(value)!r}. "
+                        "Feature columns must be numbers (missing values may be empty or NA); "
+                        "choose the label column with --target."
+                    ) from None
+        raise
+    return X, ~np.isfinite(X)
 
 
 def delimited_rows(path: Path, lines, delimiter: str, lines_before: int = 0):
@@ -364,30 +433,6 @@ def _delimiter_hint(header: str, delimiter: str) -> str:
         return (f"The file looks separated by {found[0]}, but softreg reads it as {expected} "
                 "(.csv: commas, .tsv: tabs); convert it or give it the matching extension.")
     return f"softreg reads it as {expected} with a feature column and a label column at least."
-
-
-def _numeric_columns(path: Path, cells: np.ndarray, header: list[str], indices: list[int], dtype: str):
-    """Parse the chosen columns as floats: (values, missing mask). Missing markers and
-    non-finite numbers are flagged in the mask; other non-numbers raise, naming the cell."""
-    block = cells[:, indices].astype(str)
-    markers = np.isin(np.char.lower(np.char.strip(block)), MISSING_MARKERS)
-    try:
-        X = np.where(markers, "nan", block).astype(dtype)
-    except ValueError:
-        for column, index in enumerate(indices):
-            for row, value in enumerate(block[:, column]):
-                if markers[row, column]:
-                    continue
-                try:
-                    float(value)
-                except ValueError:
-                    raise DataError(
-                        f"{path}: column '{header[index]}' is not numeric: line {row + 2} holds {str(value)!r}. "
-                        "Feature columns must be numbers (missing values may be empty or NA); "
-                        "choose the label column with --target."
-                    ) from None
-        raise
-    return X, ~np.isfinite(X)
 
 
 def _drop_missing_rows(dataset: Dataset, missing: str) -> Dataset:

@@ -137,3 +137,24 @@ def test_class_too_small_to_stratify_is_named():
     y = np.array([0] * 10 + [1] * 10 + [2])
     with pytest.raises(DataError, match="class '2' has only 1 row"):
         split_indices(y, val_fraction=0.2, test_fraction=0.2, seed=0)
+
+
+def test_a_large_csv_is_converted_chunk_by_chunk(tmp_path, monkeypatch):
+    """Memory stays near the parsed arrays: the text never lives as one big list of strings."""
+    import tracemalloc
+
+    import softreg.data.datasets as datasets
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50_000, 20))
+    path = tmp_path / "big.csv"
+    with open(path, "w") as handle:
+        handle.write(",".join(f"x{i}" for i in range(20)) + ",y\n")
+        np.savetxt(handle, np.column_stack([X, X[:, 0] > 0]), delimiter=",", fmt="%.17g")
+    monkeypatch.setattr(datasets, "CHUNK_ROWS", 1000)
+    tracemalloc.start()
+    data = load_dataset(str(path))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(data.X, X)
+    assert peak < 3 * X.nbytes, (peak, X.nbytes)  # 50,000 x 21 Python strings alone would be about 8x
