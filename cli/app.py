@@ -253,7 +253,8 @@ def train(
                     warnings.catch_warnings():
                 # The separable-data warning is reported below as an error, once.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                run = fit_dataset(data, config, callback=progress.update, should_stop=lambda: interruptions.requested)
+                run = fit_dataset(data, config, callback=progress.update, should_stop=lambda: interruptions.requested,
+                                  in_place=True)
         except TrainingDiverged as error:
             fail(str(error), code=EXIT_RUN_FAILED)
         except (DataError, ValueError) as error:

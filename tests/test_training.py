@@ -283,3 +283,32 @@ def test_fast_pass_equals_the_plain_formula(layout, weighted):
     assert loss == pytest.approx(reference_loss, rel=1e-12)
     np.testing.assert_allclose(dW, reference_dW, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(db, reference_db, rtol=1e-12, atol=1e-15)
+
+
+def test_rows_permuted_in_place_match_fancy_indexing():
+    from softreg.model.pipeline import permute_rows_in_place
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((500, 7))
+    order = rng.permutation(500)
+    reference = X[order]
+    permute_rows_in_place(X, order)
+    np.testing.assert_array_equal(X, reference)
+
+
+def test_in_place_training_gives_the_same_run_as_copies():
+    from softreg.data import load_dataset
+    from softreg.model.config import resolve_config
+    from softreg.model.pipeline import fit_dataset
+
+    config = resolve_config({}, {"dataset": "wine", "max_epochs": 200, "seed": 4})
+    copied_data, in_place_data = load_dataset("wine"), load_dataset("wine")
+    original = copied_data.X.copy()
+    copied = fit_dataset(copied_data, config)
+    in_place = fit_dataset(in_place_data, config, in_place=True)
+    np.testing.assert_array_equal(copied_data.X, original)  # the default leaves the dataset alone
+    assert not np.array_equal(in_place_data.X, original)
+    np.testing.assert_allclose(in_place.estimator.coef_, copied.estimator.coef_, rtol=1e-12, atol=1e-14)
+    for split in ("train", "validation", "test"):
+        for key in ("accuracy", "log_loss", "samples"):
+            assert in_place.metrics[split][key] == pytest.approx(copied.metrics[split][key], rel=1e-12), (split, key)
