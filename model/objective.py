@@ -93,7 +93,7 @@ def loss_and_gradient(
     return data_loss + penalty(W, l2), dW, db
 
 
-def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 100, rtol: float = 1e-6) -> float:
+def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 100, rtol: float = 1e-4) -> float:
     """Böhning's bound on the gradient's Lipschitz constant, L = 1/2 lambda_max(X~^T Ω X~) + l2.
 
     X~ is X with a column of ones appended (the bias) and Ω = diag(w_i / sum w) (1/N each
@@ -101,7 +101,9 @@ def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 
     largest eigenvalue of (I - 1 1^T/K) is 1. lambda_max comes from power iteration on
     v -> X~^T Ω X~ v, one pass over X per iteration; its Rayleigh quotient approaches
     lambda_max from below, so the result is raised by the last iteration's relative change
-    plus 1e-3 to stay an upper bound in practice.
+    plus 1e-3 to stay an upper bound in practice. Stopping at a relative change of 1e-4 (not
+    1e-6) costs a few passes instead of dozens (0.8 s instead of 2.3 s at 200,000 x 256), and
+    the 1e-3 margin still dominates the remaining error.
     """
     n_samples, n_features = X.shape
     # The products run in X's own dtype: a float64 vector would upcast a float32 X on every
