@@ -439,7 +439,8 @@ def predict(
             with atomic_file(out_path, "w", encoding="utf-8", newline="") as handle:
                 rows = write_predictions(estimator, stream.chunks, handle, options)
     except BrokenPipeError:
-        # The reader (say `| head`) took what it wanted and left; that is not an error.
+        # The reader (say `| head`) took what it wanted and left; that is not an error. This
+        # must be caught here: Click's own handler would turn it into exit 1.
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -602,12 +603,6 @@ def main() -> None:
                       "try fewer rows or features, --dtype float32, or a sparse svmlight file.", highlight=False,
                       soft_wrap=True)
             sys.exit(EXIT_RUN_FAILED)
-        except BrokenPipeError:
-            # The reader (say `| head`) took what it wanted and left; that is not an error.
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
         except Interrupted as interruption:
             saved = INTERRUPTIONS.saved
             kept = f"{', '.join(saved)} had been saved before" if saved else "no output file was written or changed"

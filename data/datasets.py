@@ -328,6 +328,14 @@ def _resolve_columns(path: Path, header: list[str], delimiter: str, target: str 
     return target, feature_indices, target_index, weight_index
 
 
+def fields_error(path: Path, line_no: int, count: int, expected: int, delimiter: str) -> DataError:
+    """A row whose field count differs from the header's: usually a wrong delimiter or quoting."""
+    return DataError(
+        f"{path}, line {line_no}: {count} fields where the header has {expected}; "
+        f"check the delimiter ({'tab' if delimiter == chr(9) else repr(delimiter)}) and quoting."
+    )
+
+
 def _chunked(rows, size: int):
     chunk = []
     for item in rows:
@@ -344,10 +352,7 @@ def _parse_chunk(path: Path, chunk, header: list[str], columns, delimiter: str, 
     _, feature_indices, target_index, weight_index = columns
     for line_no, row in chunk:
         if len(row) != len(header):
-            raise DataError(
-                f"{path}, line {line_no}: {len(row)} fields where the header has {len(header)}; "
-                f"check the delimiter ({'tab' if delimiter == chr(9) else repr(delimiter)}) and quoting."
-            )
+            raise fields_error(path, line_no, len(row), len(header), delimiter)
     lines = np.array([line for line, _ in chunk])
     features = [[row[i] for i in feature_indices] for _, row in chunk]
     X, missing_x = _numeric_cells(path, features, lines, [header[i] for i in feature_indices], dtype)

@@ -33,6 +33,7 @@ from softreg.data.datasets import (
     Dataset,
     DataError,
     delimited_rows,
+    fields_error,
     first_bad_svmlight_line,
     has_index_zero,
     load_dataset,
@@ -167,12 +168,6 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_n
     names = [header[i] for i in indices]
     header_lines = header_line  # the header is one line: quoted newlines in column names are not supported
 
-    def fields_error(line_no: int, count: int) -> DataError:
-        return DataError(
-            f"{path}, line {line_no}: {count} fields where the header has {len(header)}; "
-            f"check the delimiter ({'tab' if delimiter == chr(9) else repr(delimiter)}) and quoting."
-        )
-
     def quoted_chunks(lines: Iterator[str], lines_before: int, start: int) -> Iterator[tuple[int, np.ndarray]]:
         """The csv module's reader: quoted fields, even ones spanning lines."""
         rows, numbers = [], []
@@ -180,7 +175,7 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_n
             if not row:
                 continue  # blank lines carry no sample
             if len(row) != len(header):
-                raise fields_error(line_no, len(row))
+                raise fields_error(path, line_no, len(row), len(header), delimiter)
             rows.append([row[i] for i in indices])
             numbers.append(line_no)
             if len(rows) == chunk_rows:
@@ -219,7 +214,7 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_n
     def _parse_plain(block: list[str], numbers: list[int]) -> np.ndarray:
         for line, line_no in zip(block, numbers):
             if line.count(delimiter) != len(header) - 1:
-                raise fields_error(line_no, line.count(delimiter) + 1)
+                raise fields_error(path, line_no, line.count(delimiter) + 1, len(header), delimiter)
         try:
             X = np.loadtxt(block, delimiter=delimiter, usecols=indices, dtype=dtype, ndmin=2, comments=None)
         except ValueError:

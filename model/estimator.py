@@ -15,7 +15,6 @@ scaled but not centered (mu = 0), which keeps it sparse.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -25,7 +24,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from softreg.model.optimize import OptimizerSettings, train_softmax, validate_settings
+from softreg.model.optimize import OptimizerSettings, is_real_number, train_softmax, validate_settings
 from softreg.model.softmax import log_softmax, softmax
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -132,8 +131,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return settings
 
     def _check_params(self) -> None:
-        if not (isinstance(self.l2, numbers.Real) and not isinstance(self.l2, (bool, np.bool_))
-                and self.l2 >= 0 and np.isfinite(self.l2)):
+        if not (is_real_number(self.l2) and self.l2 >= 0 and np.isfinite(self.l2)):
             raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")

@@ -64,12 +64,12 @@ class OptimizerSettings:
     max_halvings: int = 20
 
 
-def _is_real(value) -> bool:
+def is_real_number(value) -> bool:
     """A real number, numpy scalars included, but not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _is_integer(value) -> bool:
+def is_integer_number(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
@@ -79,13 +79,13 @@ def validate_settings(settings: OptimizerSettings) -> None:
     if isinstance(lr, str):
         if lr not in STEP_RULES:
             raise ValueError(f"lr must be 'auto', 'bound' or a positive number, got {lr!r}")
-    elif not (_is_real(lr) and math.isfinite(lr) and lr > 0):
+    elif not (is_real_number(lr) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be 'auto', 'bound' or a positive number, got {lr!r}")
     for name in ("max_epochs", "batch_size", "patience"):
         value = getattr(settings, name)
-        if value is not None and not _is_integer(value):
+        if value is not None and not is_integer_number(value):
             raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not _is_real(settings.tol):
+    if not is_real_number(settings.tol):
         raise ValueError(f"tol must be a number, got {settings.tol!r}")
     if settings.momentum not in (None, "none", "nesterov"):
         raise ValueError(f"momentum must be 'none' or 'nesterov', got {settings.momentum!r}")
