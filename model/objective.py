@@ -12,6 +12,8 @@ integer class indices. The pointwise part (softmax, cross-entropy, G) lives in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from softreg.model.softmax import cross_entropy, cross_entropy_and_logit_gradient, normalized_weights
@@ -91,6 +93,73 @@ def loss_and_gradient(
     data_loss, G = cross_entropy_and_logit_gradient(Z, y, sample_weight, overwrite_logits=True)
     dW, db = parameter_gradient(G, X, W, l2)
     return data_loss + penalty(W, l2), dW, db
+
+
+@dataclass(frozen=True)
+class BlockSums:
+    """The sums of one row block that the batch objective and its gradient are made of.
+
+    loss = sum_{i in block} w_i L_i, dW_t = (X_B^T G_B)^T (K, D), db = sum_{i in block} G_i (K,),
+    where G_i = w_i (P_i - Y_i). Summing these over disjoint blocks that cover all rows gives
+    the data term of J and its gradient exactly (step 4 is a sum over rows). ``n_correct``
+    counts rows whose argmax is the true class (accuracy); ``n_unseparated`` counts weighted
+    rows (w_i > 0) whose true class does not have the strictly largest logit (see
+    :func:`separates_rows`). Both are None unless asked for.
+    """
+
+    loss: float
+    dW_t: np.ndarray | None
+    db: np.ndarray | None
+    n_correct: int | None = None
+    n_unseparated: int | None = None
+
+
+def block_sums(W_t: np.ndarray, b: np.ndarray, X_block, y_block: np.ndarray, row_weight, *,
+               gradient: bool = True, count: bool = False) -> BlockSums:
+    """Step 4 restricted to one block of rows, in one read of the block.
+
+    Z_B^T = W^T X_B^T + b 1^T is formed as a (K, B) array so each row's softmax reduces along
+    axis 0 over K entries, and X_B is read a second time for X_B^T G_B while it is still in
+    cache: this is what makes a pass over X cost about one read of X instead of two.
+    ``W_t`` is W^T (K, D), contiguous; ``row_weight`` is 1/N (a number) or the block's
+    normalized weights w_i / sum_j w_j (B,). Sums of the loss are taken in float64 whatever
+    the dtype of X, so float32 training loses no accuracy in its objective.
+    """
+    n_rows = X_block.shape[0]
+    if isinstance(X_block, np.ndarray):
+        Z_t = W_t @ X_block.T  # (K, B), C-ordered
+    else:  # sparse rows: the product is dense (B, K); transposing it costs K x B, not B x D
+        Z_t = np.ascontiguousarray(np.asarray(X_block @ W_t.T).T)
+    Z_t += b[:, None]
+    rows = np.arange(n_rows)
+    row_max = Z_t.max(axis=0)  # (B,)
+    n_correct = n_unseparated = None
+    if count:
+        n_correct = int(np.count_nonzero(Z_t.argmax(axis=0) == y_block))
+        # Strictly separated: the true logit is the maximum and no other logit ties it.
+        strict = (Z_t[y_block, rows] >= row_max) & (np.count_nonzero(Z_t == row_max, axis=0) == 1)
+        counted = strict | (np.asarray(row_weight) <= 0)
+        n_unseparated = int(n_rows - np.count_nonzero(counted))
+    # Subtract each row's max so exp cannot overflow; the loss is shift-invariant.
+    Z_t -= row_max
+    z_true = Z_t[y_block, rows]  # (B,) shifted logit of the true class (a copy)
+    np.exp(Z_t, out=Z_t)  # (K, B), now unnormalized probabilities
+    row_sums = Z_t.sum(axis=0)  # (B,) >= 1: the max entry is exp(0) = 1
+    losses = np.log(row_sums) - z_true  # L_i = logsumexp(z_i) - z_{i, y_i}
+    if np.ndim(row_weight) == 0:
+        loss = float(losses.sum(dtype=np.float64)) * float(row_weight)
+    else:
+        loss = float(np.dot(losses.astype(np.float64, copy=False), row_weight))
+    if not gradient:
+        return BlockSums(loss, None, None, n_correct, n_unseparated)
+    Z_t /= row_sums  # P^T
+    Z_t[y_block, rows] -= 1  # (P - Y)^T: step 3, dL/dz = s - y
+    Z_t *= row_weight  # G^T = w_i (P_i - Y_i), (K, B)
+    if isinstance(X_block, np.ndarray):
+        dW_t = Z_t @ X_block  # (K, D): X_B^T G_B, transposed
+    else:
+        dW_t = np.asarray(X_block.T @ Z_t.T).T
+    return BlockSums(loss, dW_t, Z_t.sum(axis=1), n_correct, n_unseparated)
 
 
 def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 100, rtol: float = 1e-4) -> float:

@@ -6,17 +6,19 @@ Only the step size t is a choice:
 - ``"bound"``: t = 1/L with Böhning's L = 1/2 lambda_max(X~^T Ω X~) + l2. Never increases J.
 - ``"auto"``: Armijo backtracking, J(x - t g) <= J(x) - c t ||g||^2, starting each
   iteration from ``growth`` times the last accepted step and never going below 1/L (which
-  satisfies the condition whenever c <= 1/2). Never increases J. The logits computed for the
-  accepted trial are reused for its gradient, so an accepted first trial costs two passes
-  over X (X W for the trial, X^T G for the gradient).
+  satisfies the condition whenever c <= 1/2). Never increases J. Each trial point's
+  objective and gradient come from one fused pass over X, so an accepted first trial costs
+  one pass.
 - a number: a fixed step, optionally decayed by a schedule, protected by a divergence guard
   that restores the last good weights and halves the step.
 
 ``momentum="nesterov"`` extrapolates y = x_k + beta_k (x_k - x_{k-1}) with beta_k = k/(k+3)
-and takes the gradient step from y. The logits at y are extrapolated the same way from the
-(exact) logits at x_k and x_{k-1}, since Z is linear in (W, b): no extra pass over X. When J
-rises, the step is discarded and momentum restarts from x_k (adaptive restart), so the
-objective stays monotone.
+and takes the gradient step from y: an objective-only pass at the trial point, a fused pass
+at y. When J rises, the step is discarded and momentum restarts from x_k (adaptive
+restart), so the objective stays monotone.
+
+The objective and gradient come from an engine (:mod:`softreg.model.engine`) that sums them
+over row blocks; the loop never touches X itself except for mini-batches.
 
 ``batch_size`` switches to mini-batch SGD: rows reshuffled each epoch from the seed.
 
@@ -28,19 +30,13 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from softreg.model.objective import (
-    lipschitz_constant,
-    logits,
-    loss_and_gradient,
-    parameter_gradient,
-    penalty,
-    separates_rows,
-)
-from softreg.model.softmax import cross_entropy_and_logit_gradient
+from softreg.model.engine import MemoryEngine
+from softreg.model.objective import lipschitz_constant, loss_and_gradient
 
 STEP_RULES = ("auto", "bound")
 SCHEDULES = ("constant", "inverse-sqrt", "cosine")
@@ -166,14 +162,12 @@ def _schedule_factor(schedule: str, epoch: int, max_epochs: int) -> float:
 class _Validation:
     """Loss and accuracy of held-out rows at given weights (no penalty: the data term only)."""
 
-    def __init__(self, X, y):
-        self.X, self.y = X, y
+    def __init__(self, engine: MemoryEngine):
+        self.engine = engine
 
     def __call__(self, W, b) -> tuple[float, float]:
-        Z = logits(W, b, self.X)
-        predicted = Z.argmax(axis=1)
-        loss, _ = cross_entropy_and_logit_gradient(Z, self.y, overwrite_logits=True)
-        return loss, float(np.mean(predicted == self.y))
+        held_out = self.engine.evaluate(W, b, 0.0, gradient=False, count=True)
+        return held_out.value, held_out.n_correct / self.engine.n_samples
 
 
 def train_softmax(
@@ -202,13 +196,18 @@ def train_softmax(
     W = np.zeros((n_features, n_classes), dtype=dtype)
     b = np.zeros(n_classes, dtype=dtype)
     lipschitz = lipschitz_constant(X, l2, sample_weight)
-    loop = _full_batch if settings.batch_size is None else _minibatch
+    has_validation = validation is not None and len(validation[1])
+    engine = MemoryEngine(X, y, sample_weight, n_classes=n_classes)
+    validation_engine = MemoryEngine(*validation[:2], n_classes=n_classes) if has_validation else None
     # A too-large fixed step can overflow the logits; the loops test every objective for
     # finiteness and halve the step, so numpy's warnings about it would only be noise.
-    with np.errstate(over="ignore", invalid="ignore"), _blas_threads_for(X, n_classes):
-        return loop(X, y, W, b, l2, sample_weight, settings, lipschitz,
-                    _Validation(*validation) if validation is not None and len(validation[1]) else None,
-                    callback, should_stop)
+    with np.errstate(over="ignore", invalid="ignore"), ExitStack() as stack:
+        stack.enter_context(engine)
+        validate = _Validation(stack.enter_context(validation_engine)) if has_validation else None
+        if settings.batch_size is None:
+            return _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, should_stop)
+        return _minibatch(engine, X, y, W, b, l2, sample_weight, settings, lipschitz, validate, callback,
+                          should_stop)
 
 
 class _History:
@@ -239,25 +238,28 @@ class _History:
         return bool(patience and self.validate is not None and epoch - self.best_epoch >= patience)
 
 
-def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, callback, should_stop) -> TrainResult:
+def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, should_stop) -> TrainResult:
+    """Gradient steps on the full batch; every objective comes from ``engine.evaluate``.
+
+    Without momentum every trial point gets its objective and gradient from one fused pass
+    (a backtracking retry is accepted more often than not, so computing its gradient at once
+    saves a pass). With Nesterov momentum a trial x+ = y - t g(y) needs only J(x+); the
+    gradient is taken at the extrapolated y+ = x+ + beta (x+ - x), one fused pass.
+    """
     floor = 1.0 / lipschitz
     rule = settings.lr
     nesterov = settings.momentum == "nesterov"
     fixed_base = float(rule) if not isinstance(rule, str) else None
+    check_separable = l2 == 0  # with l2 > 0, J always has a minimizer
 
-    def evaluate(W_, b_, keep_logits: bool):
-        """Objective and G at (W_, b_): one pass for the logits. Returns (J, G, Z or None)."""
-        Z = logits(W_, b_, X)
-        kept = Z.copy(order="K") if keep_logits else None  # same memory layout as Z
-        data_loss, G = cross_entropy_and_logit_gradient(Z, y, sample_weight, overwrite_logits=True)
-        return data_loss + penalty(W_, l2), G, kept
+    def fused(W_, b_):
+        return engine.evaluate(W_, b_, l2, gradient=True, count=check_separable)
 
     # x: the iterate; y: where the next gradient step starts (y = x without momentum).
-    f_x, G_y, Z_x = evaluate(W, b, keep_logits=nesterov)
-    W_y, b_y = W, b
-    dW, db = parameter_gradient(G_y, X, W_y, l2)
+    at_x = fused(W, b)
+    f_x = at_x.value
+    W_y, b_y, f_y, dW, db = W, b, f_x, at_x.dW, at_x.db
     g0 = _max_abs(dW, db)
-    f_y = f_x
     history = _History(settings, validate, callback)
     history.record(0, W, b, f_x, g0, 0.0)
     halvings: list[tuple[int, float]] = []
@@ -282,7 +284,8 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
             t = max(last_step * settings.growth, floor)
         while True:
             W_new, b_new = W_y - t * dW, b_y - t * db
-            f_new, G_new, Z_new = evaluate(W_new, b_new, keep_logits=nesterov)
+            trial = engine.evaluate(W_new, b_new, l2, gradient=not nesterov, count=check_separable)
+            f_new = trial.value
             sufficient = f_new <= f_y - settings.armijo * t * sq_norm
             if rule == "auto" and not sufficient and t > floor:
                 t = max(t * settings.shrink, floor)  # backtrack, never below 1/L
@@ -295,10 +298,8 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
                 # Adaptive restart: discard the step, restart momentum from x.
                 restarts += 1
                 momentum_k = 0
-                W_y, b_y, f_y = W, b, f_x
-                # Z_x holds the exact logits at x (kept for the extrapolation): no pass over X.
-                _, G_y = cross_entropy_and_logit_gradient(Z_x, y, sample_weight)
-                dW, db = parameter_gradient(G_y, X, W_y, l2)
+                at_x = fused(W, b)
+                W_y, b_y, f_y, dW, db = W, b, f_x, at_x.dW, at_x.db
                 sq_norm = float(np.vdot(dW, dW) + np.vdot(db, db))
                 if fixed_base is None and rule == "auto":
                     t = max(last_step, floor)
@@ -327,20 +328,14 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
             momentum_k += 1
             beta = momentum_k / (momentum_k + 3.0)
             W_y, b_y = W_new + beta * (W_new - W), b_new + beta * (b_new - b)
-            Z_y = Z_new + beta * (Z_new - Z_x)  # logits are linear in (W, b): no pass over X
-            data_loss, G_y = cross_entropy_and_logit_gradient(Z_y, y, sample_weight, overwrite_logits=True)
-            f_y = data_loss + penalty(W_y, l2)
-            Z_x = Z_new
+            at_y = fused(W_y, b_y)
+            f_y, dW, db = at_y.value, at_y.dW, at_y.db
         else:
-            W_y, b_y, G_y, f_y = W_new, b_new, G_new, f_new
+            W_y, b_y, f_y, dW, db = W_new, b_new, f_new, trial.dW, trial.db
         W, b, f_x = W_new, b_new, f_new
-        # G_new (at the new x) is intact only without momentum; with it, G_y was computed at y.
-        separable = l2 == 0 and separates_rows(G_new if not nesterov else _logit_gradient_at(W, b, X, y, sample_weight),
-                                               y, sample_weight)
-        dW, db = parameter_gradient(G_y, X, W_y, l2)
         grad_norm = _max_abs(dW, db)
         early = history.record(epoch, W, b, f_x, grad_norm, t)
-        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop, separable)
+        reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop, check_separable and trial.separates)
         if reason is not None:
             stop_reason = reason
             break
@@ -348,11 +343,13 @@ def _full_batch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, ca
                    grad_norm=grad_norm, g0=g0, tol=settings.tol)
 
 
-def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, callback, should_stop) -> TrainResult:
+def _minibatch(engine, X, y, W, b, l2, sample_weight, settings, lipschitz, validate, callback, should_stop) -> TrainResult:
     n_samples = X.shape[0]
     rng = np.random.default_rng(settings.seed)
     base = 1.0 / lipschitz if isinstance(settings.lr, str) else float(settings.lr)
-    f_x, dW, db = loss_and_gradient(W, b, X, y, l2, sample_weight)
+    check_separable = l2 == 0
+    at_x = engine.evaluate(W, b, l2, gradient=True)
+    f_x, dW, db = at_x.value, at_x.dW, at_x.db
     g0 = grad_norm = _max_abs(dW, db)
     history = _History(settings, validate, callback)
     history.record(0, W, b, f_x, g0, 0.0)
@@ -373,7 +370,8 @@ def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, cal
                 _, gW, gb = loss_and_gradient(W_new, b_new, X[rows], y[rows], l2, weights)
                 W_new -= t * gW
                 b_new -= t * gb
-            f_new, dW_new, db_new = loss_and_gradient(W_new, b_new, X, y, l2, sample_weight)
+            at_new = engine.evaluate(W_new, b_new, l2, gradient=True, count=check_separable)
+            f_new, dW_new, db_new = at_new.value, at_new.dW, at_new.db
             # Every epoch is guarded: stochastic steps can overshoot with any step rule.
             if math.isfinite(f_new) and f_new <= f_x + 1e-12 * max(abs(f_x), 1.0):
                 break
@@ -389,7 +387,7 @@ def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, cal
         W, b, f_x, dW, db = W_new, b_new, f_new, dW_new, db_new
         steps.append(t)
         grad_norm = _max_abs(dW, db)
-        separable = l2 == 0 and separates_rows(_logit_gradient_at(W, b, X, y, sample_weight), y, sample_weight)
+        separable = check_separable and at_new.separates
         early = history.record(epoch, W, b, f_x, grad_norm, t)
         reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop, separable)
         if reason is not None:
@@ -397,29 +395,6 @@ def _minibatch(X, y, W, b, l2, sample_weight, settings, lipschitz, validate, cal
             break
     return _result(W, b, stop_reason, "", epoch, history, lipschitz, halvings, 0, steps,
                    grad_norm=grad_norm, g0=g0, tol=settings.tol)
-
-
-SMALL_PROBLEM_FLOPS = 2e7  # below this, one matrix product is faster on one BLAS thread
-
-
-def _blas_threads_for(X, n_classes: int):
-    """One BLAS thread for small problems, the default otherwise.
-
-    Starting and synchronizing BLAS threads costs more than a small product: digits
-    (1,500 x 64 x 10) trained about 8x faster on one thread than on two on this project's
-    2-core machines, while 50,000 x 256 x 10 was 1.5x faster on two.
-    """
-    from contextlib import nullcontext
-
-    from threadpoolctl import threadpool_limits
-
-    work = 2.0 * (X.nnz if hasattr(X, "nnz") else X.shape[0] * X.shape[1]) * n_classes
-    return threadpool_limits(limits=1, user_api="blas") if work < SMALL_PROBLEM_FLOPS else nullcontext()
-
-
-def _logit_gradient_at(W, b, X, y, sample_weight) -> np.ndarray:
-    """G at (W, b): one more pass over X, spent only when l2 = 0 needs the separability check."""
-    return cross_entropy_and_logit_gradient(logits(W, b, X), y, sample_weight, overwrite_logits=True)[1]
 
 
 def _stop_check(grad_norm: float, g0: float, tol: float, early: bool, should_stop, separable: bool = False) -> str | None:
