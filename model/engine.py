@@ -26,16 +26,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from softreg.model.objective import BlockSums, block_sums, penalty
+from softreg.model.objective import BlockSums, block_gram_product, block_sums, lipschitz_power_iteration, penalty
 from softreg.model.softmax import normalized_weights
 
 # Below this many multiply-adds per matrix product (2 nnz K), threads cost more than they
 # save: digits (1,500 x 64 x 10) trained about 8x faster on one thread than on two.
 SMALL_PROBLEM_FLOPS = 2e7
 # Rows per block: about this many bytes of X, so a block stays in the (2 MiB per core) L2 /
-# shared L3 cache between its two products. Measured at 200,000 x 256: 1,024-row blocks
-# (2 MB float64) were 15% slower than 4,096 (8 MB) from per-block overhead; 16,384 no faster.
-BLOCK_BYTES = 8 * 2**20
+# shared L3 cache between its two products. Measured at 200,000 x 256 on 2 cores: 4 MiB blocks
+# (2,048 rows float64, 4,096 float32) were the fastest; 2 MiB blocks lost up to 10% to per-block
+# overhead, 8 MiB float64 blocks 5%, and 16 MiB blocks no longer fit (a single thread's pass
+# took 1.4x as long).
+BLOCK_BYTES = 4 * 2**20
 MIN_BLOCK_ROWS = 1024
 
 
@@ -128,8 +130,8 @@ class MemoryEngine:
     def __init__(self, X, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
                  threads: int | None = None, block_rows: int | None = None):
         self.X, self.y = X, y
-        self.n_samples = X.shape[0]
-        self.dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         sparse = not isinstance(X, np.ndarray)
         nnz = X.nnz if sparse else X.shape[0] * X.shape[1]
         weights = normalized_weights(sample_weight, self.n_samples, self.dtype)
@@ -142,7 +144,7 @@ class MemoryEngine:
         self.blocks = []
         for start, stop in row_blocks(X, block_rows):
             rows = csr_rows(X, start, stop) if sparse else X[start:stop]
-            weight = 1.0 / self.n_samples if weights is None else weights[start:stop]
+            weight = self.dtype.type(1.0 / self.n_samples) if weights is None else weights[start:stop]
             self.blocks.append((rows, y[start:stop], weight))
         if threads is None:
             threads = available_cores()
@@ -164,6 +166,24 @@ class MemoryEngine:
         if stack is not None:
             stack.close()
 
+    def _map(self, function) -> list:
+        """function(block) for every block, results in block order (never completion order)."""
+        if self._pool is None or len(self.blocks) == 1:
+            return [function(block) for block in self.blocks]
+        return list(self._pool.map(function, self.blocks))
+
+    def lipschitz(self, l2: float = 0.0) -> float:
+        """Böhning's L for these rows: power iteration whose products are block sums."""
+
+        def gram_product(v: np.ndarray) -> np.ndarray:
+            parts = self._map(lambda block: block_gram_product(block[0], block[2], v))
+            total = parts[0]
+            for part in parts[1:]:
+                total += part
+            return total
+
+        return lipschitz_power_iteration(gram_product, self.n_features, self.dtype, l2)
+
     def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
                  count: bool = False) -> Evaluation:
         """J(W, b) (and dJ/dW, dJ/db; and the row counts) from one pass over X's blocks."""
@@ -174,8 +194,4 @@ class MemoryEngine:
             rows, y_block, weight = block
             return block_sums(W_t, b, rows, y_block, weight, gradient=gradient, count=count)
 
-        if self._pool is None or len(self.blocks) == 1:
-            parts = [one_block(block) for block in self.blocks]
-        else:
-            parts = list(self._pool.map(one_block, self.blocks))  # map keeps block order
-        return add_block_sums(parts, W, l2, gradient, count)
+        return add_block_sums(self._map(one_block), W, l2, gradient, count)

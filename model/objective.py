@@ -162,26 +162,38 @@ def block_sums(W_t: np.ndarray, b: np.ndarray, X_block, y_block: np.ndarray, row
     return BlockSums(loss, dW_t, Z_t.sum(axis=1), n_correct, n_unseparated)
 
 
-def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 100, rtol: float = 1e-4) -> float:
+def block_gram_product(X_block, row_weight, v: np.ndarray) -> np.ndarray:
+    """X~_B^T Ω_B X~_B v for one block of rows, (D + 1,) in float64.
+
+    X~ is X with a column of ones appended (the bias) and Ω = diag(w_i / sum w); summed over
+    blocks this is the matrix-vector product of :func:`lipschitz_power_iteration`. The block
+    is read twice while in cache (X_B v, then X_B^T u), in X's dtype: a float64 vector would
+    upcast a float32 block on every pass.
+    """
+    dtype = X_block.dtype if X_block.dtype in (np.float32, np.float64) else np.float64
+    v_x = v.astype(dtype)
+    u = np.asarray(X_block @ v_x[:-1]).ravel() + v_x[-1]  # X~_B v, (B,)
+    u *= row_weight  # Ω_B X~_B v
+    out = np.empty(v.shape[0], dtype=np.float64)
+    out[:-1] = np.asarray(X_block.T @ u).ravel()
+    out[-1] = u.sum(dtype=np.float64)
+    return out
+
+
+def lipschitz_power_iteration(gram_product, n_features: int, dtype, l2: float = 0.0, *, n_iter: int = 100,
+                              rtol: float = 1e-4) -> float:
     """Böhning's bound on the gradient's Lipschitz constant, L = 1/2 lambda_max(X~^T Ω X~) + l2.
 
     X~ is X with a column of ones appended (the bias) and Ω = diag(w_i / sum w) (1/N each
     without weights), so that H <= 1/2 (I - 1 1^T / K) kron X~^T Ω X~ (DERIVATION.md) and the
     largest eigenvalue of (I - 1 1^T/K) is 1. lambda_max comes from power iteration on
-    v -> X~^T Ω X~ v, one pass over X per iteration; its Rayleigh quotient approaches
-    lambda_max from below, so the result is raised by the last iteration's relative change
-    plus 1e-3 to stay an upper bound in practice. Stopping at a relative change of 1e-4 (not
-    1e-6) costs a few passes instead of dozens (0.8 s instead of 2.3 s at 200,000 x 256), and
-    the 1e-3 margin still dominates the remaining error.
+    ``gram_product(v)`` = X~^T Ω X~ v, one pass over X per iteration; its Rayleigh quotient
+    approaches lambda_max from below, so the result is raised by the last iteration's
+    relative change plus 1e-3 to stay an upper bound in practice. Stopping at a relative
+    change of 1e-4 (not 1e-6) costs a few passes instead of dozens (0.8 s instead of 2.3 s at
+    200,000 x 256), and the 1e-3 margin still dominates the remaining error.
     """
-    n_samples, n_features = X.shape
-    # The products run in X's own dtype: a float64 vector would upcast a float32 X on every
-    # pass (a full-size temporary, many times slower). Sums and the estimate stay float64.
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
     rtol = max(rtol, 10 * float(np.finfo(dtype).eps))
-    w = normalized_weights(sample_weight, n_samples, dtype)
-    if w is None:
-        w = np.full(n_samples, 1.0 / n_samples, dtype=dtype)
     # A seeded random start: reproducible, and orthogonal to the top eigenvector with
     # probability zero (an all-ones start is orthogonal to it for, e.g., a standardized
     # one-hot pair of columns x and -x, and then converges to a smaller eigenvalue).
@@ -190,12 +202,7 @@ def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 
     estimate = 0.0
     change = 1.0
     for iteration in range(n_iter):
-        v_x = v.astype(dtype)
-        u = np.asarray(X @ v_x[:-1]).ravel() + v_x[-1]  # X~ v, (N,)
-        u *= w
-        Av = np.empty_like(v)
-        Av[:-1] = np.asarray(X.T @ u).ravel()  # X~^T Ω X~ v
-        Av[-1] = u.sum(dtype=np.float64)
+        Av = gram_product(v)  # X~^T Ω X~ v
         new_estimate = float(v @ Av)  # Rayleigh quotient, v has unit norm
         norm = float(np.linalg.norm(Av))
         if norm == 0.0:
@@ -207,3 +214,13 @@ def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 
             break
     lambda_max = estimate * (1.0 + change + 1e-3)
     return 0.5 * lambda_max + l2
+
+
+def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 100, rtol: float = 1e-4) -> float:
+    """L = 1/2 lambda_max(X~^T Ω X~) + l2 for an in-memory X (see :func:`lipschitz_power_iteration`)."""
+    n_samples, n_features = X.shape
+    dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+    w = normalized_weights(sample_weight, n_samples, dtype)
+    row_weight = w if w is not None else dtype.type(1.0 / n_samples)
+    return lipschitz_power_iteration(lambda v: block_gram_product(X, row_weight, v), n_features, dtype, l2,
+                                     n_iter=n_iter, rtol=rtol)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from softreg.model.engine import MemoryEngine
-from softreg.model.objective import lipschitz_constant, loss_and_gradient
+from softreg.model.objective import loss_and_gradient
 
 STEP_RULES = ("auto", "bound")
 SCHEDULES = ("constant", "inverse-sqrt", "cosine")
@@ -191,23 +191,37 @@ def train_softmax(
     ``settings.max_halvings`` halvings of a fixed step.
     """
     validate_settings(settings)
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    n_features = X.shape[1]
-    W = np.zeros((n_features, n_classes), dtype=dtype)
-    b = np.zeros(n_classes, dtype=dtype)
-    lipschitz = lipschitz_constant(X, l2, sample_weight)
     has_validation = validation is not None and len(validation[1])
     engine = MemoryEngine(X, y, sample_weight, n_classes=n_classes)
     validation_engine = MemoryEngine(*validation[:2], n_classes=n_classes) if has_validation else None
+    minibatch = (X, y, sample_weight) if settings.batch_size is not None else None
+    return train_on_engine(engine, n_classes, l2=l2, settings=settings, validation_engine=validation_engine,
+                           callback=callback, should_stop=should_stop, minibatch_rows=minibatch)
+
+
+def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: OptimizerSettings = OptimizerSettings(),
+                    validation_engine=None, callback=None, should_stop=None, minibatch_rows=None) -> TrainResult:
+    """:func:`train_softmax` over any engine (see :mod:`softreg.model.engine`).
+
+    The engine supplies n_features, dtype, ``lipschitz(l2)`` and ``evaluate(W, b, l2, ...)``
+    and is entered as a context manager for the whole run. Mini-batch SGD needs the rows
+    themselves: ``minibatch_rows`` = (X, y, sample_weight).
+    """
+    validate_settings(settings)
+    if settings.batch_size is not None and minibatch_rows is None:
+        raise ValueError("batch_size (mini-batch SGD) needs the rows in memory; this engine runs full batches only")
+    W = np.zeros((engine.n_features, n_classes), dtype=engine.dtype)
+    b = np.zeros(n_classes, dtype=engine.dtype)
     # A too-large fixed step can overflow the logits; the loops test every objective for
     # finiteness and halve the step, so numpy's warnings about it would only be noise.
     with np.errstate(over="ignore", invalid="ignore"), ExitStack() as stack:
         stack.enter_context(engine)
-        validate = _Validation(stack.enter_context(validation_engine)) if has_validation else None
+        lipschitz = engine.lipschitz(l2)
+        validate = _Validation(stack.enter_context(validation_engine)) if validation_engine is not None else None
         if settings.batch_size is None:
             return _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, should_stop)
-        return _minibatch(engine, X, y, W, b, l2, sample_weight, settings, lipschitz, validate, callback,
-                          should_stop)
+        return _minibatch(engine, *minibatch_rows[:2], W, b, l2, minibatch_rows[2], settings, lipschitz, validate,
+                          callback, should_stop)
 
 
 class _History:

@@ -1,0 +1,170 @@
+"""The row-block engine equals the plain formula, written here with scipy, to 1e-12 in float64.
+
+References are independent of softreg's code: scipy.special.log_softmax / softmax for the loss
+and G = w_i (P_i - Y_i), NumPy for the chain rule, brute force for the row counts and for the
+largest eigenvalue behind the Lipschitz bound.
+"""
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.special import log_softmax, softmax
+
+from softreg.model.engine import MemoryEngine, block_rows_for, csr_rows, row_blocks
+from softreg.model.optimize import OptimizerSettings, train_softmax
+
+
+def reference(W, b, X, y, l2, sample_weight=None):
+    """J, dJ/dW, dJ/db from the formula of step 4, in float64."""
+    X64 = X.toarray() if sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+    n = X64.shape[0]
+    w = np.full(n, 1.0 / n) if sample_weight is None else sample_weight / sample_weight.sum()
+    Z = X64 @ W.astype(np.float64) + b.astype(np.float64)
+    J = -np.sum(w * log_softmax(Z, axis=1)[np.arange(n), y]) + 0.5 * l2 * np.sum(W.astype(np.float64) ** 2)
+    Y = np.eye(W.shape[1])[y]
+    G = w[:, None] * (softmax(Z, axis=1) - Y)
+    return J, X64.T @ G + l2 * W, G.sum(axis=0)
+
+
+def problem(n, d, k, seed=0, layout="dense", dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if layout == "sparse":
+        X[rng.random((n, d)) > 0.1] = 0.0
+        X = sparse.csr_matrix(X.astype(dtype))
+    else:
+        X = X.astype(dtype)
+    y = rng.integers(0, k, n)
+    W = (rng.standard_normal((d, k)) * 0.3).astype(dtype)
+    b = (rng.standard_normal(k) * 0.2).astype(dtype)
+    return X, y, W, b
+
+
+def relative(a, b):
+    return np.max(np.abs(np.asarray(a) - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("k", [2, 7])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("block_rows, threads", [(None, None), (37, 1), (37, 2), (500, 2)])
+def test_engine_equals_the_formula(layout, k, weighted, l2, block_rows, threads):
+    X, y, W, b = problem(503, 11, k, layout=layout)
+    weights = np.random.default_rng(1).uniform(0, 3, 503) if weighted else None
+    if weighted:
+        weights[::7] = 0.0  # zero-weight rows count for nothing
+    J, dW, db = reference(W, b, X, y, l2, weights)
+    with MemoryEngine(X, y, weights, n_classes=k, block_rows=block_rows, threads=threads) as engine:
+        if block_rows is not None:
+            assert len(engine.blocks) == -(-503 // block_rows)
+        result = engine.evaluate(W, b, l2)
+        value_only = engine.evaluate(W, b, l2, gradient=False)
+    assert abs(result.value - J) <= 1e-12 * abs(J)
+    assert value_only.value == result.value and value_only.dW is None
+    assert relative(result.dW, dW) <= 1e-12
+    assert relative(result.db, db) <= 1e-12
+    assert result.dW.shape == W.shape and result.dW.flags.c_contiguous
+
+
+def test_float32_stays_float32_and_matches_float64():
+    X, y, W, b = problem(3000, 40, 5, dtype=np.float32)
+    with MemoryEngine(X, y, n_classes=5, block_rows=256) as engine:
+        result = engine.evaluate(W, b, 0.01)
+    assert result.dW.dtype == np.float32 and result.db.dtype == np.float32
+    J, dW, db = reference(W, b, X, y, 0.01)
+    assert abs(result.value - J) <= 1e-6 * abs(J)
+    assert relative(result.dW, dW) <= 1e-5 and relative(result.db, db) <= 1e-5
+
+
+def test_sums_are_reduced_in_block_order_whatever_the_thread_count():
+    """Bitwise the same result with 1 or 2 threads: partial sums are added in block order."""
+    X, y, W, b = problem(20_000, 30, 6)
+    results = []
+    for threads in (1, 2):
+        with MemoryEngine(X, y, n_classes=6, block_rows=1024, threads=threads) as engine:
+            results.append(engine.evaluate(W, b, 0.1))
+    assert results[0].value == results[1].value
+    assert np.array_equal(results[0].dW, results[1].dW) and np.array_equal(results[0].db, results[1].db)
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_row_counts_match_brute_force(layout):
+    X, y, W, b = problem(700, 9, 4, layout=layout)
+    X_tied = X.toarray() if sparse.issparse(X) else X.copy()
+    # A zero row with a zero bias ties every class: not separated, and argmax picks class 0.
+    X_tied[5] = 0.0
+    b_tied = np.zeros_like(b)
+    Z = X_tied @ W + b_tied
+    X_in = sparse.csr_matrix(X_tied) if layout == "sparse" else X_tied
+    with MemoryEngine(X_in, y, n_classes=4, block_rows=64) as engine:
+        counts = engine.evaluate(W, b_tied, 0.0, gradient=False, count=True)
+    brute_correct = sum(int(np.argmax(Z[i]) == y[i]) for i in range(700))
+    brute_unseparated = sum(
+        int(not all(Z[i, y[i]] > Z[i, j] for j in range(4) if j != y[i])) for i in range(700))
+    assert counts.n_correct == brute_correct
+    assert counts.n_unseparated == brute_unseparated
+    assert brute_unseparated >= 1 and not counts.separates
+
+
+def test_separable_data_is_recognized_and_zero_weight_rows_do_not_count():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 2))
+    y = (X[:, 0] > 0).astype(int)
+    W = np.array([[-50.0, 50.0], [0.0, 0.0]])  # class 1 exactly when x0 > 0
+    b = np.zeros(2)
+    with MemoryEngine(X, y, n_classes=2) as engine:
+        assert engine.evaluate(W, b, 0.0, gradient=False, count=True).separates
+    y_wrong = y.copy()
+    y_wrong[0] = 1 - y_wrong[0]
+    with MemoryEngine(X, y_wrong, n_classes=2) as engine:
+        assert engine.evaluate(W, b, 0.0, gradient=False, count=True).n_unseparated == 1
+    weights = np.ones(200)
+    weights[0] = 0.0
+    with MemoryEngine(X, y_wrong, weights, n_classes=2) as engine:
+        assert engine.evaluate(W, b, 0.0, gradient=False, count=True).separates
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_lipschitz_bound_matches_the_largest_eigenvalue(layout):
+    X, y, _, _ = problem(900, 12, 3, layout=layout)
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, 900)
+    dense = X.toarray() if sparse.issparse(X) else X
+    X_tilde = np.hstack([dense, np.ones((900, 1))])
+    omega = weights / weights.sum()
+    largest = np.linalg.eigvalsh(X_tilde.T @ (omega[:, None] * X_tilde))[-1]
+    with MemoryEngine(X, y, weights, n_classes=3, block_rows=100) as engine:
+        L = engine.lipschitz(0.25)
+    assert 0.5 * largest + 0.25 <= L <= (0.5 * largest) * 1.01 + 0.25
+
+
+def test_csr_blocks_share_the_matrix_memory():
+    X, _, _, _ = problem(300, 20, 2, layout="sparse")
+    block = csr_rows(X, 100, 250)
+    assert np.shares_memory(block.data, X.data) and np.shares_memory(block.indices, X.indices)
+    assert (block != X[100:250]).nnz == 0
+
+
+def test_blocks_cover_every_row_once_and_depend_on_shape_only():
+    X = np.zeros((10_001, 256))
+    blocks = row_blocks(X, block_rows_for(256, 8))
+    assert blocks[0][0] == 0 and blocks[-1][1] == 10_001
+    assert all(stop == next_start for (_, stop), (next_start, _) in zip(blocks, blocks[1:]))
+    assert block_rows_for(256, 8) == 2048 and block_rows_for(256, 4) == 4096
+
+
+def test_training_on_many_blocks_and_threads_gives_the_single_block_weights():
+    """Same data, same settings: the weights agree to 1e-10 however the rows are blocked."""
+    from softreg.model.optimize import train_on_engine
+
+    X, _, W_true, _ = problem(4000, 60, 4)
+    y = np.argmax(X @ W_true + np.random.default_rng(5).gumbel(size=(4000, 4)), axis=1)
+    settings = OptimizerSettings(max_epochs=12, tol=0, momentum="nesterov")
+    results = []
+    for block_rows, threads in ((None, 1), (300, 2)):
+        engine = MemoryEngine(X, y, n_classes=4, block_rows=block_rows, threads=threads)
+        results.append(train_on_engine(engine, 4, l2=1e-3, settings=settings))
+    assert [result.stop_reason for result in results] == ["max_epochs"] * 2
+    assert relative(results[1].W, results[0].W) <= 1e-10
+    plain = train_softmax(X, y, 4, l2=1e-3, settings=settings)
+    assert relative(plain.W, results[0].W) <= 1e-10
