@@ -55,7 +55,7 @@ class OptimizerSettings:
     patience: int | None = None
     seed: int = 0
     armijo: float = 0.5  # sufficient-decrease constant c; c = 1/2 is the descent lemma at t = 1/L (measured: fewest epochs on digits)
-    growth: float = 2.0  # each iteration first tries growth x the last accepted step
+    growth: float = 1.25  # each iteration first tries growth x the last accepted step (README: measured)
     shrink: float = 0.5  # backtracking factor
     max_halvings: int = 20
 
