@@ -92,11 +92,25 @@ class Evaluation:
         return self.n_unseparated == 0
 
 
-def add_block_sums(parts: list[BlockSums], W: np.ndarray, l2: float, gradient: bool, count: bool) -> Evaluation:
+def fold_standardization(W: np.ndarray, b: np.ndarray, mean: np.ndarray, scale: np.ndarray):
+    """Weights on raw rows that give the logits of (W, b) on standardized rows.
+
+    z = ((x - mean) / scale) W + b = x W' + b'  with  W' = W / scale (row d divided by scale_d)
+    and b' = b - mean W'. The chain rule back through this map is in :func:`add_block_sums`.
+    """
+    W_raw = W / scale[:, None].astype(W.dtype)  # (D, K)
+    return W_raw, b - (mean.astype(W.dtype) @ W_raw)
+
+
+def add_block_sums(parts: list[BlockSums], W: np.ndarray, l2: float, gradient: bool, count: bool,
+                   standardization=None) -> Evaluation:
     """J and its gradient from the blocks' partial sums, added in the order given.
 
     dJ/dW = sum_B (X_B^T G_B) + l2 W and dJ/db = sum_B sum_{i in B} G_i (step 4 with the chain
-    rule through Z = X W + b); the penalty is added once, after the sum.
+    rule through Z = X W + b); the penalty is added once, after the sum. When the blocks were
+    computed on raw rows with folded weights (:func:`fold_standardization`), the rows the
+    gradient is taken for are X_s = (X - 1 mean^T) / scale, so
+    X_s^T G = (X^T G - mean (1^T G)) / scale, row d divided by scale_d.
     """
     value = 0.0
     for part in parts:
@@ -110,6 +124,10 @@ def add_block_sums(parts: list[BlockSums], W: np.ndarray, l2: float, gradient: b
             dW_t += part.dW_t
             db += part.db
         dW = np.ascontiguousarray(dW_t.T)  # (D, K)
+        if standardization is not None:
+            mean, scale = standardization
+            dW -= np.outer(mean, db).astype(dW.dtype)
+            dW /= scale[:, None].astype(dW.dtype)
         if l2 != 0:
             dW += l2 * W
     n_correct = n_unseparated = None
@@ -122,14 +140,22 @@ def add_block_sums(parts: list[BlockSums], W: np.ndarray, l2: float, gradient: b
 class MemoryEngine:
     """Row-block sums of J over an in-memory X (dense or CSR), on a thread pool.
 
+    ``standardization=(mean, scale)`` trains on the standardized rows (x - mean) / scale without
+    forming them, by folding the map into the weights (see :func:`fold_standardization`): X
+    is never copied, and sparse X is centered without being densified.
+
     Use as a context manager: inside it BLAS runs on one thread per call (the pool supplies
     the parallelism; BLAS workers spinning beside a pool were measured to slow the next
     computation by up to 2x), and the pool is shut down on exit.
     """
 
     def __init__(self, X, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
-                 threads: int | None = None, block_rows: int | None = None):
+                 threads: int | None = None, block_rows: int | None = None, standardization=None):
         self.X, self.y = X, y
+        self.standardization = None
+        if standardization is not None:
+            mean, scale = (np.asarray(a, dtype=np.float64) for a in standardization)
+            self.standardization = (mean, scale)
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         sparse = not isinstance(X, np.ndarray)
@@ -175,23 +201,36 @@ class MemoryEngine:
     def lipschitz(self, l2: float = 0.0) -> float:
         """Böhning's L for these rows: power iteration whose products are block sums."""
 
-        def gram_product(v: np.ndarray) -> np.ndarray:
+        def raw_gram_product(v: np.ndarray) -> np.ndarray:
             parts = self._map(lambda block: block_gram_product(block[0], block[2], v))
             total = parts[0]
             for part in parts[1:]:
                 total += part
             return total
 
+        def gram_product(v: np.ndarray) -> np.ndarray:
+            if self.standardization is None:
+                return raw_gram_product(v)
+            # X~_s v = X (v_w / scale) + (v_b - mean . v_w / scale); X_s^T u = (X^T u - mean sum u) / scale.
+            mean, scale = self.standardization
+            v_raw = np.empty_like(v)
+            v_raw[:-1] = v[:-1] / scale
+            v_raw[-1] = v[-1] - mean @ v_raw[:-1]
+            out = raw_gram_product(v_raw)
+            out[:-1] = (out[:-1] - mean * out[-1]) / scale
+            return out
+
         return lipschitz_power_iteration(gram_product, self.n_features, self.dtype, l2)
 
     def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
                  count: bool = False) -> Evaluation:
         """J(W, b) (and dJ/dW, dJ/db; and the row counts) from one pass over X's blocks."""
-        W_t = np.ascontiguousarray(W.T, dtype=self.dtype)  # (K, D)
-        b = np.asarray(b, dtype=self.dtype)
+        W_raw, b_raw = (W, b) if self.standardization is None else fold_standardization(W, b, *self.standardization)
+        W_t = np.ascontiguousarray(W_raw.T, dtype=self.dtype)  # (K, D)
+        b_raw = np.asarray(b_raw, dtype=self.dtype)
 
         def one_block(block) -> BlockSums:
             rows, y_block, weight = block
-            return block_sums(W_t, b, rows, y_block, weight, gradient=gradient, count=count)
+            return block_sums(W_t, b_raw, rows, y_block, weight, gradient=gradient, count=count)
 
-        return add_block_sums(self._map(one_block), W, l2, gradient, count)
+        return add_block_sums(self._map(one_block), W, l2, gradient, count, self.standardization)

@@ -170,8 +170,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "leave it unset for full-batch gradient descent"
             )
         # The scaling is weighted like the objective, so weights equal repeated rows exactly.
-        self._fit_scaling(X, weights)
-        X_train = self._standardize(X, in_place=overwrite_X and isinstance(X, np.ndarray) and X.flags.writeable)
+        # Sparse rows trained full-batch are centered too, without densifying: the engine folds
+        # (mean, scale) into the weights. Mini-batches of sparse rows are scaled, not centered.
+        fold = self.standardize and hasattr(X, "toarray") and self.batch_size is None
+        self._fit_scaling(X, weights, center_sparse=fold)
+        standardization = (self.feature_mean_, self.feature_scale_) if fold else None
+        if fold:
+            X_train = X
+        else:
+            X_train = self._standardize(X, in_place=overwrite_X and isinstance(X, np.ndarray) and X.flags.writeable)
         validation = None
         if validation_data is not None:
             X_val, y_val = validation_data
@@ -181,7 +188,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # X_val[known] is a fresh copy unless every label is known and the mask is skipped.
             X_known = X_val if known.all() else X_val[known]
             in_place = (X_known is not X_val or overwrite_X) and isinstance(X_known, np.ndarray) and X_known.flags.writeable
-            validation = (self._standardize(X_known, in_place=in_place),
+            validation = (X_known if fold else self._standardize(X_known, in_place=in_place),
                           np.searchsorted(self.classes_, np.asarray(y_val)[known]))
         result = train_softmax(
             X_train,
@@ -193,6 +200,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             validation=validation,
             callback=callback,
             should_stop=should_stop,
+            standardization=standardization,
         )
         self._set_weights(result.W, result.b)
         self.n_iter_ = result.n_epochs
@@ -210,7 +218,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             warnings.warn(result.stop_message, ConvergenceWarning, stacklevel=2)
         return self
 
-    def _fit_scaling(self, X, sample_weight=None) -> None:
+    def _fit_scaling(self, X, sample_weight=None, *, center_sparse: bool = False) -> None:
         n_features = X.shape[1]
         self.feature_mean_ = np.zeros(n_features, dtype=X.dtype)
         self.feature_scale_ = np.ones(n_features, dtype=X.dtype)
@@ -240,7 +248,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             from sklearn.preprocessing import StandardScaler
 
             measured = X @ sparse.diags(1.0 / unit) if huge.any() else X
-            scale = StandardScaler(with_mean=False).fit(measured, sample_weight=sample_weight).scale_
+            scaler = StandardScaler(with_mean=False).fit(measured, sample_weight=sample_weight)
+            scale = scaler.scale_
+            if center_sparse:
+                self.feature_mean_ = (scaler.mean_ * unit).astype(X.dtype)
         else:
             mean, scale = weighted_mean_and_scale(X, sample_weight, unit)
             self.feature_mean_ = (mean * unit).astype(X.dtype)
@@ -256,6 +267,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if hasattr(X, "toarray"):
             from scipy import sparse
 
+            if np.any(self.feature_mean_):
+                # Training centered these rows only implicitly (folded into the weights); forming
+                # them explicitly means densifying, which is what callers of this ask for.
+                return (X.toarray() - self.feature_mean_) / self.feature_scale_
             return (X @ sparse.diags(1.0 / self.feature_scale_)).tocsr().astype(X.dtype)
         if getattr(self, "_divide_first", False):
             # Values near the float limit with a mean of the other sign would overflow x - mean:

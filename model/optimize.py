@@ -181,8 +181,12 @@ def train_softmax(
     validation: tuple | None = None,
     callback=None,
     should_stop=None,
+    standardization=None,
 ) -> TrainResult:
     """Minimize J from W = 0, b = 0. X (N, D) dense or CSR, y (N,) class indices in [0, K).
+
+    ``standardization=(mean, scale)`` trains on (X - mean) / scale (and the same for the
+    validation rows) without forming it; full batches only.
 
     ``validation`` = (X_val, y_val) adds held-out loss and accuracy to the history and
     enables early stopping (``settings.patience``). ``callback(EpochRecord)`` runs after
@@ -192,8 +196,11 @@ def train_softmax(
     """
     validate_settings(settings)
     has_validation = validation is not None and len(validation[1])
-    engine = MemoryEngine(X, y, sample_weight, n_classes=n_classes)
-    validation_engine = MemoryEngine(*validation[:2], n_classes=n_classes) if has_validation else None
+    if standardization is not None and settings.batch_size is not None:
+        raise ValueError("standardization folded into the weights needs full batches; standardize X for batch_size")
+    engine = MemoryEngine(X, y, sample_weight, n_classes=n_classes, standardization=standardization)
+    validation_engine = (MemoryEngine(*validation[:2], n_classes=n_classes, standardization=standardization)
+                         if has_validation else None)
     minibatch = (X, y, sample_weight) if settings.batch_size is not None else None
     return train_on_engine(engine, n_classes, l2=l2, settings=settings, validation_engine=validation_engine,
                            callback=callback, should_stop=should_stop, minibatch_rows=minibatch)

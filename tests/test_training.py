@@ -91,13 +91,24 @@ def test_sparse_equals_dense():
     assert np.allclose(dense.coef_, sparse_model.coef_, rtol=1e-10, atol=1e-12)
 
 
-def test_sparse_standardization_scales_without_centering():
+def test_sparse_rows_are_centered_by_folding_and_reach_the_dense_optimum():
+    """Sparse X is standardized like dense X (mean and scale), without being densified: the
+    fitted model equals the one fitted on X.toarray(), and X itself is left untouched."""
     rng = np.random.default_rng(1)
     X = sparse.random(200, 30, density=0.1, random_state=1, format="csr") * 5
+    original = X.copy()
     y = rng.integers(0, 3, 200)
-    model = SoftmaxRegression(max_epochs=30).fit(X, y)
-    assert np.all(model.feature_mean_ == 0)
-    assert np.all(np.isfinite(model.coef_))
+    settings = dict(l2=1e-2, tol=1e-10, max_epochs=20_000, momentum="nesterov")
+    fitted_sparse = SoftmaxRegression(**settings).fit(X, y)
+    fitted_dense = SoftmaxRegression(**settings).fit(X.toarray(), y)
+    assert np.allclose(fitted_sparse.feature_mean_, np.asarray(X.mean(axis=0)).ravel(), rtol=1e-12)
+    assert np.allclose(fitted_sparse.feature_scale_, fitted_dense.feature_scale_, rtol=1e-12)
+    assert np.allclose(fitted_sparse.coef_, fitted_dense.coef_, rtol=1e-6, atol=1e-8)
+    assert np.allclose(fitted_sparse.intercept_, fitted_dense.intercept_, rtol=1e-6, atol=1e-8)
+    assert (X != original).nnz == 0
+    # Mini-batches draw rows of X itself, so sparse mini-batch runs scale without centering.
+    minibatch = SoftmaxRegression(batch_size=50, lr=0.1, max_epochs=3).fit(X, y)
+    assert np.all(minibatch.feature_mean_ == 0) and np.all(np.isfinite(minibatch.coef_))
 
 
 def test_sample_weights_equal_repeated_rows():
