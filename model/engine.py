@@ -20,6 +20,7 @@ so the same data gives bitwise the same weights on any machine with the same BLA
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ class MemoryEngine:
             rows = csr_rows(X, start, stop) if sparse else X[start:stop]
             weight = self.dtype.type(1.0 / self.n_samples) if weights is None else weights[start:stop]
             self.blocks.append((rows, y[start:stop], weight))
+        self.n_weighted = self.n_samples if weights is None else int(np.count_nonzero(weights > 0))
         if threads is None:
             threads = available_cores()
         self.threads = max(1, min(threads, len(self.blocks)))
@@ -192,6 +194,10 @@ class MemoryEngine:
         if stack is not None:
             stack.close()
 
+    def _rows(self, source):
+        """The rows of one block: in memory they are the block itself."""
+        return source
+
     def _map(self, function) -> list:
         """function(block) for every block, results in block order (never completion order)."""
         if self._pool is None or len(self.blocks) == 1:
@@ -202,7 +208,7 @@ class MemoryEngine:
         """Böhning's L for these rows: power iteration whose products are block sums."""
 
         def raw_gram_product(v: np.ndarray) -> np.ndarray:
-            parts = self._map(lambda block: block_gram_product(block[0], block[2], v))
+            parts = self._map(lambda block: block_gram_product(self._rows(block[0]), block[2], v))
             total = parts[0]
             for part in parts[1:]:
                 total += part
@@ -230,7 +236,67 @@ class MemoryEngine:
         b_raw = np.asarray(b_raw, dtype=self.dtype)
 
         def one_block(block) -> BlockSums:
-            rows, y_block, weight = block
-            return block_sums(W_t, b_raw, rows, y_block, weight, gradient=gradient, count=count)
+            source, y_block, weight = block
+            return block_sums(W_t, b_raw, self._rows(source), y_block, weight, gradient=gradient, count=count)
 
         return add_block_sums(self._map(one_block), W, l2, gradient, count, self.standardization)
+
+
+class StreamEngine(MemoryEngine):
+    """Row-block sums over a row-major ``.npy`` file, read block by block: out of core.
+
+    Each worker thread reads its block with ``os.pread`` into a buffer of its own, reused for
+    every block, so memory stays at (threads x block) whatever the file's size; the sums are
+    the same function of the same blocks as in memory. y and the row weights (N numbers) are
+    held in memory; a weight of 0 leaves a row out (how the training split is chosen without
+    copying rows).
+    """
+
+    def __init__(self, path, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
+                 threads: int | None = None, block_rows: int | None = None, standardization=None):
+        X = np.load(path, mmap_mode="r", allow_pickle=False)  # for the header: shape, dtype, offset
+        if X.ndim != 2 or not X.flags.c_contiguous or X.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{path}: the stream engine reads a 2-D row-major float32/float64 .npy file, got "
+                             f"shape {X.shape}, dtype {X.dtype}{'' if X.flags.c_contiguous else ', column-major'}")
+        self.path, self.offset = str(path), int(X.offset)
+        self.row_bytes = X.shape[1] * X.dtype.itemsize
+        if block_rows is None:
+            block_rows = block_rows_for(X.shape[1], X.dtype.itemsize)
+        super().__init__(X, y, sample_weight, n_classes=n_classes, threads=threads, block_rows=block_rows,
+                         standardization=standardization)
+        # Blocks are row ranges, not views of the memory map: reading through the map would
+        # leave every page it touched resident.
+        self.blocks = [((start, stop), y_block, weight)
+                       for (start, stop), (_, y_block, weight) in zip(row_blocks(X, block_rows), self.blocks)]
+        self.block_rows = block_rows
+        self._local = threading.local()
+        self._descriptor: int | None = None
+
+    def __enter__(self) -> "StreamEngine":
+        self._descriptor = os.open(self.path, os.O_RDONLY)
+        return super().__enter__()
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            super().__exit__(*exc_info)
+        finally:
+            if self._descriptor is not None:
+                os.close(self._descriptor)
+                self._descriptor = None
+
+    def _rows(self, source) -> np.ndarray:
+        start, stop = source
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = np.empty((min(self.block_rows, self.n_samples), self.n_features),
+                                                   dtype=self.dtype)
+        rows = buffer[: stop - start]
+        view = memoryview(rows.reshape(-1).view(np.uint8))
+        wanted, done = len(view), 0
+        while done < wanted:  # pread may return fewer bytes than asked
+            got = os.preadv(self._descriptor, [view[done:]], self.offset + start * self.row_bytes + done)
+            if got == 0:
+                raise OSError(f"{self.path}: the file ended at row {start + done // self.row_bytes}; it was "
+                              "truncated or replaced while training")
+            done += got
+        return rows

@@ -102,7 +102,7 @@ class BlockSums:
     loss = sum_{i in block} w_i L_i, dW_t = (X_B^T G_B)^T (K, D), db = sum_{i in block} G_i (K,),
     where G_i = w_i (P_i - Y_i). Summing these over disjoint blocks that cover all rows gives
     the data term of J and its gradient exactly (step 4 is a sum over rows). ``n_correct``
-    counts rows whose argmax is the true class (accuracy); ``n_unseparated`` counts weighted
+    counts weighted rows (w_i > 0) whose argmax is the true class (accuracy); ``n_unseparated`` counts weighted
     rows (w_i > 0) whose true class does not have the strictly largest logit (see
     :func:`separates_rows`). Both are None unless asked for.
     """
@@ -135,7 +135,8 @@ def block_sums(W_t: np.ndarray, b: np.ndarray, X_block, y_block: np.ndarray, row
     row_max = Z_t.max(axis=0)  # (B,)
     n_correct = n_unseparated = None
     if count:
-        n_correct = int(np.count_nonzero(Z_t.argmax(axis=0) == y_block))
+        right = Z_t.argmax(axis=0) == y_block
+        n_correct = int(np.count_nonzero(right if np.ndim(row_weight) == 0 else right & (row_weight > 0)))
         # Strictly separated: the true logit is the maximum and no other logit ties it.
         strict = (Z_t[y_block, rows] >= row_max) & (np.count_nonzero(Z_t == row_max, axis=0) == 1)
         counted = strict | (np.asarray(row_weight) <= 0)

@@ -167,7 +167,7 @@ class _Validation:
 
     def __call__(self, W, b) -> tuple[float, float]:
         held_out = self.engine.evaluate(W, b, 0.0, gradient=False, count=True)
-        return held_out.value, held_out.n_correct / self.engine.n_samples
+        return held_out.value, held_out.n_correct / self.engine.n_weighted
 
 
 def train_softmax(

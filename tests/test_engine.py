@@ -193,3 +193,63 @@ def test_folded_standardization_equals_training_on_standardized_rows(layout, wei
     # Standardized random columns have clustered eigenvalues, where power iteration stops a
     # little early; what is tested here is the fold, so the tolerance is the power iteration's.
     assert 0.99 * (0.5 * largest) + 0.2 <= L <= 0.5 * largest * 1.01 + 0.2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stream_engine_reads_the_same_blocks_as_memory(tmp_path, dtype):
+    """Same blocks, same sums: the out-of-core engine is bitwise the in-memory one."""
+    from softreg.model.engine import StreamEngine
+
+    X, y, W, b = problem(5000, 13, 4, dtype=dtype)
+    weights = np.random.default_rng(6).uniform(0, 2, 5000)
+    weights[::3] = 0.0  # rows left out, as a split leaves them out
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    mean, scale = X.mean(axis=0).astype(np.float64), X.std(axis=0).astype(np.float64)
+    results = []
+    for engine in (MemoryEngine(X, y, weights, n_classes=4, block_rows=700, standardization=(mean, scale)),
+                   StreamEngine(path, y, weights, n_classes=4, block_rows=700, standardization=(mean, scale))):
+        with engine:
+            results.append((engine.evaluate(W, b, 0.1, count=True), engine.lipschitz(0.1)))
+    (memory, L_memory), (stream, L_stream) = results
+    assert stream.value == memory.value and L_stream == L_memory
+    assert np.array_equal(stream.dW, memory.dW) and np.array_equal(stream.db, memory.db)
+    assert stream.n_correct == memory.n_correct
+    kept = weights > 0
+    Z = ((X[kept] - mean) / scale) @ W + b
+    assert memory.n_correct == int(np.sum(np.argmax(Z, axis=1) == y[kept]))
+
+
+def test_stream_engine_memory_stays_near_a_block(tmp_path):
+    import tracemalloc
+
+    from softreg.model.engine import StreamEngine
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40_000, 100))  # 32 MB on disk
+    y = rng.integers(0, 3, 40_000)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    del X
+    engine = StreamEngine(path, y, n_classes=3, block_rows=1000, threads=2)  # 0.8 MB blocks
+    W, b = np.zeros((100, 3)), np.zeros(3)
+    tracemalloc.start()
+    try:
+        with engine:
+            engine.evaluate(W, b, 0.0)
+            _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8e6, f"peak {peak / 1e6:.1f} MB for a 32 MB file read in 0.8 MB blocks"
+
+
+def test_stream_engine_refuses_a_file_it_cannot_stream(tmp_path):
+    from softreg.model.engine import StreamEngine
+
+    path = tmp_path / "x.npy"
+    np.save(path, np.asfortranarray(np.ones((10, 3))))
+    with pytest.raises(ValueError, match="row-major"):
+        StreamEngine(path, np.zeros(10, dtype=int), n_classes=2)
+    np.save(path, np.ones(10))
+    with pytest.raises(ValueError, match="2-D"):
+        StreamEngine(path, np.zeros(10, dtype=int), n_classes=2)
