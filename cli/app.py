@@ -183,6 +183,8 @@ def train(
     patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better validation loss. \\[default: off]", show_default=False)] = None,
     class_weight: Annotated[Optional[str], typer.Option(help="none or balanced. \\[default: none]", show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float64 or float32. \\[default: float64]", show_default=False)] = None,
+    engine: Annotated[Optional[str], typer.Option(help="memory (rows in RAM) or stream (a prepared .npy read block by block, out of core). \\[default: memory]", show_default=False)] = None,
+    block_rows: Annotated[Optional[int], typer.Option(help="Rows per block of the stream engine; memory is about 2 blocks. \\[default: about 4 MiB of rows]", show_default=False)] = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Model file to write. \\[default: DATASET.softreg.npz]", show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Also write the loss curves to a PNG or SVG file (needs matplotlib).", show_default=False)] = None,
     log_scale: Annotated[bool, typer.Option("--log-scale", help="Draw the loss curves on a log scale.")] = False,
@@ -203,7 +205,7 @@ def train(
     flags = dict(dataset=dataset, target=target, weight_column=weight_column, missing=missing, val_fraction=val_fraction,
                  test_fraction=test_fraction, seed=seed, standardize=standardize, l2=l2, lr=lr, momentum=momentum,
                  batch_size=batch_size, schedule=schedule, max_epochs=max_epochs, tol=tol, patience=patience,
-                 class_weight=class_weight, dtype=dtype)
+                 class_weight=class_weight, dtype=dtype, engine=engine, block_rows=block_rows)
     try:
         file_values = load_config_file(config_file) if config_file else {}
         if dataset is None and "dataset" not in file_values:
@@ -233,7 +235,7 @@ def train(
 
     try:
         data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column, dtype=config.dtype,
-                            missing=config.missing)
+                            missing=config.missing, memory_map=config.engine == "stream")
     except DataError as error:
         fail(str(error))
     if data.dropped_rows and not as_json:
@@ -306,6 +308,42 @@ def _show_training(run, config, model_path: Path, plot: Optional[Path], log_scal
     out.print(f"model saved to [bold]{escape(str(model_path))}[/] ({run.seconds:.2f} s of training)", highlight=False, soft_wrap=True)
     if plot is not None:
         out.print(f"loss curves saved to {plot}", highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command()
+def prepare(
+    source: Annotated[str, typer.Argument(help="Dataset to convert: a built-in, synthetic:..., or a .csv/.tsv/.npz file.", show_default=False)],
+    destination: Annotated[Path, typer.Argument(metavar="OUT.npy", help="Row-major .npy to write; labels go to OUT.labels.npy, feature names to OUT.features.json.", show_default=False)],
+    target: Annotated[Optional[str], typer.Option(help="Label column of a CSV/TSV file. \\[default: last column]", show_default=False)] = None,
+    weight_column: Annotated[Optional[str], typer.Option(help="CSV/TSV column of per-sample weights (written to OUT.weights.npy).", show_default=False)] = None,
+    missing: Annotated[str, typer.Option(help="Rows with missing, NaN or infinite values: error or drop.")] = "error",
+    dtype: Annotated[str, typer.Option(help="float64 or float32: the stream engine trains in the dtype the file holds.")] = "float64",
+) -> None:
+    """Convert a dataset once into the row-major .npy that `train --engine stream` reads block by block."""
+    from softreg.data import DataError, load_dataset
+    from softreg.data.datasets import prepared_paths, write_prepared
+
+    if destination.suffix.lower() != ".npy":
+        fail(f"OUT.npy must end in .npy, got '{destination}'.")
+    if dtype not in ("float64", "float32"):
+        fail(f"--dtype must be float64 or float32, got '{dtype}'.")
+    if missing not in ("error", "drop"):
+        fail(f"--missing must be error or drop, got '{missing}'.")
+    for name, path in prepared_paths(destination).items():
+        if Path(source).exists() and path.resolve() == Path(source).resolve():
+            fail(f"OUT.npy '{destination}' would overwrite the source '{source}' (as its {name} file); choose another name.")
+    if not destination.parent.resolve().is_dir():
+        fail(f"the folder of OUT.npy, '{destination.parent}', does not exist.")
+    try:
+        data = load_dataset(source, target=target, weight_column=weight_column, dtype=dtype, missing=missing)
+        written = write_prepared(data, destination)
+    except DataError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"cannot write '{destination}': {error.strerror or error}.", code=EXIT_RUN_FAILED)
+    err.print(f"wrote {data.n_samples} {_plural(data.n_samples, 'row')} x {data.n_features} "
+              f"{_plural(data.n_features, 'feature')} ({dtype}) to "
+              f"{', '.join(escape(str(path)) for path in written.values())}", highlight=False, soft_wrap=True)
 
 
 @app.command("eval")

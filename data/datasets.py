@@ -75,8 +75,12 @@ def load_dataset(
     weight_column: str | None = None,
     dtype: str = "float64",
     missing: str = "error",
+    memory_map: bool = False,
 ) -> Dataset:
     """Load the dataset that ``spec`` names (see the module docstring for the forms).
+
+    ``memory_map=True`` maps the X of a prepared ``.npy`` file instead of reading it (for the
+    stream engine); other formats are read as usual.
 
     ``target`` names the label column of a CSV/TSV file (default: the last column);
     ``weight_column`` names a column of per-sample weights, removed from the features.
@@ -109,6 +113,8 @@ def load_dataset(
         dataset = _load_delimited(path, CSV_SUFFIXES[suffix], target, weight_column, dtype, missing)
     elif suffix == ".npz":
         dataset = _drop_missing_rows(_load_npz(path, dtype), missing)
+    elif suffix == ".npy":
+        dataset = load_prepared(path, dtype, memory_map=memory_map)
     elif suffix in SVMLIGHT_SUFFIXES:
         dataset = _drop_missing_rows(_load_svmlight(path, dtype), missing)
     else:
@@ -119,11 +125,12 @@ def load_dataset(
         raise DataError(f"{path} has no feature columns.")
     if dataset is not None:
         # Recorded in models, so that `softreg eval` notices when the file changed since training.
-        dataset.spec.update(rows=dataset.n_samples, sha256=file_digest(path))
+        dataset.spec.update(rows=dataset.n_samples, sha256=file_digest(path) if suffix != ".npy" else
+                            prepared_digest(path))
         return dataset
     raise DataError(
         f"dataset file '{spec}' has the unknown extension '{suffix or '(none)'}'; "
-        f"accepted: .csv, .tsv, .npz, {', '.join(SVMLIGHT_SUFFIXES)}."
+        f"accepted: .csv, .tsv, .npz, .npy (written by softreg prepare), {', '.join(SVMLIGHT_SUFFIXES)}."
     )
 
 
@@ -610,4 +617,101 @@ def first_bad_svmlight_line(lines, first_line: int = 1, *, n_features: int | Non
 def feature_names_are_real(spec: dict) -> bool:
     """Whether a dataset spec's feature names are real names (CSV/TSV headers, built-ins)
     rather than placeholders (x0, ... for .npz and synthetic data, f0, ... for svmlight)."""
-    return spec.get("format") in ("csv", "tsv") or spec.get("name") in BUILTINS
+    return spec.get("format") in ("csv", "tsv") or spec.get("name") in BUILTINS or bool(spec.get("named_features"))
+
+
+# ----------------------------------------------------------------------- prepared .npy files
+def prepared_paths(path: Path) -> dict[str, Path]:
+    """The files of a prepared dataset X.npy: the labels, the feature names and the weights."""
+    path = Path(path)
+    stem = path.with_suffix("")
+    return {"X": path, "labels": Path(f"{stem}.labels.npy"), "features": Path(f"{stem}.features.json"),
+            "weights": Path(f"{stem}.weights.npy")}
+
+
+def prepared_digest(path: Path) -> str:
+    """SHA-256 of the features file with its labels (and weights) appended: eval notices a change in any."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, part in prepared_paths(path).items():
+        if name == "features" or (name == "weights" and not part.exists()):
+            continue
+        digest.update(file_digest(part).encode())
+    return digest.hexdigest()
+
+
+def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Dataset:
+    """A dataset written by ``softreg prepare``: X in a row-major .npy, labels beside it.
+
+    With ``memory_map`` X is mapped, not read (the stream engine reads it block by block);
+    otherwise it is read whole, in ``dtype``.
+    """
+    import json
+
+    paths = prepared_paths(path)
+    if not paths["labels"].exists():
+        raise DataError(f"{path}: no labels file {paths['labels'].name} beside it. A .npy dataset is X alone; "
+                        f"softreg prepare SRC {path.name} writes X with its labels ({paths['labels'].name}) and "
+                        f"feature names ({paths['features'].name}).")
+    try:
+        X = np.load(path, mmap_mode="r" if memory_map else None, allow_pickle=False)
+        y = np.load(paths["labels"], allow_pickle=False)
+        weights = np.load(paths["weights"], allow_pickle=False) if paths["weights"].exists() else None
+    except ValueError as error:
+        raise DataError(f"{path}: not a plain .npy array ({error}); softreg never loads pickled objects.") from None
+    except OSError as error:
+        raise DataError(f"{path}: not a readable .npy file ({error}).") from None
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise DataError(f"{path}: X must be (N, D) and its labels (N,) with the same N; got X {X.shape} and "
+                        f"labels {y.shape} in {paths['labels'].name}.")
+    if weights is not None and weights.shape != y.shape:
+        raise DataError(f"{paths['weights']}: {weights.shape} weights for {y.shape[0]} rows.")
+    if X.dtype not in (np.float32, np.float64):
+        raise DataError(f"{path}: X has dtype {X.dtype}; softreg prepare writes float64 or float32.")
+    if not memory_map:
+        X = real_features(path, X, dtype)
+    names, real = [f"x{i}" for i in range(X.shape[1])], False
+    if paths["features"].exists():
+        try:
+            features = json.loads(paths["features"].read_text(encoding="utf-8"))
+            names, real = features["names"], bool(features["real"])
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise DataError(f"{paths['features']}: not the JSON object {{\"names\": [...], \"real\": true|false}} "
+                            f"that softreg prepare writes ({error}).") from None
+        if not (isinstance(names, list) and len(names) == X.shape[1] and all(isinstance(n, str) for n in names)):
+            raise DataError(f"{paths['features']}: expected {X.shape[1]} feature names.")
+    return Dataset(X=X, y=y, feature_names=names, description=f"{path.name} ({X.shape[0]} x {X.shape[1]}, prepared)",
+                   spec={"path": str(path.resolve()), "format": "npy", "named_features": real},
+                   sample_weight=weights)
+
+
+def write_prepared(dataset: Dataset, path: Path) -> dict[str, Path]:
+    """Write ``dataset`` as X.npy (row-major) with its labels, feature names and weights beside it.
+
+    Each file is written atomically. Returns the paths written.
+    """
+    import json
+
+    from softreg.data.output import atomic_file
+
+    if not isinstance(dataset.X, np.ndarray):
+        raise DataError(f"{dataset.spec.get('path', dataset.description)} is sparse; the .npy format (and the stream "
+                        "engine) holds dense rows only. Train on the svmlight file directly.")
+    if dataset.y.dtype.kind not in "iuU":
+        raise DataError(f"labels of dtype {dataset.y.dtype} cannot be written without pickle; expected integers or "
+                        "strings.")
+    paths = prepared_paths(path)
+    with atomic_file(paths["X"]) as handle:
+        np.save(handle, np.ascontiguousarray(dataset.X), allow_pickle=False)
+    with atomic_file(paths["labels"]) as handle:
+        np.save(handle, dataset.y, allow_pickle=False)
+    with atomic_file(paths["features"], "w", encoding="utf-8") as handle:
+        json.dump({"names": list(dataset.feature_names), "real": feature_names_are_real(dataset.spec)}, handle)
+    if dataset.sample_weight is not None:
+        with atomic_file(paths["weights"]) as handle:
+            np.save(handle, np.asarray(dataset.sample_weight, dtype=np.float64), allow_pickle=False)
+    else:
+        paths["weights"].unlink(missing_ok=True)
+        del paths["weights"]
+    return paths

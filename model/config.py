@@ -39,6 +39,8 @@ class TrainConfig:
     patience: int | None = None
     class_weight: str = "none"
     dtype: str = "float64"
+    engine: str = "memory"  # "memory" (rows in RAM) or "stream" (a prepared .npy read block by block)
+    block_rows: int | None = None  # rows per block of the stream engine (default: about 4 MiB of rows)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +59,7 @@ ALLOWED = {
     "class_weight": "'none' or 'balanced'",
     "dtype": "'float64' or 'float32'",
     "missing": "'error' or 'drop'",
+    "engine": "'memory' or 'stream'",
 }
 _TYPES = {
     "dataset": (str,),
@@ -77,6 +80,8 @@ _TYPES = {
     "patience": (int, type(None)),
     "class_weight": (str,),
     "dtype": (str,),
+    "engine": (str,),
+    "block_rows": (int, type(None)),
 }
 
 
@@ -136,7 +141,7 @@ def check_config(config: TrainConfig) -> None:
             lr = math.nan
         if not (math.isfinite(lr) and lr > 0):
             raise ConfigError(f"lr must be {ALLOWED['lr']}, got '{config.lr}'")
-    for key in ("momentum", "schedule", "class_weight", "dtype", "missing"):
+    for key in ("momentum", "schedule", "class_weight", "dtype", "missing", "engine"):
         value = getattr(config, key)
         if f"'{value}'" not in ALLOWED[key]:
             raise ConfigError(f"{key} must be {ALLOWED[key]}, got '{value}'")
@@ -162,6 +167,10 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(f"tol must be a finite number >= 0, got {config.tol}")
     if config.batch_size is not None and config.batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {config.batch_size}")
+    if config.block_rows is not None and config.block_rows < 1:
+        raise ConfigError(f"block_rows must be a positive integer, got {config.block_rows}")
+    if config.engine == "stream" and config.batch_size is not None:
+        raise ConfigError("engine 'stream' runs full batches: drop batch_size, or use engine 'memory'")
     if config.patience is not None and config.patience < 1:
         raise ConfigError(f"patience must be a positive integer, got {config.patience}")
     if config.patience is not None and config.val_fraction == 0:

@@ -284,6 +284,11 @@ class StreamEngine(MemoryEngine):
                 os.close(self._descriptor)
                 self._descriptor = None
 
+    def read_blocks(self):
+        """(start, rows) for every block in order, read into one reused buffer (valid until the next)."""
+        for (start, stop), _, _ in self.blocks:
+            yield start, self._rows((start, stop))
+
     def _rows(self, source) -> np.ndarray:
         start, stop = source
         buffer = getattr(self._local, "buffer", None)

@@ -98,6 +98,8 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
             f"test_fraction {config.test_fraction}); lower the fractions or add rows of that class."
         )
     estimator = estimator_from_config(config)
+    if config.engine == "stream":
+        return _fit_stream(dataset, config, estimator, (train_rows, val_rows, test_rows), callback, should_stop)
     reorder = in_place and isinstance(X, np.ndarray) and X.flags.writeable and X.flags.c_contiguous
     if reorder:
         order = np.concatenate([train_rows, val_rows, test_rows])
@@ -123,6 +125,39 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
             standardized = reorder and name != "test"  # those blocks now hold standardized features
             metrics[name] = evaluate_rows(estimator, X[rows], y[rows], standardized=standardized)
     return TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
+
+
+def _fit_stream(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegression, splits, callback,
+                should_stop) -> TrainingRun:
+    """The stream engine: X stays on disk; the same splits as in memory, chosen by row weights."""
+    if dataset.spec.get("format") != "npy":
+        raise DataError(f"engine 'stream' reads a prepared .npy file, and dataset '{config.dataset}' is not one: "
+                        f"run `softreg prepare {config.dataset} data.npy` once, then train on data.npy.")
+    train_rows, val_rows, test_rows = splits
+    start = time.perf_counter()
+    estimator.fit_stream(dataset.spec["path"], dataset.y, dataset.sample_weight, train_rows=train_rows,
+                         val_rows=val_rows, block_rows=config.block_rows, callback=callback, should_stop=should_stop)
+    seconds = time.perf_counter() - start
+    proba = predict_proba_in_blocks(estimator, dataset.spec["path"], config.block_rows)
+    metrics = {}
+    for name, rows in {"train": train_rows, "validation": val_rows, "test": test_rows}.items():
+        if len(rows):
+            metrics[name] = classification_metrics(np.asarray(dataset.y[rows]), proba[rows], estimator.classes_)
+    return TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
+
+
+def predict_proba_in_blocks(estimator: SoftmaxRegression, path, block_rows: int | None = None) -> np.ndarray:
+    """Class probabilities (N, K) of every row of a row-major .npy file, read one block at a time."""
+    from softreg.model.engine import StreamEngine
+
+    n_rows = np.load(path, mmap_mode="r", allow_pickle=False).shape[0]
+    reader = StreamEngine(path, np.zeros(n_rows, dtype=np.int64), n_classes=len(estimator.classes_),
+                          block_rows=block_rows, threads=1)
+    proba = np.empty((n_rows, len(estimator.classes_)))
+    with reader:
+        for start, rows in reader.read_blocks():
+            proba[start:start + len(rows)] = estimator.predict_proba(rows)
+    return proba
 
 
 def permute_rows_in_place(X: np.ndarray, order: np.ndarray) -> None:
