@@ -183,8 +183,9 @@ def train(
     patience: Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better validation loss. \\[default: off]", show_default=False)] = None,
     class_weight: Annotated[Optional[str], typer.Option(help="none or balanced. \\[default: none]", show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float64 or float32. \\[default: float64]", show_default=False)] = None,
-    engine: Annotated[Optional[str], typer.Option(help="memory (rows in RAM) or stream (a prepared .npy read block by block, out of core). \\[default: memory]", show_default=False)] = None,
-    block_rows: Annotated[Optional[int], typer.Option(help="Rows per block of the stream engine; memory is about 2 blocks. \\[default: about 4 MiB of rows]", show_default=False)] = None,
+    engine: Annotated[Optional[str], typer.Option(help="memory (rows in RAM), stream (a prepared .npy read block by block, out of core) or dask (a prepared .npy on a Dask cluster). \\[default: memory]", show_default=False)] = None,
+    block_rows: Annotated[Optional[int], typer.Option(help="Rows per block of the stream and dask engines. \\[default: about 4 MiB of rows; dask 200,000]", show_default=False)] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) for --engine dask. \\[default: an embedded local cluster]", show_default=False)] = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Model file to write. \\[default: DATASET.softreg.npz]", show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Also write the loss curves to a PNG or SVG file (needs matplotlib).", show_default=False)] = None,
     log_scale: Annotated[bool, typer.Option("--log-scale", help="Draw the loss curves on a log scale.")] = False,
@@ -197,6 +198,7 @@ def train(
     from softreg.cli.progress import TrainingProgress
     from softreg.data import DataError, load_dataset
     from softreg.model.config import ConfigError, load_config_file, resolve_config, to_toml
+    from softreg.model.engine import EngineError, EngineLost
     from softreg.model.optimize import TrainingDiverged
     from softreg.model.persist import ModelFileError, check_writable, save_model
     from softreg.model.pipeline import fit_dataset
@@ -205,7 +207,8 @@ def train(
     flags = dict(dataset=dataset, target=target, weight_column=weight_column, missing=missing, val_fraction=val_fraction,
                  test_fraction=test_fraction, seed=seed, standardize=standardize, l2=l2, lr=lr, momentum=momentum,
                  batch_size=batch_size, schedule=schedule, max_epochs=max_epochs, tol=tol, patience=patience,
-                 class_weight=class_weight, dtype=dtype, engine=engine, block_rows=block_rows)
+                 class_weight=class_weight, dtype=dtype, engine=engine, block_rows=block_rows,
+                 scheduler=scheduler)
     try:
         file_values = load_config_file(config_file) if config_file else {}
         if dataset is None and "dataset" not in file_values:
@@ -235,7 +238,7 @@ def train(
 
     try:
         data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column, dtype=config.dtype,
-                            missing=config.missing, memory_map=config.engine == "stream")
+                            missing=config.missing, memory_map=config.engine != "memory")
     except DataError as error:
         fail(str(error))
     if data.dropped_rows and not as_json:
@@ -259,9 +262,17 @@ def train(
                                   in_place=True)
         except TrainingDiverged as error:
             fail(str(error), code=EXIT_RUN_FAILED)
+        except EngineLost as error:
+            fail(f"{error}; training stopped and no model was written. Start the scheduler again and rerun.",
+                 code=EXIT_RUN_FAILED)
+        except EngineError as error:
+            fail(str(error))
         except (DataError, ValueError) as error:
             fail(_flag_names(str(error)))
         header = run.header()
+        for event in run.events:
+            if not as_json:
+                err.print(f"[yellow]engine:[/] {escape(event)}", highlight=False, soft_wrap=True)
         if run.estimator.stop_reason_ == "interrupted":
             header["interrupted_by"] = interruptions.name
         try:

@@ -39,8 +39,9 @@ class TrainConfig:
     patience: int | None = None
     class_weight: str = "none"
     dtype: str = "float64"
-    engine: str = "memory"  # "memory" (rows in RAM) or "stream" (a prepared .npy read block by block)
-    block_rows: int | None = None  # rows per block of the stream engine (default: about 4 MiB of rows)
+    engine: str = "memory"  # "memory" (rows in RAM), "stream" (a prepared .npy read block by block) or "dask"
+    block_rows: int | None = None  # rows per block of the stream/dask engines (default: 4 MiB / 200,000 rows)
+    scheduler: str | None = None  # a Dask scheduler address; none: an embedded local cluster
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,7 +60,7 @@ ALLOWED = {
     "class_weight": "'none' or 'balanced'",
     "dtype": "'float64' or 'float32'",
     "missing": "'error' or 'drop'",
-    "engine": "'memory' or 'stream'",
+    "engine": "'memory', 'stream' or 'dask'",
 }
 _TYPES = {
     "dataset": (str,),
@@ -82,6 +83,7 @@ _TYPES = {
     "dtype": (str,),
     "engine": (str,),
     "block_rows": (int, type(None)),
+    "scheduler": (str, type(None)),
 }
 
 
@@ -169,8 +171,10 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(f"batch_size must be a positive integer, got {config.batch_size}")
     if config.block_rows is not None and config.block_rows < 1:
         raise ConfigError(f"block_rows must be a positive integer, got {config.block_rows}")
-    if config.engine == "stream" and config.batch_size is not None:
-        raise ConfigError("engine 'stream' runs full batches: drop batch_size, or use engine 'memory'")
+    if config.engine != "memory" and config.batch_size is not None:
+        raise ConfigError(f"engine '{config.engine}' runs full batches: drop batch_size, or use engine 'memory'")
+    if config.scheduler is not None and config.engine != "dask":
+        raise ConfigError(f"scheduler is the address of a Dask scheduler; it needs engine 'dask', not '{config.engine}'")
     if config.patience is not None and config.patience < 1:
         raise ConfigError(f"patience must be a positive integer, got {config.patience}")
     if config.patience is not None and config.val_fraction == 0:

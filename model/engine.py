@@ -19,11 +19,13 @@ so the same data gives bitwise the same weights on any machine with the same BLA
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -168,21 +170,36 @@ class MemoryEngine:
             else:
                 block_rows = block_rows_for(X.shape[1], X.dtype.itemsize,
                                             nnz / max(self.n_samples, 1) if sparse else None)
-        self.blocks = []
-        for start, stop in row_blocks(X, block_rows):
-            rows = csr_rows(X, start, stop) if sparse else X[start:stop]
-            weight = self.dtype.type(1.0 / self.n_samples) if weights is None else weights[start:stop]
-            self.blocks.append((rows, y[start:stop], weight))
-        self.n_weighted = self.n_samples if weights is None else int(np.count_nonzero(weights > 0))
+        self.ranges = row_blocks(X, block_rows)
+        self.blocks = [(csr_rows(X, start, stop) if sparse else X[start:stop], y[start:stop], None)
+                       for start, stop in self.ranges]
+        self._set_weights(weights)
         if threads is None:
             threads = available_cores()
         self.threads = max(1, min(threads, len(self.blocks)))
         self._stack: ExitStack | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._depth = 0  # entered this many times: nested `with` blocks share one pool
+
+    def _set_weights(self, weights: np.ndarray | None) -> None:
+        """Per-block row weights w_i / sum_j w_j (a number 1/N for the plain mean)."""
+        self.blocks = [(rows, y_block, self.dtype.type(1.0 / self.n_samples) if weights is None else weights[start:stop])
+                       for (rows, y_block, _), (start, stop) in zip(self.blocks, self.ranges)]
+        self.n_weighted = self.n_samples if weights is None else int(np.count_nonzero(weights > 0))
+
+    def sibling(self, sample_weight: np.ndarray | None):
+        """The same rows, blocks and pool with other row weights (for example the validation rows)."""
+        twin = copy.copy(self)
+        twin._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
+        twin._depth = 1  # never opens or closes the pool it shares
+        return twin
 
     def __enter__(self) -> "MemoryEngine":
         from threadpoolctl import threadpool_limits
 
+        self._depth += 1
+        if self._depth > 1:
+            return self
         self._stack = ExitStack()
         self._stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
         if self.threads > 1:
@@ -190,6 +207,9 @@ class MemoryEngine:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
         stack, self._stack, self._pool = self._stack, None, None
         if stack is not None:
             stack.close()
@@ -214,19 +234,21 @@ class MemoryEngine:
                 total += part
             return total
 
-        def gram_product(v: np.ndarray) -> np.ndarray:
-            if self.standardization is None:
-                return raw_gram_product(v)
-            # X~_s v = X (v_w / scale) + (v_b - mean . v_w / scale); X_s^T u = (X^T u - mean sum u) / scale.
-            mean, scale = self.standardization
-            v_raw = np.empty_like(v)
-            v_raw[:-1] = v[:-1] / scale
-            v_raw[-1] = v[-1] - mean @ v_raw[:-1]
-            out = raw_gram_product(v_raw)
-            out[:-1] = (out[:-1] - mean * out[-1]) / scale
-            return out
+        return lipschitz_power_iteration(_folded_gram(raw_gram_product, self.standardization), self.n_features,
+                                         self.dtype, l2)
 
-        return lipschitz_power_iteration(gram_product, self.n_features, self.dtype, l2)
+    def column_moments(self, mean: np.ndarray | None = None) -> np.ndarray:
+        """sum_i w_i x_i, or sum_i w_i (x_i - mean)^2 with ``mean``, over the weighted rows (the
+        weights sum to 1, so these are the weighted mean and variance): (D,) float64, by blocks."""
+        parts = self._map(lambda block: block_column_moments(self._rows(block[0]), block[2], mean))
+        total = np.zeros(self.n_features)
+        for part in parts:
+            total += part
+        return total
+
+    def probabilities(self, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        """softmax(X coef^T + intercept) for every row, (N, K), block by block."""
+        return np.concatenate(self._map(lambda block: block_probabilities(self._rows(block[0]), coef, intercept)))
 
     def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
                  count: bool = False) -> Evaluation:
@@ -267,20 +289,21 @@ class StreamEngine(MemoryEngine):
         # Blocks are row ranges, not views of the memory map: reading through the map would
         # leave every page it touched resident.
         self.blocks = [((start, stop), y_block, weight)
-                       for (start, stop), (_, y_block, weight) in zip(row_blocks(X, block_rows), self.blocks)]
+                       for (start, stop), (_, y_block, weight) in zip(self.ranges, self.blocks)]
         self.block_rows = block_rows
         self._local = threading.local()
         self._descriptor: int | None = None
 
     def __enter__(self) -> "StreamEngine":
-        self._descriptor = os.open(self.path, os.O_RDONLY)
+        if self._depth == 0:
+            self._descriptor = os.open(self.path, os.O_RDONLY)
         return super().__enter__()
 
     def __exit__(self, *exc_info) -> None:
         try:
             super().__exit__(*exc_info)
         finally:
-            if self._descriptor is not None:
+            if self._depth == 0 and self._descriptor is not None:
                 os.close(self._descriptor)
                 self._descriptor = None
 
@@ -305,3 +328,258 @@ class StreamEngine(MemoryEngine):
                               "truncated or replaced while training")
             done += got
         return rows
+
+
+# ----------------------------------------------------------------------------------- file blocks
+def read_npy_rows(path: str, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of a row-major .npy file, read (not mapped): a loader task's whole job."""
+    X = np.load(path, mmap_mode="r", allow_pickle=False)
+    return np.array(X[start:stop])  # a copy in memory; the map is released with X
+
+
+def block_column_moments(rows: np.ndarray, weight, mean: np.ndarray | None) -> np.ndarray:
+    """sum_i w_i x_i (mean None) or sum_i w_i (x_i - mean)^2, in float64, for one block (D,)."""
+    values = rows.astype(np.float64)
+    if mean is not None:
+        values -= mean
+        values *= values
+    weight = np.broadcast_to(np.asarray(weight, dtype=np.float64), (rows.shape[0],))
+    return weight @ values
+
+
+def block_probabilities(rows: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """softmax(X_B coef^T + intercept) for one block, (B, K), max-shifted."""
+    from softreg.model.softmax import softmax
+
+    return softmax(rows @ coef.T + intercept)
+
+
+def environment_versions() -> dict:
+    """The versions that must agree between this process and every worker."""
+    import sys
+    from importlib.metadata import version
+
+    return {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", "softreg": version("softreg"),
+            "numpy": np.__version__}
+
+
+class EngineError(RuntimeError):
+    """An engine cannot start: the message names the scheduler, worker or file at fault."""
+
+
+class EngineLost(RuntimeError):
+    """The engine went away during training (a lost scheduler); the run failed."""
+
+
+class DaskEngine:
+    """Row-block sums on a Dask cluster, for data spread over several machines.
+
+    Blocks are made on the workers by loader tasks (:func:`read_npy_rows` over a row range of
+    a prepared .npy that every worker can read) and kept there; a block lost with its worker
+    is recomputed from its task. Each pass sends W^T and b (D x K, small) with one task per
+    block, and the partial sums are added in block order, never in completion order, so the
+    result equals the in-memory engine's for the same blocks. Each line-search trial is one
+    task per block, so workers keep no state beyond their blocks.
+
+    Without ``scheduler`` an embedded local cluster (one worker process per core, one thread
+    each) is started and stopped with the engine; with an address, the user's cluster is used.
+    """
+
+    def __init__(self, path, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
+                 block_rows: int | None = None, standardization=None, scheduler: str | None = None,
+                 n_workers: int | None = None):
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+        if X.ndim != 2 or not X.flags.c_contiguous or X.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{path}: the dask engine reads a 2-D row-major float32/float64 .npy file, got "
+                             f"shape {X.shape}, dtype {X.dtype}")
+        self.path = str(Path(path).resolve())
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+        self.scheduler, self.n_workers = scheduler, n_workers
+        # 200,000-row blocks: the prototype measured +0-21% per pass over one-process NumPy at
+        # this size and +45-89% with 50,000-row blocks (task overhead).
+        self.block_rows = block_rows or 200_000
+        self.ranges = row_blocks(X, self.block_rows)
+        self.y = y
+        self._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
+        self._depth = 0
+        self.standardization = None
+        if standardization is not None:
+            self.standardization = tuple(np.asarray(a, dtype=np.float64) for a in standardization)
+        self.events: list[str] = []
+        self._client = self._cluster = None
+        self._blocks = None
+        self._workers: set[str] = set()
+
+    def _set_weights(self, weights: np.ndarray | None) -> None:
+        self.labels = [(self.y[start:stop],
+                        self.dtype.type(1.0 / self.n_samples) if weights is None else weights[start:stop])
+                       for start, stop in self.ranges]
+        self.n_weighted = self.n_samples if weights is None else int(np.count_nonzero(weights > 0))
+
+    def sibling(self, sample_weight: np.ndarray | None) -> "DaskEngine":
+        """The same blocks on the same cluster with other row weights (for example the validation rows)."""
+        twin = copy.copy(self)
+        twin._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
+        twin._depth = 1
+        return twin
+
+    # ------------------------------------------------------------------ lifetime
+    def __enter__(self) -> "DaskEngine":
+        self._depth += 1
+        if self._depth > 1:
+            return self
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise EngineError("engine 'dask' needs Dask: pip install \"softreg[dask]\"") from None
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        try:
+            if self.scheduler is None:
+                self._cluster = LocalCluster(n_workers=self.n_workers or available_cores(), threads_per_worker=1,
+                                             processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(self.scheduler, timeout="10s")
+        except (OSError, TimeoutError) as error:
+            self._depth = 1
+            self.__exit__(None, None, None)
+            raise EngineError(f"cannot reach the Dask scheduler at {self.scheduler!r} ({error}); check the address "
+                              "(for example tcp://host:8786) and that the scheduler is running.") from None
+        try:
+            self._check_workers()
+            # Loader tasks: each block is made on a worker from the file and stays there.
+            self._blocks = [self._client.submit(read_npy_rows, self.path, start, stop, pure=True)
+                            for start, stop in self.ranges]
+            self._workers = set(self._client.scheduler_info()["workers"])
+        except BaseException:
+            self._depth = 1
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._depth = max(self._depth - 1, 0)
+        if self._depth > 0:
+            return
+        client, cluster, self._client, self._cluster, self._blocks = self._client, self._cluster, None, None, None
+        for closable in (client, cluster):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception:  # noqa: BLE001 - shutting down a cluster that is already gone
+                    pass
+
+    def _check_workers(self) -> None:
+        """One clear error before training when a worker differs from this process, or has none."""
+        workers = self._client.scheduler_info()["workers"]
+        if not workers:
+            self._client.wait_for_workers(1, timeout=30)
+        here = environment_versions()
+        try:
+            theirs = self._client.run(environment_versions)
+        except Exception as error:  # noqa: BLE001 - a worker that cannot import softreg fails here
+            raise EngineError(f"the Dask workers cannot run softreg ({type(error).__name__}: {error}); install the "
+                              f"same softreg {here['softreg']} and numpy {here['numpy']} on every worker.") from None
+        for address, versions in sorted(theirs.items()):
+            if versions != here:
+                differing = ", ".join(f"{key} {versions.get(key)} (here {value})" for key, value in here.items()
+                                      if versions.get(key) != value)
+                raise EngineError(f"Dask worker {address} runs {differing}; every worker needs the same Python, "
+                                  "softreg and numpy as this process (a mismatch would fail mid-training or give "
+                                  "other numbers).")
+        try:
+            readable = self._client.run(os.access, self.path, os.R_OK)
+        except Exception:  # noqa: BLE001
+            readable = {}
+        missing = sorted(address for address, ok in readable.items() if not ok)
+        if missing:
+            raise EngineError(f"Dask worker {missing[0]} cannot read {self.path}; every worker reads its blocks "
+                              "from the file, so put it on storage they all share.")
+
+    # ------------------------------------------------------------------ passes
+    def _run(self, function, *args, per_block: list | None = None) -> list:
+        """function(block, labels_i[, per_block_i], *args) on the workers, one task per block;
+        results in block order."""
+        extra = [()] * len(self._blocks) if per_block is None else [(value,) for value in per_block]
+        futures = [self._client.submit(function, block, labels, *more, *args, pure=False)
+                   for block, labels, more in zip(self._blocks, self.labels, extra)]
+        try:
+            results = self._client.gather(futures)
+        except Exception as error:  # noqa: BLE001 - distributed raises many kinds when its scheduler is gone
+            if self._client.status != "running" or type(error).__name__ in ("CancelledError", "CommClosedError"):
+                raise EngineLost(f"lost the Dask scheduler{'' if self.scheduler is None else ' at ' + self.scheduler} "
+                                 f"({type(error).__name__}: {error})") from None
+            raise
+        self._note_lost_workers()
+        return results
+
+    def _note_lost_workers(self) -> None:
+        workers = set(self._client.scheduler_info()["workers"])
+        for address in sorted(self._workers - workers):
+            self.events.append(f"worker {address} left the cluster; its blocks were recomputed from the file")
+        self._workers = workers
+
+    def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
+                 count: bool = False) -> Evaluation:
+        W_raw, b_raw = (W, b) if self.standardization is None else fold_standardization(W, b, *self.standardization)
+        W_t = np.ascontiguousarray(W_raw.T, dtype=self.dtype)
+        parts = self._run(_block_sums_task, W_t, np.asarray(b_raw, dtype=self.dtype), gradient, count)
+        return add_block_sums(parts, W, l2, gradient, count, self.standardization)
+
+    def lipschitz(self, l2: float = 0.0) -> float:
+        def raw_gram_product(v: np.ndarray) -> np.ndarray:
+            parts = self._run(_gram_task, v)
+            total = parts[0]
+            for part in parts[1:]:
+                total += part
+            return total
+
+        return lipschitz_power_iteration(_folded_gram(raw_gram_product, self.standardization), self.n_features,
+                                         self.dtype, l2)
+
+    def column_moments(self, mean: np.ndarray | None = None) -> np.ndarray:
+        parts = self._run(_moments_task, mean)
+        total = np.zeros(self.n_features)
+        for part in parts:
+            total += part
+        return total
+
+    def probabilities(self, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        return np.concatenate(self._run(_probabilities_task, coef, intercept))
+
+
+def _block_sums_task(rows, labels, W_t, b, gradient, count) -> BlockSums:
+    y_block, weight = labels
+    return block_sums(W_t, b, rows, y_block, weight, gradient=gradient, count=count)
+
+
+def _gram_task(rows, labels, v):
+    return block_gram_product(rows, labels[1], v)
+
+
+def _moments_task(rows, labels, mean):
+    return block_column_moments(rows, labels[1], mean)
+
+
+def _probabilities_task(rows, labels, coef, intercept):
+    return block_probabilities(rows, coef, intercept)
+
+
+def _folded_gram(raw_gram_product, standardization):
+    """The gram product of the standardized rows from the raw one (see MemoryEngine.lipschitz)."""
+    if standardization is None:
+        return raw_gram_product
+    mean, scale = standardization
+
+    def gram_product(v: np.ndarray) -> np.ndarray:
+        v_raw = np.empty_like(v)
+        v_raw[:-1] = v[:-1] / scale
+        v_raw[-1] = v[-1] - mean @ v_raw[:-1]
+        out = raw_gram_product(v_raw)
+        out[:-1] = (out[:-1] - mean * out[-1]) / scale
+        return out
+
+    return gram_product

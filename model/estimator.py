@@ -204,81 +204,42 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         )
         return self._store_result(result)
 
-    def fit_stream(self, path, y, sample_weight=None, *, train_rows, val_rows=None, block_rows=None, callback=None,
-                   should_stop=None):
-        """Fit on rows ``train_rows`` of the row-major .npy file ``path``, read block by block.
+    def fit_engine(self, engine, classes, *, validation_weights=None, callback=None, should_stop=None):
+        """Fit on the rows an engine serves (see :mod:`softreg.model.engine`), out of core or on a cluster.
 
-        Out of core: X is never in memory. Standardization statistics take two passes over the
-        training rows and are folded into the weights; the training and validation rows are
-        chosen by zero weights, so each epoch reads the file once for training and once more
-        for the validation rows. ``y`` (N,) and ``sample_weight`` (N,) cover every row of the file.
+        ``engine`` holds the class indices into ``classes`` and the training rows' weights
+        (zero for rows outside the training split); ``validation_weights`` (N,) marks the
+        validation rows. Standardization statistics are two passes of weighted column sums,
+        then folded into the weights: the rows themselves are never changed or copied.
         """
-        from softreg.model.engine import StreamEngine
         from softreg.model.optimize import train_on_engine
 
         self._check_params()
         settings = self._settings()
         if settings.batch_size is not None:
-            raise ValueError("batch_size (mini-batch SGD) needs the rows in memory; the stream engine runs full batches")
-        X = np.load(path, mmap_mode="r", allow_pickle=False)  # the header only: rows are read by the engine
-        if X.dtype != DTYPES[self.dtype]:
-            raise ValueError(f"{path} holds {X.dtype} rows but dtype is {self.dtype}; the stream engine reads rows as "
-                             f"they are stored: prepare the file with --dtype {self.dtype}, or train with dtype {X.dtype}")
-        y = np.asarray(y)
-        self.n_features_in_ = X.shape[1]
-        self.classes_, y_index = np.unique(y[train_rows], return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"the training rows have 1 class ({self.classes_[0]}); a classifier needs at least 2 classes")
-        y_all = np.searchsorted(self.classes_, y).clip(0, len(self.classes_) - 1)
-        weights = np.zeros(X.shape[0], dtype=X.dtype)
-        base = np.ones(len(train_rows)) if sample_weight is None else np.asarray(sample_weight)[train_rows]
-        if self.class_weight is not None:
-            base = base * compute_sample_weight(self.class_weight, y[train_rows])
-        if not np.all(np.isfinite(base)) or np.any(base < 0) or not np.any(base > 0):
-            raise ValueError("sample_weight must be finite and non-negative, with at least one positive weight")
-        weights[train_rows] = base / base.max()
-        engine = StreamEngine(path, y_all, weights, n_classes=len(self.classes_), block_rows=block_rows)
+            raise ValueError("batch_size (mini-batch SGD) needs the rows in memory; this engine runs full batches")
+        if engine.dtype != DTYPES[self.dtype]:
+            raise ValueError(f"the data holds {engine.dtype} rows but dtype is {self.dtype}; engines read rows as "
+                             f"they are stored: prepare the file with --dtype {self.dtype}, or train with dtype "
+                             f"{engine.dtype}")
+        self.classes_ = np.asarray(classes)
+        self.n_features_in_ = engine.n_features
         with engine:
-            self._fit_scaling_stream(engine, weights)
-        standardization = (self.feature_mean_, self.feature_scale_) if self.standardize else None
-        engine.standardization = standardization
-        validation_engine = None
-        if val_rows is not None and len(val_rows):
-            known = np.isin(y[val_rows], self.classes_)
-            val_weights = np.zeros(X.shape[0], dtype=X.dtype)
-            val_weights[np.asarray(val_rows)[known]] = 1.0
-            if known.any():
-                validation_engine = StreamEngine(path, y_all, val_weights, n_classes=len(self.classes_),
-                                                 block_rows=block_rows, standardization=standardization)
-        result = train_on_engine(engine, len(self.classes_), l2=float(self.l2), settings=settings,
-                                 validation_engine=validation_engine, callback=callback, should_stop=should_stop)
+            self.feature_mean_ = np.zeros(engine.n_features, dtype=engine.dtype)
+            self.feature_scale_ = np.ones(engine.n_features, dtype=engine.dtype)
+            if self.standardize:
+                # Weighted mean, then weighted squared deviations from it (the weights sum to 1).
+                mean = engine.column_moments()
+                scale = np.sqrt(engine.column_moments(mean))
+                scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0  # as StandardScaler
+                self.feature_mean_, self.feature_scale_ = mean.astype(engine.dtype), scale.astype(engine.dtype)
+                engine.standardization = (mean, scale)
+            validation_engine = None
+            if validation_weights is not None and np.any(validation_weights > 0):
+                validation_engine = engine.sibling(validation_weights)
+            result = train_on_engine(engine, len(self.classes_), l2=float(self.l2), settings=settings,
+                                     validation_engine=validation_engine, callback=callback, should_stop=should_stop)
         return self._store_result(result)
-
-    def _fit_scaling_stream(self, engine, train_weights) -> None:
-        """Weighted mean and scale of the training rows of a file, two passes of ``engine.read_blocks``.
-
-        The same formulas as :func:`weighted_mean_and_scale` (mean first, then squared deviations
-        from it, so no cancellation), summed block by block in float64.
-        """
-        n_features, dtype = engine.n_features, engine.dtype
-        self.feature_mean_ = np.zeros(n_features, dtype=dtype)
-        self.feature_scale_ = np.ones(n_features, dtype=dtype)
-        if not self.standardize:
-            return
-        w = np.asarray(train_weights, dtype=np.float64)
-        sums = np.zeros(n_features)
-        for start, rows in engine.read_blocks():
-            sums += w[start:start + len(rows)] @ rows.astype(np.float64)
-        mean = sums / w.sum()
-        squares = np.zeros(n_features)
-        for start, rows in engine.read_blocks():
-            deviations = rows.astype(np.float64) - mean
-            deviations *= deviations
-            squares += w[start:start + len(rows)] @ deviations
-        scale = np.sqrt(squares / w.sum())
-        # Like StandardScaler: a spread at rounding level of the mean counts as zero.
-        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
-        self.feature_mean_, self.feature_scale_ = mean.astype(dtype), scale.astype(dtype)
 
     def _store_result(self, result):
         """Keep a training result: weights (folded into coef_), history and how it ended."""

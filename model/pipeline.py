@@ -7,7 +7,7 @@ callback) and returns everything the CLI renders or saves.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class TrainingRun:
     test_rows: np.ndarray
     metrics: dict  # {"train": ..., "validation": ..., "test": ...}, each from classification_metrics
     seconds: float
+    events: list = field(default_factory=list)  # what the engine reported (a lost worker, ...)
 
     def header(self) -> dict:
         """What a model file records about this run (JSON-ready)."""
@@ -56,6 +57,7 @@ class TrainingRun:
             "history": {key: list(values) for key, values in estimator.history_.items()},
             "metrics": self.metrics,
             "seconds": self.seconds,
+            "engine_events": list(self.events),
         }
 
 
@@ -98,8 +100,8 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
             f"test_fraction {config.test_fraction}); lower the fractions or add rows of that class."
         )
     estimator = estimator_from_config(config)
-    if config.engine == "stream":
-        return _fit_stream(dataset, config, estimator, (train_rows, val_rows, test_rows), callback, should_stop)
+    if config.engine != "memory":
+        return _fit_file(dataset, config, estimator, (train_rows, val_rows, test_rows), callback, should_stop)
     reorder = in_place and isinstance(X, np.ndarray) and X.flags.writeable and X.flags.c_contiguous
     if reorder:
         order = np.concatenate([train_rows, val_rows, test_rows])
@@ -127,37 +129,48 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     return TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
 
 
-def _fit_stream(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegression, splits, callback,
-                should_stop) -> TrainingRun:
-    """The stream engine: X stays on disk; the same splits as in memory, chosen by row weights."""
+def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegression, splits, callback,
+              should_stop) -> TrainingRun:
+    """Engines that read a prepared .npy themselves (stream, dask): the same splits as in
+    memory, chosen by row weights, so X is never loaded here."""
+    from softreg.model.engine import DaskEngine, StreamEngine
+    from sklearn.utils.class_weight import compute_sample_weight
+
     if dataset.spec.get("format") != "npy":
-        raise DataError(f"engine 'stream' reads a prepared .npy file, and dataset '{config.dataset}' is not one: "
-                        f"run `softreg prepare {config.dataset} data.npy` once, then train on data.npy.")
+        raise DataError(f"engine '{config.engine}' reads a prepared .npy file, and dataset '{config.dataset}' is not "
+                        f"one: run `softreg prepare {config.dataset} data.npy` once, then train on data.npy.")
     train_rows, val_rows, test_rows = splits
+    y = np.asarray(dataset.y)
+    classes = np.unique(y[train_rows])
+    y_index = np.searchsorted(classes, y).clip(0, len(classes) - 1)  # rows of unseen classes carry weight 0
+    base = np.ones(len(train_rows)) if dataset.sample_weight is None else np.asarray(dataset.sample_weight)[train_rows]
+    if estimator.class_weight is not None:
+        base = base * compute_sample_weight(estimator.class_weight, y[train_rows])
+    if not np.all(np.isfinite(base)) or np.any(base < 0) or not np.any(base > 0):
+        raise DataError("sample weights must be finite and non-negative, with at least one positive training weight")
+    train_weights = np.zeros(len(y))
+    train_weights[train_rows] = base / base.max()
+    validation_weights = np.zeros(len(y))
+    validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
+    path = dataset.spec["path"]
+    if config.engine == "dask":
+        engine = DaskEngine(path, y_index, train_weights, n_classes=len(classes), block_rows=config.block_rows,
+                            scheduler=config.scheduler)
+    else:
+        engine = StreamEngine(path, y_index, train_weights, n_classes=len(classes), block_rows=config.block_rows)
     start = time.perf_counter()
-    estimator.fit_stream(dataset.spec["path"], dataset.y, dataset.sample_weight, train_rows=train_rows,
-                         val_rows=val_rows, block_rows=config.block_rows, callback=callback, should_stop=should_stop)
-    seconds = time.perf_counter() - start
-    proba = predict_proba_in_blocks(estimator, dataset.spec["path"], config.block_rows)
+    with engine:
+        estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,
+                             should_stop=should_stop)
+        seconds = time.perf_counter() - start
+        proba = engine.probabilities(estimator.coef_, estimator.intercept_)
     metrics = {}
     for name, rows in {"train": train_rows, "validation": val_rows, "test": test_rows}.items():
         if len(rows):
-            metrics[name] = classification_metrics(np.asarray(dataset.y[rows]), proba[rows], estimator.classes_)
-    return TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
-
-
-def predict_proba_in_blocks(estimator: SoftmaxRegression, path, block_rows: int | None = None) -> np.ndarray:
-    """Class probabilities (N, K) of every row of a row-major .npy file, read one block at a time."""
-    from softreg.model.engine import StreamEngine
-
-    n_rows = np.load(path, mmap_mode="r", allow_pickle=False).shape[0]
-    reader = StreamEngine(path, np.zeros(n_rows, dtype=np.int64), n_classes=len(estimator.classes_),
-                          block_rows=block_rows, threads=1)
-    proba = np.empty((n_rows, len(estimator.classes_)))
-    with reader:
-        for start, rows in reader.read_blocks():
-            proba[start:start + len(rows)] = estimator.predict_proba(rows)
-    return proba
+            metrics[name] = classification_metrics(y[rows], proba[rows], estimator.classes_)
+    run = TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
+    run.events = list(getattr(engine, "events", []))
+    return run
 
 
 def permute_rows_in_place(X: np.ndarray, order: np.ndarray) -> None:
