@@ -18,7 +18,8 @@ where it equals (l2/4) ||d||^2. Matching (1/(2 C N)) ||d||^2 gives
 
 With sample weights (times class weights), N is replaced by the sum of the row weights. All
 of this is about the same features: softreg standardizes X by default (weighted mean and
-population standard deviation of the training rows; sparse X is scaled, not centred) and
+population standard deviation of the training rows; sparse float64 X is centred implicitly, by
+folding the mean into the bias, so it stays sparse) and
 penalizes the weights in those coordinates, so the mapping holds against LogisticRegression
 fitted on X standardized that way, or with ``standardize=False`` on the raw X.
 
@@ -75,6 +76,12 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
     dtype = ours.weights_.dtype
     Xs_train = ours._standardize(X_train.astype(dtype))
     Xs_test = ours._standardize(X_test.astype(dtype))
+    # Sparse rows are scaled, not centered, in Xs (they stay sparse); softreg's bias in those
+    # coordinates absorbs its centering. Centering does not change W at the optimum (the bias is
+    # not penalized), so both sides solve the same problem in the same coordinates.
+    bias_here = ours.bias_
+    if hasattr(Xs_train, "toarray"):
+        bias_here = ours.bias_ - (ours.feature_mean_ / ours.feature_scale_) @ ours.weights_
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if ours.class_weight is not None:
         from sklearn.utils.class_weight import compute_sample_weight
@@ -93,7 +100,7 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
     y_index = np.searchsorted(ours.classes_, y_train)
     sides = {}
     for name, W, b, model, X_scaled_test, seconds, iterations, ending in (
-        ("softreg", ours.weights_, ours.bias_, ours, X_test, ours_seconds, ours.n_iter_, ours.stop_message_),
+        ("softreg", ours.weights_, bias_here, ours, X_test, ours_seconds, ours.n_iter_, ours.stop_message_),
         ("scikit-learn lbfgs", W_sk, b_sk, theirs, Xs_test, theirs_seconds, lbfgs_iterations,
          "converged" if lbfgs_iterations < max_iter else f"stopped at max_iter ({max_iter}) without converging"),
     ):
@@ -107,7 +114,7 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
             "ending": ending,
         }
     # Intercepts are defined up to a common shift (the bias is not penalized): compare centred.
-    b_ours = ours.bias_ - ours.bias_.mean()
+    b_ours = bias_here - bias_here.mean()
     result = {
         "C": None if not np.isfinite(C) else C,  # l2 = 0: no penalty, C would be infinite
         "l2": float(ours.l2),

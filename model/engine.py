@@ -147,18 +147,18 @@ class MemoryEngine:
     forming them, by folding the map into the weights (see :func:`fold_standardization`): X
     is never copied, and sparse X is centered without being densified.
 
-    Use as a context manager: inside it BLAS runs on one thread per call (the pool supplies
-    the parallelism; BLAS workers spinning beside a pool were measured to slow the next
-    computation by up to 2x), and the pool is shut down on exit.
+    Use as a context manager: with a pool, BLAS runs on one thread per call inside it (the pool
+    supplies the parallelism; BLAS workers spinning beside a pool were measured to slow the
+    next computation by up to 2x), and the pool is shut down on exit. With ``threads=1`` BLAS
+    keeps its own threads, except on small problems.
     """
 
     def __init__(self, X, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
                  threads: int | None = None, block_rows: int | None = None, standardization=None):
+        if not isinstance(X, np.ndarray) and X.format != "csr":
+            X = X.tocsr()  # blocks of rows are slices of CSR's row pointers
         self.X, self.y = X, y
         self.standardization = None
-        if standardization is not None:
-            mean, scale = (np.asarray(a, dtype=np.float64) for a in standardization)
-            self.standardization = (mean, scale)
         self.n_samples, self.n_features = X.shape
         self.dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         sparse = not isinstance(X, np.ndarray)
@@ -180,6 +180,20 @@ class MemoryEngine:
         self._stack: ExitStack | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._depth = 0  # entered this many times: nested `with` blocks share one pool
+        # Small problems run on one BLAS thread (thread start-up costs more than the work).
+        self._small = 2.0 * nnz * n_classes < SMALL_PROBLEM_FLOPS
+        if standardization is not None:
+            self.set_standardization(*standardization)
+
+    def set_standardization(self, mean, scale) -> None:
+        """Serve the rows (x - mean) / scale from now on; in memory by folding the map into the
+        weights (:func:`fold_standardization`), so X is neither copied nor changed."""
+        self.standardization = (np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64))
+
+    @property
+    def _fold(self):
+        """The (mean, scale) to fold into the weights, or None when the rows come standardized."""
+        return self.standardization
 
     def _set_weights(self, weights: np.ndarray | None) -> None:
         """Per-block row weights w_i / sum_j w_j (a number 1/N for the plain mean)."""
@@ -201,7 +215,8 @@ class MemoryEngine:
         if self._depth > 1:
             return self
         self._stack = ExitStack()
-        self._stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+        if self.threads > 1 or self._small:
+            self._stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
         if self.threads > 1:
             self._pool = self._stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="softreg"))
         return self
@@ -222,7 +237,13 @@ class MemoryEngine:
         """function(block) for every block, results in block order (never completion order)."""
         if self._pool is None or len(self.blocks) == 1:
             return [function(block) for block in self.blocks]
-        return list(self._pool.map(function, self.blocks))
+        caller_errstate = np.geterr()  # numpy's error state is per thread: the workers take the caller's
+
+        def with_caller_errstate(block):
+            with np.errstate(**caller_errstate):
+                return function(block)
+
+        return list(self._pool.map(with_caller_errstate, self.blocks))
 
     def lipschitz(self, l2: float = 0.0) -> float:
         """Böhning's L for these rows: power iteration whose products are block sums."""
@@ -234,7 +255,7 @@ class MemoryEngine:
                 total += part
             return total
 
-        return lipschitz_power_iteration(_folded_gram(raw_gram_product, self.standardization), self.n_features,
+        return lipschitz_power_iteration(_folded_gram(raw_gram_product, self._fold), self.n_features,
                                          self.dtype, l2)
 
     def column_moments(self, mean: np.ndarray | None = None) -> np.ndarray:
@@ -246,14 +267,15 @@ class MemoryEngine:
             total += part
         return total
 
-    def probabilities(self, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-        """softmax(X coef^T + intercept) for every row, (N, K), block by block."""
-        return np.concatenate(self._map(lambda block: block_probabilities(self._rows(block[0]), coef, intercept)))
+    def probabilities(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """softmax(X_s W + b) for every (served) row, (N, K), block by block; W, b as in evaluate."""
+        W_raw, b_raw = (W, b) if self._fold is None else fold_standardization(W, b, *self._fold)
+        return np.concatenate(self._map(lambda block: block_probabilities(self._rows(block[0]), W_raw, b_raw)))
 
     def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
                  count: bool = False) -> Evaluation:
         """J(W, b) (and dJ/dW, dJ/db; and the row counts) from one pass over X's blocks."""
-        W_raw, b_raw = (W, b) if self.standardization is None else fold_standardization(W, b, *self.standardization)
+        W_raw, b_raw = (W, b) if self._fold is None else fold_standardization(W, b, *self._fold)
         W_t = np.ascontiguousarray(W_raw.T, dtype=self.dtype)  # (K, D)
         b_raw = np.asarray(b_raw, dtype=self.dtype)
 
@@ -261,7 +283,7 @@ class MemoryEngine:
             source, y_block, weight = block
             return block_sums(W_t, b_raw, self._rows(source), y_block, weight, gradient=gradient, count=count)
 
-        return add_block_sums(self._map(one_block), W, l2, gradient, count, self.standardization)
+        return add_block_sums(self._map(one_block), W, l2, gradient, count, self._fold)
 
 
 class StreamEngine(MemoryEngine):
@@ -327,7 +349,20 @@ class StreamEngine(MemoryEngine):
                 raise OSError(f"{self.path}: the file ended at row {start + done // self.row_bytes}; it was "
                               "truncated or replaced while training")
             done += got
+        if self.standardization is not None:
+            # Standardized in the block's own buffer: exact in float32 too, where folding the
+            # mean into the weights cancels catastrophically for columns with |mean| >> scale.
+            rows -= self._mean
+            rows /= self._scale
         return rows
+
+    def set_standardization(self, mean, scale) -> None:
+        super().set_standardization(mean, scale)
+        self._mean, self._scale = (np.asarray(a, dtype=self.dtype) for a in self.standardization)
+
+    @property
+    def _fold(self):
+        return None  # the rows come standardized from _rows
 
 
 # ----------------------------------------------------------------------------------- file blocks
@@ -347,11 +382,11 @@ def block_column_moments(rows: np.ndarray, weight, mean: np.ndarray | None) -> n
     return weight @ values
 
 
-def block_probabilities(rows: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    """softmax(X_B coef^T + intercept) for one block, (B, K), max-shifted."""
+def block_probabilities(rows: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """softmax(X_B W + b) for one block, (B, K), max-shifted, in float64."""
     from softreg.model.softmax import softmax
 
-    return softmax(rows @ coef.T + intercept)
+    return softmax(np.asarray(rows @ W, dtype=np.float64) + b)
 
 
 def environment_versions() -> dict:
@@ -404,8 +439,7 @@ class DaskEngine:
         self._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
         self._depth = 0
         self.standardization = None
-        if standardization is not None:
-            self.standardization = tuple(np.asarray(a, dtype=np.float64) for a in standardization)
+        self._initial_standardization = standardization
         self.events: list[str] = []
         self._client = self._cluster = None
         self._blocks = None
@@ -453,6 +487,8 @@ class DaskEngine:
             # Loader tasks: each block is made on a worker from the file and stays there.
             self._blocks = [self._client.submit(read_npy_rows, self.path, start, stop, pure=True)
                             for start, stop in self.ranges]
+            if self._initial_standardization is not None:
+                self.set_standardization(*self._initial_standardization)
             self._workers = set(self._client.scheduler_info()["workers"])
         except BaseException:
             self._depth = 1
@@ -524,10 +560,9 @@ class DaskEngine:
 
     def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
                  count: bool = False) -> Evaluation:
-        W_raw, b_raw = (W, b) if self.standardization is None else fold_standardization(W, b, *self.standardization)
-        W_t = np.ascontiguousarray(W_raw.T, dtype=self.dtype)
-        parts = self._run(_block_sums_task, W_t, np.asarray(b_raw, dtype=self.dtype), gradient, count)
-        return add_block_sums(parts, W, l2, gradient, count, self.standardization)
+        W_t = np.ascontiguousarray(W.T, dtype=self.dtype)
+        parts = self._run(_block_sums_task, W_t, np.asarray(b, dtype=self.dtype), gradient, count)
+        return add_block_sums(parts, W, l2, gradient, count)
 
     def lipschitz(self, l2: float = 0.0) -> float:
         def raw_gram_product(v: np.ndarray) -> np.ndarray:
@@ -537,8 +572,16 @@ class DaskEngine:
                 total += part
             return total
 
-        return lipschitz_power_iteration(_folded_gram(raw_gram_product, self.standardization), self.n_features,
-                                         self.dtype, l2)
+        return lipschitz_power_iteration(raw_gram_product, self.n_features, self.dtype, l2)
+
+    def set_standardization(self, mean, scale) -> None:
+        """Standardized copies of the blocks, made on the workers by tasks that depend on the
+        loader tasks (so a lost one is recomputed from the file too); the raw blocks are released."""
+        self.standardization = (np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64))
+        if self._blocks is not None:
+            mean_x, scale_x = (a.astype(self.dtype) for a in self.standardization)
+            self._blocks = [self._client.submit(standardized_rows, block, mean_x, scale_x, pure=True)
+                            for block in self._blocks]
 
     def column_moments(self, mean: np.ndarray | None = None) -> np.ndarray:
         parts = self._run(_moments_task, mean)
@@ -547,8 +590,9 @@ class DaskEngine:
             total += part
         return total
 
-    def probabilities(self, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-        return np.concatenate(self._run(_probabilities_task, coef, intercept))
+    def probabilities(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """softmax(X_s W + b) for every row, (N, K), the blocks' results in block order."""
+        return np.concatenate(self._run(_probabilities_task, W, b))
 
 
 def _block_sums_task(rows, labels, W_t, b, gradient, count) -> BlockSums:
@@ -564,8 +608,15 @@ def _moments_task(rows, labels, mean):
     return block_column_moments(rows, labels[1], mean)
 
 
-def _probabilities_task(rows, labels, coef, intercept):
-    return block_probabilities(rows, coef, intercept)
+def _probabilities_task(rows, labels, W, b):
+    return block_probabilities(rows, W, b)
+
+
+def standardized_rows(rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(rows - mean) / scale in the rows' dtype, as a new array (task results are never changed)."""
+    out = rows - mean
+    out /= scale
+    return out
 
 
 def _folded_gram(raw_gram_product, standardization):

@@ -9,8 +9,10 @@ back so that ``coef_`` and ``intercept_`` apply to raw features:
 
     z = x' W + b = x (W / sigma) + (b - (mu / sigma) W)
 
-so coef_ = (W / sigma)^T (K, D) and intercept_ = b - (mu / sigma) W (K,). Sparse input is
-scaled but not centered (mu = 0), which keeps it sparse.
+so coef_ = (W / sigma)^T (K, D) and intercept_ = b - (mu / sigma) W (K,). Sparse float64
+input trained full-batch is centered too, without densifying: the engine computes logits of
+the standardized rows from the raw ones with exactly this map. Sparse float32 input and sparse
+mini-batches are scaled but not centered (mu = 0).
 """
 
 from __future__ import annotations
@@ -170,9 +172,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 "leave it unset for full-batch gradient descent"
             )
         # The scaling is weighted like the objective, so weights equal repeated rows exactly.
-        # Sparse rows trained full-batch are centered too, without densifying: the engine folds
-        # (mean, scale) into the weights. Mini-batches of sparse rows are scaled, not centered.
-        fold = self.standardize and hasattr(X, "toarray") and self.batch_size is None
+        # Sparse float64 rows trained full-batch are centered too, without densifying: the engine
+        # folds (mean, scale) into the weights. Not in float32, where x W' - mean W' cancels
+        # catastrophically for columns with |mean| >> scale, nor for mini-batches (rows of X
+        # itself): those are scaled, not centered.
+        fold = self.standardize and hasattr(X, "toarray") and self.batch_size is None and X.dtype == np.float64
         self._fit_scaling(X, weights, center_sparse=fold)
         standardization = (self.feature_mean_, self.feature_scale_) if fold else None
         if fold:
@@ -233,7 +237,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 scale = np.sqrt(engine.column_moments(mean))
                 scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0  # as StandardScaler
                 self.feature_mean_, self.feature_scale_ = mean.astype(engine.dtype), scale.astype(engine.dtype)
-                engine.standardization = (mean, scale)
+                engine.set_standardization(mean, scale)
             validation_engine = None
             if validation_weights is not None and np.any(validation_weights > 0):
                 validation_engine = engine.sibling(validation_weights)
@@ -308,10 +312,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if hasattr(X, "toarray"):
             from scipy import sparse
 
-            if np.any(self.feature_mean_):
-                # Training centered these rows only implicitly (folded into the weights); forming
-                # them explicitly means densifying, which is what callers of this ask for.
-                return (X.toarray() - self.feature_mean_) / self.feature_scale_
+            # Scaled only, so it stays sparse: a sparse model's centering lives in its bias
+            # (bias_ - (mean / scale) weights_ in these coordinates; see compare_with_sklearn).
             return (X @ sparse.diags(1.0 / self.feature_scale_)).tocsr().astype(X.dtype)
         if getattr(self, "_divide_first", False):
             # Values near the float limit with a mean of the other sign would overflow x - mean:

@@ -55,26 +55,6 @@ def parameter_gradient(G: np.ndarray, X, W: np.ndarray, l2: float) -> tuple[np.n
     return dW, db
 
 
-def separates_rows(G: np.ndarray, y: np.ndarray, sample_weight=None) -> bool:
-    """Whether the point that produced G = w_i (P_i - Y_i) classifies every weighted row strictly right.
-
-    With w_i > 0, P_i = G_i / w_i + Y_i, so row i is right when
-    p_{i,y_i} > max_{k != y_i} p_{ik}, that is G_{i,y_i} + w_i > max_{k != y_i} G_{ik}.
-    If it holds for every row and l2 = 0, scaling (W, b) by c > 1 scales every margin by c, so
-    J(cW, cb) falls toward 0 as c grows: J has no minimizer (the data is linearly separable).
-    """
-    n_samples = G.shape[0]
-    rows = np.arange(n_samples)
-    w = normalized_weights(sample_weight, n_samples, G.dtype)
-    w = np.full(n_samples, 1.0 / n_samples, dtype=G.dtype) if w is None else w
-    scaled_proba = G.copy()  # w_i P_i: scaling by w_i > 0 keeps each row's order
-    scaled_proba[rows, y] += w
-    true_class = scaled_proba[rows, y].copy()
-    scaled_proba[rows, y] = -np.inf
-    counted = w > 0
-    return bool(np.all(true_class[counted] > scaled_proba.max(axis=1)[counted]))
-
-
 def objective(W: np.ndarray, b: np.ndarray, X, y: np.ndarray, l2: float = 0.0, sample_weight=None) -> float:
     """J(W, b) alone: mean cross-entropy from the logits plus the L2 penalty (step 4)."""
     return cross_entropy(logits(W, b, X), y, sample_weight) + penalty(W, l2)
@@ -102,9 +82,11 @@ class BlockSums:
     loss = sum_{i in block} w_i L_i, dW_t = (X_B^T G_B)^T (K, D), db = sum_{i in block} G_i (K,),
     where G_i = w_i (P_i - Y_i). Summing these over disjoint blocks that cover all rows gives
     the data term of J and its gradient exactly (step 4 is a sum over rows). ``n_correct``
-    counts weighted rows (w_i > 0) whose argmax is the true class (accuracy); ``n_unseparated`` counts weighted
-    rows (w_i > 0) whose true class does not have the strictly largest logit (see
-    :func:`separates_rows`). Both are None unless asked for.
+    counts weighted rows (w_i > 0) whose argmax is the true class (accuracy);
+    ``n_unseparated`` counts weighted rows whose true class does not have the strictly largest
+    logit: when it is 0 and l2 = 0, scaling (W, b) by c > 1 scales every margin by c and J falls
+    toward 0 as c grows, so J has no minimizer (the data is linearly separable). Both are None
+    unless asked for.
     """
 
     loss: float

@@ -198,7 +198,9 @@ def train_softmax(
     has_validation = validation is not None and len(validation[1])
     if standardization is not None and settings.batch_size is not None:
         raise ValueError("standardization folded into the weights needs full batches; standardize X for batch_size")
-    engine = MemoryEngine(X, y, sample_weight, n_classes=n_classes, standardization=standardization)
+    # Mini-batch SGD computes its steps outside the engine, so no pool: BLAS keeps its threads.
+    engine = MemoryEngine(X, y, sample_weight, n_classes=n_classes, standardization=standardization,
+                          threads=1 if settings.batch_size is not None else None)
     validation_engine = (MemoryEngine(*validation[:2], n_classes=n_classes, standardization=standardization)
                          if has_validation else None)
     minibatch = (X, y, sample_weight) if settings.batch_size is not None else None
@@ -273,8 +275,8 @@ def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, shoul
     fixed_base = float(rule) if not isinstance(rule, str) else None
     check_separable = l2 == 0  # with l2 > 0, J always has a minimizer
 
-    def fused(W_, b_):
-        return engine.evaluate(W_, b_, l2, gradient=True, count=check_separable)
+    def fused(W_, b_, count=False):
+        return engine.evaluate(W_, b_, l2, gradient=True, count=count)
 
     # x: the iterate; y: where the next gradient step starts (y = x without momentum).
     at_x = fused(W, b)

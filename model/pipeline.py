@@ -163,7 +163,7 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
         estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,
                              should_stop=should_stop)
         seconds = time.perf_counter() - start
-        proba = engine.probabilities(estimator.coef_, estimator.intercept_)
+        proba = engine.probabilities(estimator.weights_, estimator.bias_)
     metrics = {}
     for name, rows in {"train": train_rows, "validation": val_rows, "test": test_rows}.items():
         if len(rows):
