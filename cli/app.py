@@ -186,6 +186,7 @@ def train(
     engine: Annotated[Optional[str], typer.Option(help="memory (rows in RAM), stream (a prepared .npy read block by block, out of core) or dask (a prepared .npy on a Dask cluster). \\[default: memory]", show_default=False)] = None,
     block_rows: Annotated[Optional[int], typer.Option(help="Rows per block of the stream and dask engines. \\[default: about 4 MiB of rows; dask 200,000]", show_default=False)] = None,
     scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address (tcp://host:8786) for --engine dask. \\[default: an embedded local cluster]", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a stream/dask run that was cut short from the checkpoint beside --out.")] = False,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Model file to write. \\[default: DATASET.softreg.npz]", show_default=False)] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Also write the loss curves to a PNG or SVG file (needs matplotlib).", show_default=False)] = None,
     log_scale: Annotated[bool, typer.Option("--log-scale", help="Draw the loss curves on a log scale.")] = False,
@@ -200,7 +201,7 @@ def train(
     from softreg.model.config import ConfigError, load_config_file, resolve_config, to_toml
     from softreg.model.engine import EngineError, EngineLost
     from softreg.model.optimize import TrainingDiverged
-    from softreg.model.persist import ModelFileError, check_writable, save_model
+    from softreg.model.persist import ModelFileError, check_writable, checkpoint_path, save_model
     from softreg.model.pipeline import fit_dataset
     from sklearn.exceptions import ConvergenceWarning
 
@@ -259,12 +260,14 @@ def train(
                 # The separable-data warning is reported below as an error, once.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 run = fit_dataset(data, config, callback=progress.update, should_stop=lambda: interruptions.requested,
-                                  in_place=True)
+                                  in_place=True, checkpoint_to=checkpoint_path(model_path), resume=resume)
         except TrainingDiverged as error:
             fail(str(error), code=EXIT_RUN_FAILED)
         except EngineLost as error:
-            fail(f"{error}; training stopped and no model was written. Start the scheduler again and rerun.",
-                 code=EXIT_RUN_FAILED)
+            saved = checkpoint_path(model_path)
+            where = (f"the last checkpoint is {saved}: start a scheduler and rerun the same command with --resume "
+                     "to continue from it" if saved.exists() else "no checkpoint was written yet: rerun the command")
+            fail(f"{error}. Training stopped and no model was written; {where}.", code=EXIT_RUN_FAILED)
         except EngineError as error:
             fail(str(error))
         except (DataError, ValueError) as error:
@@ -281,6 +284,7 @@ def train(
             fail(f"training finished but the model could not be written to '{model_path}' ({error.strerror or error}); "
                  "nothing was written there. Choose another --out.", code=EXIT_RUN_FAILED)
         INTERRUPTIONS.saved.append(str(model_path))
+        checkpoint_path(model_path).unlink(missing_ok=True)  # the model supersedes it
         if run.estimator.stop_reason_ == "separable":
             fail(f"{run.estimator.stop_message_} The model was saved to '{model_path}', but it is not an optimum.",
                  code=EXIT_RUN_FAILED)

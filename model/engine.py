@@ -469,14 +469,17 @@ class DaskEngine:
             raise EngineError("engine 'dask' needs Dask: pip install \"softreg[dask]\"") from None
         import logging
 
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        # Dask logs its own view of failures (a lost worker, a lost scheduler) as it recovers;
+        # softreg reports them itself, once, in its own words.
+        for name in ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             if self.scheduler is None:
                 self._cluster = LocalCluster(n_workers=self.n_workers or available_cores(), threads_per_worker=1,
-                                             processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                                             processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
                 self._client = Client(self._cluster)
             else:
-                self._client = Client(self.scheduler, timeout="10s")
+                self._client = Client(self.scheduler, timeout="5s")
         except (OSError, TimeoutError) as error:
             self._depth = 1
             self.__exit__(None, None, None)
@@ -504,7 +507,7 @@ class DaskEngine:
         for closable in (client, cluster):
             if closable is not None:
                 try:
-                    closable.close()
+                    closable.close(timeout=2) if closable is client else closable.close()
                 except Exception:  # noqa: BLE001 - shutting down a cluster that is already gone
                     pass
 

@@ -208,13 +208,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         )
         return self._store_result(result)
 
-    def fit_engine(self, engine, classes, *, validation_weights=None, callback=None, should_stop=None):
+    def fit_engine(self, engine, classes, *, validation_weights=None, callback=None, should_stop=None,
+                   checkpoint=None, resume=None):
         """Fit on the rows an engine serves (see :mod:`softreg.model.engine`), out of core or on a cluster.
 
         ``engine`` holds the class indices into ``classes`` and the training rows' weights
         (zero for rows outside the training split); ``validation_weights`` (N,) marks the
-        validation rows. Standardization statistics are two passes of weighted column sums,
-        then folded into the weights: the rows themselves are never changed or copied.
+        validation rows. Standardization statistics are two passes of weighted column sums;
+        the engine then serves standardized rows. ``checkpoint`` and ``resume`` are passed to
+        :func:`softreg.model.optimize.train_on_engine`.
         """
         from softreg.model.optimize import train_on_engine
 
@@ -242,7 +244,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             if validation_weights is not None and np.any(validation_weights > 0):
                 validation_engine = engine.sibling(validation_weights)
             result = train_on_engine(engine, len(self.classes_), l2=float(self.l2), settings=settings,
-                                     validation_engine=validation_engine, callback=callback, should_stop=should_stop)
+                                     validation_engine=validation_engine, callback=callback, should_stop=should_stop,
+                                     checkpoint=checkpoint, resume=resume)
         return self._store_result(result)
 
     def _store_result(self, result):

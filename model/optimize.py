@@ -138,6 +138,21 @@ class TrainResult:
     step_sizes: dict = field(default_factory=dict)
 
 
+@dataclass
+class Checkpoint:
+    """Where a full-batch run stood after an epoch: enough to continue it (momentum restarts)."""
+
+    W: np.ndarray
+    b: np.ndarray
+    epoch: int
+    last_step: float
+    g0: float  # the first epoch's max |gradient|, which --tol is relative to
+    history: dict
+    restarts: int = 0
+    halvings: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+
+
 class TrainingDiverged(RuntimeError):
     """A fixed step kept making the objective non-finite or larger, even after halving."""
 
@@ -209,16 +224,23 @@ def train_softmax(
 
 
 def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: OptimizerSettings = OptimizerSettings(),
-                    validation_engine=None, callback=None, should_stop=None, minibatch_rows=None) -> TrainResult:
+                    validation_engine=None, callback=None, should_stop=None, minibatch_rows=None,
+                    checkpoint=None, resume: Checkpoint | None = None) -> TrainResult:
     """:func:`train_softmax` over any engine (see :mod:`softreg.model.engine`).
 
     The engine supplies n_features, dtype, ``lipschitz(l2)`` and ``evaluate(W, b, l2, ...)``
     and is entered as a context manager for the whole run. Mini-batch SGD needs the rows
     themselves: ``minibatch_rows`` = (X, y, sample_weight).
+
+    Full batches only: ``checkpoint(Checkpoint)`` is called after every epoch, and
+    ``resume=Checkpoint`` continues a run from one (its weights, step, history and epoch
+    count; momentum restarts from those weights, as after an adaptive restart).
     """
     validate_settings(settings)
     if settings.batch_size is not None and minibatch_rows is None:
         raise ValueError("batch_size (mini-batch SGD) needs the rows in memory; this engine runs full batches only")
+    if settings.batch_size is not None and (checkpoint is not None or resume is not None):
+        raise ValueError("checkpoints and resume are for full-batch runs")
     W = np.zeros((engine.n_features, n_classes), dtype=engine.dtype)
     b = np.zeros(n_classes, dtype=engine.dtype)
     # A too-large fixed step can overflow the logits; the loops test every objective for
@@ -228,7 +250,8 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
         lipschitz = engine.lipschitz(l2)
         validate = _Validation(stack.enter_context(validation_engine)) if validation_engine is not None else None
         if settings.batch_size is None:
-            return _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, should_stop)
+            return _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, should_stop,
+                               checkpoint=checkpoint, resume=resume)
         return _minibatch(engine, *minibatch_rows[:2], W, b, l2, minibatch_rows[2], settings, lipschitz, validate,
                           callback, should_stop)
 
@@ -261,7 +284,8 @@ class _History:
         return bool(patience and self.validate is not None and epoch - self.best_epoch >= patience)
 
 
-def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, should_stop) -> TrainResult:
+def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, should_stop, *, checkpoint=None,
+                resume: Checkpoint | None = None) -> TrainResult:
     """Gradient steps on the full batch; every objective comes from ``engine.evaluate``.
 
     Without momentum every trial point gets its objective and gradient from one fused pass
@@ -279,25 +303,34 @@ def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, shoul
         return engine.evaluate(W_, b_, l2, gradient=True, count=count)
 
     # x: the iterate; y: where the next gradient step starts (y = x without momentum).
+    if resume is not None:
+        W, b = resume.W.astype(W.dtype), resume.b.astype(b.dtype)
     at_x = fused(W, b)
     f_x = at_x.value
     W_y, b_y, f_y, dW, db = W, b, f_x, at_x.dW, at_x.db
     g0 = _max_abs(dW, db)
     history = _History(settings, validate, callback)
-    history.record(0, W, b, f_x, g0, 0.0)
     halvings: list[tuple[int, float]] = []
     restarts = 0
     momentum_k = 0
     last_step = floor
     accepted_steps: list[float] = []
     stop_reason, stop_message = "max_epochs", ""
-    epoch = 0
-    grad_norm = g0
+    first_epoch = 1
+    if resume is None:
+        history.record(0, W, b, f_x, g0, 0.0)
+    else:
+        history.columns = {key: list(values) for key, values in resume.history.items()}
+        g0, last_step, restarts = resume.g0, resume.last_step, resume.restarts
+        halvings, accepted_steps = [tuple(h) for h in resume.halvings], list(resume.steps)
+        first_epoch = resume.epoch + 1
+    epoch = first_epoch - 1
+    grad_norm = _max_abs(dW, db)
 
-    if g0 == 0.0:  # already optimal (for example, perfectly balanced classes and no signal)
-        return _result(W, b, "converged", "", 0, history, lipschitz, halvings, restarts, accepted_steps,
-                       grad_norm=g0, g0=1.0, tol=settings.tol)
-    for epoch in range(1, settings.max_epochs + 1):
+    if g0 == 0.0 or grad_norm == 0.0:  # already optimal (for example, balanced classes and no signal)
+        return _result(W, b, "converged", "", epoch, history, lipschitz, halvings, restarts, accepted_steps,
+                       grad_norm=grad_norm, g0=g0 or 1.0, tol=settings.tol)
+    for epoch in range(first_epoch, settings.max_epochs + 1):
         sq_norm = float(np.vdot(dW, dW) + np.vdot(db, db))
         if fixed_base is not None:
             t = fixed_base * _schedule_factor(settings.schedule, epoch, settings.max_epochs)
@@ -358,6 +391,8 @@ def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, shoul
         W, b, f_x = W_new, b_new, f_new
         grad_norm = _max_abs(dW, db)
         early = history.record(epoch, W, b, f_x, grad_norm, t)
+        if checkpoint is not None:
+            checkpoint(Checkpoint(W, b, epoch, t, g0, history.columns, restarts, list(halvings), list(accepted_steps)))
         reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop, check_separable and trial.separates)
         if reason is not None:
             stop_reason = reason

@@ -153,3 +153,45 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in a model header")
+
+
+# ----------------------------------------------------------------------------- checkpoints
+CHECKPOINT_FORMAT = "softreg-checkpoint"
+
+
+def checkpoint_path(model_path: str | Path) -> Path:
+    """Where a run writing ``model_path`` keeps its checkpoint: MODEL.checkpoint.npz beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name.removesuffix(".npz") + ".checkpoint.npz")
+
+
+def save_checkpoint(path: str | Path, checkpoint, run: dict) -> None:
+    """Write a training checkpoint atomically: weights and bias as arrays, the rest (epoch, step,
+    history, and ``run``: the config and dataset it belongs to) as a JSON header."""
+    document = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "run": run,
+                "epoch": checkpoint.epoch, "last_step": checkpoint.last_step, "g0": checkpoint.g0,
+                "history": checkpoint.history, "restarts": checkpoint.restarts,
+                "halvings": [list(h) for h in checkpoint.halvings], "steps": checkpoint.steps}
+    with atomic_file(path) as handle:
+        np.savez(handle, W=checkpoint.W, b=checkpoint.b, header=np.asarray(json.dumps(document, default=_json_default)))
+
+
+def load_checkpoint(path: str | Path):
+    """(Checkpoint, run) from a file written by :func:`save_checkpoint`; ModelFileError otherwise."""
+    from softreg.model.optimize import Checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"--resume: no checkpoint {path}; a run that was cut short writes one beside its --out "
+                             "file. Train without --resume to start over.")
+    try:
+        arrays, present = read_npz(path, ("W", "b", "header"))
+        document = json.loads(str(arrays["header"]))
+        assert document.get("format") == CHECKPOINT_FORMAT
+        checkpoint = Checkpoint(W=arrays["W"], b=arrays["b"], epoch=int(document["epoch"]),
+                                last_step=float(document["last_step"]), g0=float(document["g0"]),
+                                history=document["history"], restarts=int(document["restarts"]),
+                                halvings=document["halvings"], steps=document["steps"])
+    except (NpzError, KeyError, ValueError, TypeError, AssertionError) as error:
+        raise ModelFileError(f"--resume: {path} is not a softreg checkpoint ({error}).") from None
+    return checkpoint, document["run"]

@@ -78,8 +78,11 @@ def estimator_from_config(config: TrainConfig) -> SoftmaxRegression:
     )
 
 
+CHECKPOINT_SECONDS = 5.0  # at most this much training is lost with a cluster (and redone on --resume)
+
+
 def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_stop=None,
-                in_place: bool = False) -> TrainingRun:
+                in_place: bool = False, checkpoint_to=None, resume: bool = False) -> TrainingRun:
     """Split ``dataset`` by ``config``, train on the training rows, measure every split.
 
     ``in_place=True`` (the CLI's choice, for a dataset nothing else reads afterwards) saves
@@ -87,6 +90,9 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     blocks, training uses views of them, and the training and validation blocks are
     standardized in place. The dataset's X, y and weights are left in that new row order,
     with those blocks standardized. Otherwise the splits are copied and the dataset is untouched.
+
+    The stream and dask engines write a checkpoint to ``checkpoint_to`` every
+    ``CHECKPOINT_SECONDS`` of training, and ``resume=True`` continues from it.
     """
     train_rows, val_rows, test_rows = split_indices(
         dataset.y, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed
@@ -101,7 +107,11 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
         )
     estimator = estimator_from_config(config)
     if config.engine != "memory":
-        return _fit_file(dataset, config, estimator, (train_rows, val_rows, test_rows), callback, should_stop)
+        return _fit_file(dataset, config, estimator, (train_rows, val_rows, test_rows), callback, should_stop,
+                         checkpoint_to, resume)
+    if resume:
+        raise DataError("--resume continues a run of engine 'stream' or 'dask' from its checkpoint; in memory, "
+                        "train again (the engines that read a file write checkpoints as they go).")
     reorder = in_place and isinstance(X, np.ndarray) and X.flags.writeable and X.flags.c_contiguous
     if reorder:
         order = np.concatenate([train_rows, val_rows, test_rows])
@@ -130,7 +140,7 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
 
 
 def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegression, splits, callback,
-              should_stop) -> TrainingRun:
+              should_stop, checkpoint_to=None, resume: bool = False) -> TrainingRun:
     """Engines that read a prepared .npy themselves (stream, dask): the same splits as in
     memory, chosen by row weights, so X is never loaded here."""
     from softreg.model.engine import DaskEngine, StreamEngine
@@ -158,10 +168,15 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
                             scheduler=config.scheduler)
     else:
         engine = StreamEngine(path, y_index, train_weights, n_classes=len(classes), block_rows=config.block_rows)
+    run_identity = {"config": {key: value for key, value in config.to_dict().items()
+                               if key not in ("max_epochs", "scheduler", "block_rows", "engine")},
+                    "dataset_sha256": dataset.spec.get("sha256"), "classes": [str(c) for c in classes]}
+    resume_from = _checkpoint_to_resume(checkpoint_to, run_identity) if resume else None
+    writer = _CheckpointWriter(checkpoint_to, run_identity) if checkpoint_to is not None else None
     start = time.perf_counter()
     with engine:
         estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,
-                             should_stop=should_stop)
+                             should_stop=should_stop, checkpoint=writer, resume=resume_from)
         seconds = time.perf_counter() - start
         proba = engine.probabilities(estimator.weights_, estimator.bias_)
     metrics = {}
@@ -171,6 +186,44 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     run = TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
     run.events = list(getattr(engine, "events", []))
     return run
+
+
+class _CheckpointWriter:
+    """Saves a checkpoint after an epoch when CHECKPOINT_SECONDS have passed since the last one."""
+
+    def __init__(self, path, run_identity: dict):
+        self.path, self.run_identity = path, run_identity
+        self.last = time.perf_counter()
+
+    def __call__(self, checkpoint) -> None:
+        from softreg.model.persist import save_checkpoint
+
+        if time.perf_counter() - self.last >= CHECKPOINT_SECONDS:
+            save_checkpoint(self.path, checkpoint, self.run_identity)
+            self.last = time.perf_counter()
+
+
+def _checkpoint_to_resume(path, run_identity: dict):
+    """The checkpoint at ``path``, refused when it belongs to another config or dataset."""
+    from softreg.model.persist import ModelFileError, load_checkpoint
+
+    if path is None:
+        raise DataError("--resume needs the --out path of the run to continue (its checkpoint is beside it).")
+    try:
+        checkpoint, saved = load_checkpoint(path)
+    except ModelFileError as error:
+        raise DataError(str(error)) from None
+    if saved.get("dataset_sha256") != run_identity["dataset_sha256"]:
+        raise DataError(f"--resume: {path} was written for other data (the dataset file changed since); train "
+                        "without --resume to start over.")
+    differing = sorted(key for key, value in run_identity["config"].items() if saved["config"].get(key) != value)
+    if differing or saved.get("classes") != run_identity["classes"]:
+        details = ", ".join(f"{key} {saved['config'].get(key)!r} there, {run_identity['config'][key]!r} now"
+                            for key in differing) or "the classes differ"
+        raise DataError(f"--resume: {path} belongs to a run with other settings ({details}); give the same settings "
+                        "(only --max-epochs, --engine, --block-rows and --scheduler may change), or train without "
+                        "--resume.")
+    return checkpoint
 
 
 def permute_rows_in_place(X: np.ndarray, order: np.ndarray) -> None:
