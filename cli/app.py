@@ -327,7 +327,7 @@ def _show_training(run, config, model_path: Path, plot: Optional[Path], log_scal
 
 @app.command()
 def prepare(
-    source: Annotated[str, typer.Argument(help="Dataset to convert: a built-in, synthetic:..., or a .csv/.tsv/.npz file.", show_default=False)],
+    source: Annotated[str, typer.Argument(help="Dataset to convert: a built-in, synthetic:..., a .csv/.tsv/.npz/.parquet file, or a folder of .parquet or .csv/.tsv partitions with one schema.", show_default=False)],
     destination: Annotated[Path, typer.Argument(metavar="OUT.npy", help="Row-major .npy to write; labels go to OUT.labels.npy, feature names to OUT.features.json.", show_default=False)],
     target: Annotated[Optional[str], typer.Option(help="Label column of a CSV/TSV file. \\[default: last column]", show_default=False)] = None,
     weight_column: Annotated[Optional[str], typer.Option(help="CSV/TSV column of per-sample weights (written to OUT.weights.npy).", show_default=False)] = None,
@@ -337,6 +337,7 @@ def prepare(
     """Convert a dataset once into the row-major .npy that `train --engine stream` reads block by block."""
     from softreg.data import DataError, load_dataset
     from softreg.data.datasets import prepared_paths, write_prepared
+    from softreg.data.partitions import open_folder, write_prepared_folder
 
     if destination.suffix.lower() != ".npy":
         fail(f"OUT.npy must end in .npy, got '{destination}'.")
@@ -350,14 +351,22 @@ def prepare(
     if not destination.parent.resolve().is_dir():
         fail(f"the folder of OUT.npy, '{destination.parent}', does not exist.")
     try:
-        data = load_dataset(source, target=target, weight_column=weight_column, dtype=dtype, missing=missing)
-        written = write_prepared(data, destination)
+        if Path(source).is_dir() or Path(source).suffix.lower() == ".parquet":
+            # Partitions one at a time: memory for the largest partition, not the dataset.
+            folder = open_folder(Path(source), target, weight_column)
+            written, rows, dropped = write_prepared_folder(folder, destination, dtype, missing)
+            n_features = len(folder.feature_names)
+        else:
+            data = load_dataset(source, target=target, weight_column=weight_column, dtype=dtype, missing=missing)
+            written = write_prepared(data, destination)
+            rows, n_features, dropped = data.n_samples, data.n_features, data.dropped_rows
     except DataError as error:
         fail(str(error))
     except OSError as error:
         fail(f"cannot write '{destination}': {error.strerror or error}.", code=EXIT_RUN_FAILED)
-    err.print(f"wrote {data.n_samples} {_plural(data.n_samples, 'row')} x {data.n_features} "
-              f"{_plural(data.n_features, 'feature')} ({dtype}) to "
+    if dropped:
+        err.print(f"--missing drop: left out {dropped} {_plural(dropped, 'row')} with missing values", highlight=False)
+    err.print(f"wrote {rows} {_plural(rows, 'row')} x {n_features} {_plural(n_features, 'feature')} ({dtype}) to "
               f"{', '.join(escape(str(path)) for path in written.values())}", highlight=False, soft_wrap=True)
 
 

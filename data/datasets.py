@@ -248,9 +248,11 @@ CHUNK_ROWS = 20_000  # rows held as Python strings at a time while reading a CSV
 
 
 def _load_delimited(path: Path, delimiter: str, target: str | None, weight_column: str | None, dtype: str,
-                    missing: str = "error") -> Dataset:
+                    missing: str = "error", *, label_text: bool = False) -> Dataset:
     """Read a delimited file chunk by chunk: each chunk's strings become numbers before the next
-    is read, so memory stays near the size of the result, not of the text as Python objects."""
+    is read, so memory stays near the size of the result, not of the text as Python objects.
+    ``label_text`` keeps labels as the strings in the file (a partition of a larger dataset must
+    not decide alone whether labels are numbers)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = ((line, row) for line, row in delimited_rows(path, handle, delimiter) if row)  # blank lines: no sample
@@ -298,7 +300,8 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
             raise DataError(f"{path}: every row has a missing value ({named}); nothing is left after --missing drop.")
     if weights is not None and (np.any(weights < 0) or not np.any(weights > 0)):
         raise DataError(f"{path}: weight column '{weight_column}' must be non-negative with a positive sum.")
-    labels = _as_integers_if_possible(labels)
+    if not label_text:
+        labels = as_integers_if_possible(labels)
     return Dataset(
         X=X,
         y=labels,
@@ -470,13 +473,15 @@ def _drop_missing_rows(dataset: Dataset, missing: str) -> Dataset:
     if not keep.any():
         raise DataError(f"{where}: every row holds NaN or infinite values; nothing is left after --missing drop.")
     dataset.X, dataset.y = X[keep], y[keep]
+    if dataset.sample_weight is not None:
+        dataset.sample_weight = dataset.sample_weight[keep]
     if dataset.y.dtype.kind == "f" and np.all(dataset.y == np.round(dataset.y)):
         dataset.y = dataset.y.astype(np.int64)  # the NaN that kept the labels float is gone
-    dataset.dropped_rows = int(bad_rows.sum())
+    dataset.dropped_rows += int(bad_rows.sum())
     return dataset
 
 
-def _as_integers_if_possible(labels: np.ndarray) -> np.ndarray:
+def as_integers_if_possible(labels: np.ndarray) -> np.ndarray:
     try:
         return labels.astype(np.int64)
     except (ValueError, OverflowError):  # text labels, or integers beyond int64 (long ids): keep as text

@@ -1,0 +1,225 @@
+"""Datasets split over a folder of files: Parquet or CSV/TSV partitions with one schema.
+
+A folder is read one partition at a time, so converting it (``softreg prepare``) needs memory
+for the largest partition, not for the dataset. Every partition must have the same columns
+(and, for Parquet, the same types), including the label column; labels are read as text in
+every partition and turned into integers only when all of them are integers, so partitions
+that happen to hold only numeric-looking labels cannot disagree with the others.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from softreg.data.datasets import (
+    CSV_SUFFIXES,
+    Dataset,
+    DataError,
+    _drop_missing_rows,
+    _load_delimited,
+    as_integers_if_possible,
+    prepared_paths,
+)
+
+PARTITION_KINDS = {".parquet": "parquet", **{suffix: "delimited" for suffix in CSV_SUFFIXES}}
+
+
+@dataclass
+class Folder:
+    """A folder of partitions: their files in name order, the columns and where the labels are."""
+
+    path: Path
+    kind: str  # "parquet" or "delimited"
+    files: list[Path]
+    feature_names: list[str]
+    target: str
+    weight_column: str | None
+    rows: list[int] | None  # per file, known up front for Parquet (from its metadata)
+
+
+def open_folder(folder: Path, target: str | None, weight_column: str | None) -> Folder:
+    """Discover a folder's partitions and check that they agree: DataError naming the file otherwise."""
+    folder = Path(folder)
+    if folder.is_file():  # one Parquet file is a folder of one partition
+        files = [folder] if folder.suffix.lower() in PARTITION_KINDS else []
+    else:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PARTITION_KINDS)
+    kinds = {PARTITION_KINDS[p.suffix.lower()] for p in files}
+    if not files:
+        raise DataError(f"{folder} holds no .parquet, .csv or .tsv partitions; a dataset folder is a set of files "
+                        "with the same columns.")
+    if len(kinds) > 1 or len({p.suffix.lower() for p in files}) > 1:
+        raise DataError(f"{folder} mixes file types ({', '.join(sorted({p.suffix for p in files}))}); a dataset "
+                        "folder holds partitions of one format.")
+    if kinds == {"parquet"}:
+        return _open_parquet_folder(folder, files, target, weight_column)
+    return _open_delimited_folder(folder, files, target, weight_column)
+
+
+def _open_parquet_folder(folder: Path, files: list[Path], target, weight_column) -> Folder:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install \"softreg[parquet]\"") from None
+    schemas, rows = [], []
+    for path in files:
+        try:
+            metadata = pq.ParquetFile(path)
+        except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+            raise DataError(f"{path}: not a readable Parquet file ({error}).") from None
+        schemas.append(metadata.schema_arrow)
+        rows.append(metadata.metadata.num_rows)
+    first = schemas[0]
+    names = list(first.names)
+    target = target or names[-1]
+    for path, schema in zip(files, schemas):
+        for column in (target, weight_column):
+            if column is not None and column not in schema.names:
+                raise DataError(f"{path}: no column '{column}', which {'labels' if column == target else 'weights'} "
+                                f"the rows; columns: {', '.join(schema.names)}. Every partition needs it.")
+        if list(schema.names) != names:
+            extra = sorted(set(schema.names) - set(names))
+            absent = sorted(set(names) - set(schema.names))
+            raise DataError(f"{path}: its columns differ from {files[0].name}'s "
+                            f"({'extra ' + ', '.join(extra) if extra else ''}{'; ' if extra and absent else ''}"
+                            f"{'missing ' + ', '.join(absent) if absent else ''}{'in another order' if not extra and not absent else ''});"
+                            " every partition needs the same columns.")
+        for field in schema:
+            if field.type != first.field(field.name).type:
+                raise DataError(f"{path}: column '{field.name}' is {field.type} here but {first.field(field.name).type} "
+                                f"in {files[0].name}; every partition needs the same schema.")
+    features = [name for name in names if name not in (target, weight_column)]
+    for name in features:
+        kind = first.field(name).type
+        if not (str(kind).startswith(("int", "uint", "float", "double", "bool", "halffloat"))):
+            raise DataError(f"{files[0]}: feature column '{name}' has type {kind}; features must be numbers. "
+                            "Choose the label column with --target.")
+    return Folder(folder, "parquet", files, features, target, weight_column, rows)
+
+
+def _open_delimited_folder(folder: Path, files: list[Path], target, weight_column) -> Folder:
+    headers = []
+    for path in files:
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                headers.append(handle.readline().rstrip("\r\n"))
+        except UnicodeDecodeError:
+            raise DataError(f"{path} is not UTF-8 text.") from None
+    for path, header in zip(files, headers):
+        if header != headers[0]:
+            raise DataError(f"{path}: its header differs from {files[0].name}'s ({header[:80]!r} against "
+                            f"{headers[0][:80]!r}); every partition needs the same columns in the same order.")
+    delimiter = CSV_SUFFIXES[files[0].suffix.lower()]
+    names = [name.strip().strip('"') for name in headers[0].split(delimiter)]
+    target = target or names[-1]
+    for column in (target, weight_column):
+        if column is not None and column not in names:
+            raise DataError(f"{files[0]}: no column '{column}'; columns: {', '.join(names)}.")
+    features = [name for name in names if name not in (target, weight_column)]
+    return Folder(folder, "delimited", files, features, target, weight_column, None)
+
+
+def read_partition(folder: Folder, index: int, dtype: str, missing: str = "error") -> Dataset:
+    """One partition's rows: X in ``dtype``, labels as text, weights if any."""
+    path = folder.files[index]
+    if folder.kind == "delimited":
+        part = _load_delimited(path, CSV_SUFFIXES[path.suffix.lower()], folder.target, folder.weight_column, dtype,
+                               missing, label_text=True)
+        part.y = part.y.astype(str)
+        return part
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=[*folder.feature_names, folder.target,
+                                         *([folder.weight_column] if folder.weight_column else [])])
+    X = np.empty((table.num_rows, len(folder.feature_names)), dtype=dtype)
+    for j, name in enumerate(folder.feature_names):
+        column = table.column(name)
+        X[:, j] = column.to_numpy(zero_copy_only=False).astype(dtype) if column.null_count == 0 else \
+            column.to_numpy(zero_copy_only=False).astype(float)  # nulls become NaN, then missing-row handling
+    labels_column = table.column(folder.target)
+    labels = labels_column.to_numpy(zero_copy_only=False).astype(str)
+    if labels_column.null_count:
+        labels[np.asarray(labels_column.is_null())] = ""
+    weights = None
+    if folder.weight_column:
+        weights = table.column(folder.weight_column).to_numpy(zero_copy_only=False).astype(np.float64)
+    part = Dataset(X=X, y=labels, feature_names=list(folder.feature_names), description=path.name,
+                   spec={"path": str(path)}, sample_weight=weights)
+    unlabeled = labels == ""
+    if unlabeled.any():
+        if missing == "error":
+            raise DataError(f"{path}: {int(unlabeled.sum())} rows have no label in column '{folder.target}' (first at "
+                            f"row {int(np.argmax(unlabeled))}); fill them in, or pass --missing drop.")
+        keep = ~unlabeled
+        part.X, part.y = part.X[keep], part.y[keep]
+        part.sample_weight = None if weights is None else weights[keep]
+        part.dropped_rows = int(unlabeled.sum())
+    return _drop_missing_rows(part, missing)
+
+
+def write_prepared_folder(folder: Folder, destination: Path, dtype: str, missing: str = "error",
+                          progress=None) -> tuple[dict[str, Path], int, int]:
+    """Convert a folder into a prepared .npy one partition at a time; returns (paths, rows, dropped).
+
+    X is written sequentially behind a header sized for any row count and rewritten with the
+    true count at the end, so no partition is held longer than it takes to write it.
+    """
+    import json
+
+    from softreg.data.output import atomic_file
+
+    paths = prepared_paths(destination)
+    labels, weights, total, dropped = [], [], 0, 0
+    n_features = len(folder.feature_names)
+    with atomic_file(paths["X"]) as handle:
+        header_length = _write_npy_header(handle, (10**15, n_features), np.dtype(dtype))
+        for index in range(len(folder.files)):
+            part = read_partition(folder, index, dtype, missing)
+            handle.write(np.ascontiguousarray(part.X, dtype=dtype).tobytes())
+            labels.append(part.y)
+            weights.append(part.sample_weight)
+            total += part.X.shape[0]
+            dropped += part.dropped_rows
+            if progress is not None:
+                progress(index + 1, len(folder.files), total)
+        if total == 0:
+            raise DataError(f"{folder.path}: the partitions hold no rows.")
+        handle.seek(0)
+        _write_npy_header(handle, (total, n_features), np.dtype(dtype), length=header_length)
+        handle.seek(0, 2)
+    y = as_integers_if_possible(np.concatenate(labels))
+    with atomic_file(paths["labels"]) as handle:
+        np.save(handle, y, allow_pickle=False)
+    with atomic_file(paths["features"], "w", encoding="utf-8") as handle:
+        json.dump({"names": list(folder.feature_names), "real": True}, handle)
+    if folder.weight_column:
+        with atomic_file(paths["weights"]) as handle:
+            np.save(handle, np.concatenate(weights), allow_pickle=False)
+    else:
+        paths["weights"].unlink(missing_ok=True)
+        del paths["weights"]
+    return paths, total, dropped
+
+
+def _write_npy_header(handle, shape: tuple, dtype: np.dtype, length: int | None = None) -> int:
+    """Write a version 1.0 .npy header for a C-ordered array; pad it to ``length`` bytes if given.
+
+    The format (numpy's NEP 1): magic, version, a little-endian uint16 header length, then a
+    Python dict literal padded with spaces and ended by a newline, the whole a multiple of 64.
+    """
+    text = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)})
+    ast.literal_eval(text)  # the reader parses it this way
+    prefix = 10  # magic (6) + version (2) + header length (2)
+    if length is None:
+        length = prefix + len(text) + 1
+        length += -length % 64
+    padding = length - prefix - len(text) - 1
+    if padding < 0:
+        raise ValueError("the .npy header does not fit the space reserved for it")
+    body = (text + " " * padding + "\n").encode("latin1")
+    handle.write(b"\x93NUMPY\x01\x00" + (len(body)).to_bytes(2, "little") + body)
+    return length
