@@ -600,7 +600,36 @@ class DaskEngine:
 
 def _block_sums_task(rows, labels, W_t, b, gradient, count) -> BlockSums:
     y_block, weight = labels
-    return block_sums(W_t, b, rows, y_block, weight, gradient=gradient, count=count)
+    return tiled_block_sums(W_t, b, rows, y_block, weight, gradient=gradient, count=count)
+
+
+def tiled_block_sums(W_t, b, rows, y_block, weight, *, gradient: bool, count: bool) -> BlockSums:
+    """:func:`block_sums` over a large block, one cache-sized tile (BLOCK_BYTES) at a time.
+
+    A cluster's blocks are large (task overhead is per block), but each tile must stay in cache
+    between its two products, as in memory; the tiles' sums are added in order.
+    """
+    tile = block_rows_for(rows.shape[1], rows.dtype.itemsize)
+    if rows.shape[0] <= tile:
+        return block_sums(W_t, b, rows, y_block, weight, gradient=gradient, count=count)
+    parts = []
+    for start in range(0, rows.shape[0], tile):
+        stop = min(start + tile, rows.shape[0])
+        part_weight = weight if np.ndim(weight) == 0 else weight[start:stop]
+        parts.append(block_sums(W_t, b, rows[start:stop], y_block[start:stop], part_weight, gradient=gradient,
+                                count=count))
+    loss = 0.0
+    for part in parts:
+        loss += part.loss
+    dW_t = db = None
+    if gradient:
+        dW_t, db = parts[0].dW_t.copy(), parts[0].db.copy()
+        for part in parts[1:]:
+            dW_t += part.dW_t
+            db += part.db
+    n_correct = sum(part.n_correct for part in parts) if count else None
+    n_unseparated = sum(part.n_unseparated for part in parts) if count else None
+    return BlockSums(loss, dW_t, db, n_correct, n_unseparated)
 
 
 def _gram_task(rows, labels, v):
