@@ -79,8 +79,10 @@ def load_dataset(
 ) -> Dataset:
     """Load the dataset that ``spec`` names (see the module docstring for the forms).
 
-    ``memory_map=True`` maps the X of a prepared ``.npy`` file instead of reading it (for the
-    stream engine); other formats are read as usual.
+    ``memory_map=True`` maps the X of a prepared ``.npy`` file instead of reading it, and reads
+    only the labels of a folder of partitions (for the stream and dask engines, which read the
+    rows themselves); other formats are read as usual. A folder (or a single .parquet file) is
+    a set of Parquet or CSV/TSV partitions with one schema (:mod:`softreg.data.partitions`).
 
     ``target`` names the label column of a CSV/TSV file (default: the last column);
     ``weight_column`` names a column of per-sample weights, removed from the features.
@@ -104,8 +106,12 @@ def load_dataset(
             f"dataset '{spec}' is neither a built-in ({', '.join(BUILTINS)}, synthetic) nor an existing file. "
             "Pass a built-in name or the path of a .csv, .tsv, .npz or svmlight (.svm/.svmlight/.libsvm) file."
         )
-    if path.is_dir():
-        raise DataError(f"dataset path '{spec}' is a directory; pass a .csv, .tsv, .npz or svmlight file.")
+    if path.is_dir() or path.suffix.lower() == ".parquet":
+        from softreg.data.partitions import folder_digest, load_folder
+
+        dataset = load_folder(path, target, weight_column, dtype, missing, lazy=memory_map)
+        dataset.spec.update(rows=dataset.n_samples, sha256=folder_digest(path))
+        return dataset
     if not os.access(path, os.R_OK):
         raise DataError(f"dataset file '{spec}' is not readable (permission denied).")
     suffix = path.suffix.lower()

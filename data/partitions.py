@@ -223,3 +223,127 @@ def _write_npy_header(handle, shape: tuple, dtype: np.dtype, length: int | None 
     body = (text + " " * padding + "\n").encode("latin1")
     handle.write(b"\x93NUMPY\x01\x00" + (len(body)).to_bytes(2, "little") + body)
     return length
+
+
+# ------------------------------------------------------------------------ training from a folder
+@dataclass(frozen=True)
+class PartitionBlock:
+    """Rows [start, stop) of the dataset, stored in file ``file`` (row group ``row_group`` of a Parquet file)."""
+
+    file: int
+    row_group: int | None
+    start: int
+    stop: int
+
+
+class FolderRows:
+    """Stands in for X when a folder is trained on without loading it: its shape and dtype only."""
+
+    def __init__(self, folder: Folder, rows: list[int], dtype: str):
+        self.folder, self.rows = folder, rows
+        self.shape, self.dtype = (sum(rows), len(folder.feature_names)), np.dtype(dtype)
+
+    def blocks(self) -> list[PartitionBlock]:
+        return partition_blocks(self.folder, self.rows)
+
+
+def folder_labels(folder: Folder) -> tuple[np.ndarray, np.ndarray | None, list[int]]:
+    """Every partition's labels (text, then integers if all are), weights, and row counts.
+
+    Parquet partitions are read for those columns only; CSV partitions are parsed whole (the
+    features are checked on the way and dropped). Rows with missing values are an error here:
+    dropping them would shift the rows each block holds (``softreg prepare --missing drop``
+    makes a clean copy).
+    """
+    labels, weights, rows = [], [], []
+    for index, path in enumerate(folder.files):
+        if folder.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            columns = [folder.target, *([folder.weight_column] if folder.weight_column else [])]
+            table = pq.read_table(path, columns=columns)
+            column = table.column(folder.target)
+            if column.null_count:
+                raise DataError(f"{path}: {column.null_count} rows have no label in column '{folder.target}'; fill "
+                                "them in, or make a clean copy with softreg prepare --missing drop and train on it.")
+            labels.append(column.to_numpy(zero_copy_only=False).astype(str))
+            if folder.weight_column:
+                weights.append(table.column(folder.weight_column).to_numpy(zero_copy_only=False).astype(np.float64))
+            rows.append(table.num_rows)
+        else:
+            part = read_partition(folder, index, "float64", "error")
+            labels.append(part.y)
+            weights.append(part.sample_weight)
+            rows.append(part.X.shape[0])
+    y = as_integers_if_possible(np.concatenate(labels))
+    return y, (np.concatenate(weights) if folder.weight_column else None), rows
+
+
+def partition_blocks(folder: Folder, rows: list[int]) -> list[PartitionBlock]:
+    """The blocks a folder is read in: Parquet row groups, or whole CSV partitions."""
+    blocks, start = [], 0
+    for index, path in enumerate(folder.files):
+        if folder.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            metadata = pq.ParquetFile(path).metadata
+            for group in range(metadata.num_row_groups):
+                size = metadata.row_group(group).num_rows
+                blocks.append(PartitionBlock(index, group, start, start + size))
+                start += size
+        else:
+            blocks.append(PartitionBlock(index, None, start, start + rows[index]))
+            start += rows[index]
+    return blocks
+
+
+def read_block(folder: Folder, block: PartitionBlock, dtype: str) -> np.ndarray:
+    """The feature rows of one block, (B, D) in ``dtype``; non-finite values are an error naming the file."""
+    path = folder.files[block.file]
+    if folder.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.ParquetFile(path).read_row_group(block.row_group, columns=list(folder.feature_names))
+        X = np.empty((table.num_rows, len(folder.feature_names)), dtype=dtype)
+        for j, name in enumerate(folder.feature_names):
+            X[:, j] = table.column(name).to_numpy(zero_copy_only=False)
+    else:
+        X = read_partition(folder, block.file, dtype, "error").X
+    if not np.isfinite(X).all():
+        raise DataError(f"{path}: missing, NaN or infinite feature values (row {int(np.argmax(~np.isfinite(X).all(axis=1)))}"
+                        f"{'' if block.row_group is None else f' of row group {block.row_group}'}); make a clean copy "
+                        "with softreg prepare --missing drop and train on it.")
+    return X
+
+
+def load_folder(path: Path, target: str | None, weight_column: str | None, dtype: str, missing: str,
+                *, lazy: bool) -> Dataset:
+    """A folder as a Dataset: its rows concatenated in memory, or (``lazy``) only its labels,
+    with a :class:`FolderRows` standing in for X for the engines that read blocks themselves."""
+    folder = open_folder(path, target, weight_column)
+    spec = {"path": str(Path(path).resolve()), "format": "folder", "target": folder.target,
+            "weight_column": folder.weight_column, "named_features": True}
+    description = f"{Path(path).name}/ ({len(folder.files)} {folder.kind} partitions, target column '{folder.target}')"
+    if lazy:
+        y, weights, rows = folder_labels(folder)
+        return Dataset(X=FolderRows(folder, rows, dtype), y=y, feature_names=list(folder.feature_names),
+                       description=description, spec=spec, sample_weight=weights)
+    parts = [read_partition(folder, index, dtype, missing) for index in range(len(folder.files))]
+    weights = np.concatenate([part.sample_weight for part in parts]) if folder.weight_column else None
+    return Dataset(X=np.concatenate([part.X for part in parts]), y=as_integers_if_possible(np.concatenate(
+        [part.y for part in parts])), feature_names=list(folder.feature_names), description=description, spec=spec,
+        sample_weight=weights, dropped_rows=sum(part.dropped_rows for part in parts))
+
+
+def folder_digest(path: Path) -> str:
+    """SHA-256 over the partitions' digests, in name order: eval notices a changed partition."""
+    import hashlib
+
+    from softreg.data.datasets import file_digest
+
+    folder = Path(path)
+    files = [folder] if folder.is_file() else sorted(p for p in folder.iterdir() if p.suffix.lower() in PARTITION_KINDS)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}:{file_digest(file)}".encode())
+    return digest.hexdigest()

@@ -143,12 +143,13 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
               should_stop, checkpoint_to=None, resume: bool = False) -> TrainingRun:
     """Engines that read a prepared .npy themselves (stream, dask): the same splits as in
     memory, chosen by row weights, so X is never loaded here."""
-    from softreg.model.engine import DaskEngine, StreamEngine
+    from softreg.model.engine import DaskEngine, PartitionStreamEngine, StreamEngine
     from sklearn.utils.class_weight import compute_sample_weight
 
-    if dataset.spec.get("format") != "npy":
-        raise DataError(f"engine '{config.engine}' reads a prepared .npy file, and dataset '{config.dataset}' is not "
-                        f"one: run `softreg prepare {config.dataset} data.npy` once, then train on data.npy.")
+    if dataset.spec.get("format") not in ("npy", "folder"):
+        raise DataError(f"engine '{config.engine}' reads a prepared .npy file or a folder of Parquet/CSV partitions, "
+                        f"and dataset '{config.dataset}' is neither: run `softreg prepare {config.dataset} data.npy` "
+                        "once, then train on data.npy.")
     train_rows, val_rows, test_rows = splits
     y = np.asarray(dataset.y)
     classes = np.unique(y[train_rows])
@@ -163,9 +164,16 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     validation_weights = np.zeros(len(y))
     validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
     path = dataset.spec["path"]
+    folder_rows = dataset.X if dataset.spec["format"] == "folder" else None
+    if folder_rows is not None and config.block_rows is not None:
+        raise DataError("--block-rows sets the blocks of a prepared .npy; a folder is read in its own blocks (Parquet "
+                        "row groups, CSV partitions).")
     if config.engine == "dask":
         engine = DaskEngine(path, y_index, train_weights, n_classes=len(classes), block_rows=config.block_rows,
-                            scheduler=config.scheduler)
+                            scheduler=config.scheduler, folder_rows=folder_rows)
+    elif folder_rows is not None:
+        engine = PartitionStreamEngine(folder_rows, folder_rows.blocks(), y_index, train_weights,
+                                       n_classes=len(classes))
     else:
         engine = StreamEngine(path, y_index, train_weights, n_classes=len(classes), block_rows=config.block_rows)
     run_identity = {"config": {key: value for key, value in config.to_dict().items()

@@ -100,7 +100,7 @@ def test_missing_target_lists_columns(tmp_path):
 def test_unknown_name_and_directory(tmp_path):
     with pytest.raises(DataError, match="neither a built-in"):
         load_dataset("irs")
-    with pytest.raises(DataError, match="is a directory"):
+    with pytest.raises(DataError, match="holds no .parquet, .csv or .tsv partitions"):
         load_dataset(str(tmp_path))
 
 

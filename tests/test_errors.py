@@ -113,7 +113,8 @@ def test_bad_data_exits_2_naming_the_problem(runner, tmp_path, out, case):
 
 
 def test_a_directory_and_an_unreadable_file(runner, tmp_path, out, monkeypatch):
-    check_failure(runner.invoke(app, ["train", str(tmp_path), "--out", str(out)]), 2, ["is a directory"], out)
+    check_failure(runner.invoke(app, ["train", str(tmp_path), "--out", str(out)]), 2,
+                  ["holds no .parquet, .csv or .tsv partitions"], out)
     path = write(tmp_path, "secret.csv", two_class_csv())
     import softreg.data.datasets as datasets
 

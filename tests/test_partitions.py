@@ -136,3 +136,47 @@ def test_the_reserved_header_is_rewritten_for_any_row_count(tmp_path):
         assert np.lib.format.read_magic(buffer) == (1, 0)
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
         assert (shape, fortran, dtype) == ((rows, 3), False, np.dtype("<f4")) and buffer.tell() == length
+
+
+def signal_partitions(n_parts=3, rows=500, d=5, seed=1):
+    """Partitions whose labels follow the features (so training does not stall at the noise floor)."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((d, 3)) * 2
+    parts = []
+    for _ in range(n_parts):
+        X = rng.standard_normal((rows, d)) * 3 + 10
+        y = np.array(["x", "y", "z"])[np.argmax((X - 10) @ W + rng.gumbel(size=(rows, 3)), axis=1)]
+        parts.append((X, y, rng.uniform(0.5, 2.0, rows)))
+    return parts
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_training_on_a_folder_gives_one_model_with_every_engine(tmp_path, kind):
+    """memory (the partitions concatenated), stream (block by block) and dask (loader tasks per
+    row group or partition): the same weights within 1e-10 after the same epochs."""
+    (write_parquet if kind == "parquet" else write_csv)(tmp_path / "data", signal_partitions())
+    models = {}
+    for engine in ("memory", "stream", "dask"):
+        out = tmp_path / f"{engine}.npz"
+        result = runner.invoke(app, ["train", str(tmp_path / "data"), "--target", "label", "--weight-column", "w",
+                                     "--engine", engine, "--quiet", "--max-epochs", "15", "--tol", "0",
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        models[engine] = np.load(out, allow_pickle=False)
+    for engine in ("stream", "dask"):
+        for name in ("weights", "bias", "feature_mean", "feature_scale"):
+            difference = np.max(np.abs(models[engine][name] - models["memory"][name]))
+            assert difference <= 1e-10 * np.max(np.abs(models["memory"][name])), (engine, name)
+    evaluated = runner.invoke(app, ["eval", str(tmp_path / "stream.npz")])
+    assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_non_finite_features_in_a_folder_are_exit_2_naming_the_file(tmp_path):
+    parts = signal_partitions()
+    parts[2][0][10, 1] = np.nan
+    write_parquet(tmp_path / "data", parts)
+    result = runner.invoke(app, ["train", str(tmp_path / "data"), "--target", "label", "--weight-column", "w",
+                                 "--engine", "stream", "--quiet", "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 2, result.output
+    assert "part-002.parquet: missing, NaN or infinite feature values" in " ".join(result.output.split())
+    assert "prepare --missing drop" in " ".join(result.output.split())
