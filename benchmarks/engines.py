@@ -92,6 +92,9 @@ def main() -> None:
              lambda: StreamEngine(path, y, n_classes=10, standardization=(mean, scale)),
              lambda: drop_from_page_cache(path)),
         ]
+        configurations.append(("dask, 2 workers, default blocks (a multiple of the workers)",
+                               lambda: DaskEngine(path, y, n_classes=10, n_workers=2, standardization=(mean, scale)),
+                               None))
         for workers in (1, 2):
             for block_rows in (200_000, 50_000):
                 if block_rows >= n and workers == 2:

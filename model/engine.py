@@ -286,7 +286,27 @@ class MemoryEngine:
         return add_block_sums(self._map(one_block), W, l2, gradient, count, self._fold)
 
 
-class StreamEngine(MemoryEngine):
+class _StandardizesItsCopies:
+    """For engines whose blocks are fresh copies (read from a file): the rows are standardized
+    in that copy, in X's dtype, instead of folding the map into the weights. Exact in float32
+    too, where folding cancels catastrophically for columns with |mean| >> scale."""
+
+    def set_standardization(self, mean, scale) -> None:
+        super().set_standardization(mean, scale)
+        self._mean, self._scale = (np.asarray(a, dtype=self.dtype) for a in self.standardization)
+
+    @property
+    def _fold(self):
+        return None  # the rows come standardized from _rows
+
+    def _standardized(self, rows: np.ndarray) -> np.ndarray:
+        if self.standardization is not None:
+            rows -= self._mean
+            rows /= self._scale
+        return rows
+
+
+class StreamEngine(_StandardizesItsCopies, MemoryEngine):
     """Row-block sums over a row-major ``.npy`` file, read block by block: out of core.
 
     Each worker thread reads its block with ``os.pread`` into a buffer of its own, reused for
@@ -349,23 +369,10 @@ class StreamEngine(MemoryEngine):
                 raise OSError(f"{self.path}: the file ended at row {start + done // self.row_bytes}; it was "
                               "truncated or replaced while training")
             done += got
-        if self.standardization is not None:
-            # Standardized in the block's own buffer: exact in float32 too, where folding the
-            # mean into the weights cancels catastrophically for columns with |mean| >> scale.
-            rows -= self._mean
-            rows /= self._scale
-        return rows
-
-    def set_standardization(self, mean, scale) -> None:
-        super().set_standardization(mean, scale)
-        self._mean, self._scale = (np.asarray(a, dtype=self.dtype) for a in self.standardization)
-
-    @property
-    def _fold(self):
-        return None  # the rows come standardized from _rows
+        return self._standardized(rows)
 
 
-class PartitionStreamEngine(MemoryEngine):
+class PartitionStreamEngine(_StandardizesItsCopies, MemoryEngine):
     """The stream engine over a folder of Parquet or CSV partitions (:mod:`softreg.data.partitions`):
     each block (a Parquet row group or a CSV partition) is read when it is needed and dropped
     after, so memory is a few blocks; the rows are standardized in that fresh copy."""
@@ -387,19 +394,7 @@ class PartitionStreamEngine(MemoryEngine):
     def _rows(self, source) -> np.ndarray:
         from softreg.data.partitions import read_block
 
-        rows = read_block(self.folder, source, self.dtype.name)
-        if self.standardization is not None:
-            rows -= self._mean
-            rows /= self._scale
-        return rows
-
-    def set_standardization(self, mean, scale) -> None:
-        super().set_standardization(mean, scale)
-        self._mean, self._scale = (np.asarray(a, dtype=self.dtype) for a in self.standardization)
-
-    @property
-    def _fold(self):
-        return None  # the rows come standardized from _rows
+        return self._standardized(read_block(self.folder, source, self.dtype.name))
 
 
 # ----------------------------------------------------------------------------------- file blocks
