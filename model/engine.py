@@ -539,6 +539,7 @@ class DaskEngine:
         except ImportError:
             raise EngineError("engine 'dask' needs Dask: pip install \"softreg[dask]\"") from None
         import logging
+        import warnings
 
         # Dask logs its own view of failures (a lost worker, a lost scheduler) as it recovers;
         # softreg reports them itself, once, in its own words.
@@ -546,8 +547,13 @@ class DaskEngine:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             if self.scheduler is None:
-                self._cluster = LocalCluster(n_workers=self.n_workers or available_cores(), threads_per_worker=1,
-                                             processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
+                with warnings.catch_warnings():
+                    # Another Dask cluster on this machine holds the default HTTP port; ours takes
+                    # any other, which is fine and not worth a warning.
+                    warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                    self._cluster = LocalCluster(n_workers=self.n_workers or available_cores(), threads_per_worker=1,
+                                                 processes=True, dashboard_address=None,
+                                                 silence_logs=logging.CRITICAL)
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(self.scheduler, timeout="5s")
