@@ -237,6 +237,12 @@ def train(
     except (ModelFileError, ValueError) as error:
         fail(str(error))
 
+    source = Path(config.dataset)
+    if config.engine != "memory" and not (source.suffix.lower() in (".npy", ".parquet") or source.is_dir()):
+        # Said before loading: the point of these engines is data that may not fit in memory.
+        fail(f"engine '{config.engine}' reads a prepared .npy file or a folder (or file) of Parquet/CSV partitions, "
+             f"and dataset '{config.dataset}' is neither: run `softreg prepare {config.dataset} data.npy` once, then "
+             "train on data.npy.")
     try:
         data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column, dtype=config.dtype,
                             missing=config.missing, memory_map=config.engine != "memory")
@@ -270,6 +276,8 @@ def train(
             fail(f"{error}. Training stopped and no model was written; {where}.", code=EXIT_RUN_FAILED)
         except EngineError as error:
             fail(str(error))
+        except OSError as error:  # a data file that changed or vanished under a running engine
+            fail(f"training stopped: {error}. No model was written.", code=EXIT_RUN_FAILED)
         except (DataError, ValueError) as error:
             fail(_flag_names(str(error)))
         header = run.header()
@@ -284,7 +292,11 @@ def train(
             fail(f"training finished but the model could not be written to '{model_path}' ({error.strerror or error}); "
                  "nothing was written there. Choose another --out.", code=EXIT_RUN_FAILED)
         INTERRUPTIONS.saved.append(str(model_path))
-        checkpoint_path(model_path).unlink(missing_ok=True)  # the model supersedes it
+        if config.engine != "memory" and run.estimator.stop_reason_ != "interrupted":
+            checkpoint_path(model_path).unlink(missing_ok=True)  # the finished model supersedes it
+        elif config.engine != "memory" and checkpoint_path(model_path).exists() and not as_json:
+            err.print(f"checkpoint kept: {checkpoint_path(model_path)}; the same command with --resume continues the "
+                      "run", highlight=False, soft_wrap=True)
         if run.estimator.stop_reason_ == "separable":
             fail(f"{run.estimator.stop_message_} The model was saved to '{model_path}', but it is not an optimum.",
                  code=EXIT_RUN_FAILED)

@@ -43,7 +43,7 @@ class Folder:
 
 def open_folder(folder: Path, target: str | None, weight_column: str | None) -> Folder:
     """Discover a folder's partitions and check that they agree: DataError naming the file otherwise."""
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # loader tasks may run in other working directories
     if folder.is_file():  # one Parquet file is a folder of one partition
         files = [folder] if folder.suffix.lower() in PARTITION_KINDS else []
     else:
@@ -133,17 +133,18 @@ def read_partition(folder: Folder, index: int, dtype: str, missing: str = "error
         return part
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=[*folder.feature_names, folder.target,
-                                         *([folder.weight_column] if folder.weight_column else [])])
+    try:
+        table = pq.read_table(path, columns=[*folder.feature_names, folder.target,
+                                             *([folder.weight_column] if folder.weight_column else [])])
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+        raise DataError(f"{path}: not a readable Parquet partition ({error}).") from None
     X = np.empty((table.num_rows, len(folder.feature_names)), dtype=dtype)
     for j, name in enumerate(folder.feature_names):
         column = table.column(name)
         X[:, j] = column.to_numpy(zero_copy_only=False).astype(dtype) if column.null_count == 0 else \
             column.to_numpy(zero_copy_only=False).astype(float)  # nulls become NaN, then missing-row handling
     labels_column = table.column(folder.target)
-    labels = labels_column.to_numpy(zero_copy_only=False).astype(str)
-    if labels_column.null_count:
-        labels[np.asarray(labels_column.is_null())] = ""
+    labels = _label_text(labels_column)
     weights = None
     if folder.weight_column:
         weights = table.column(folder.weight_column).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -159,6 +160,16 @@ def read_partition(folder: Folder, index: int, dtype: str, missing: str = "error
         part.sample_weight = None if weights is None else weights[keep]
         part.dropped_rows = int(unlabeled.sum())
     return _drop_missing_rows(part, missing)
+
+
+def _label_text(column) -> np.ndarray:
+    """A Parquet label column as text, nulls as "": cast by pyarrow, so integer labels stay "3" in a
+    partition with nulls (through NumPy they would become the float "3.0")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(column, pa.string())
+    return np.asarray(pc.fill_null(text, "").to_numpy(zero_copy_only=False), dtype=str)
 
 
 def write_prepared_folder(folder: Folder, destination: Path, dtype: str, missing: str = "error",
@@ -261,12 +272,15 @@ def folder_labels(folder: Folder) -> tuple[np.ndarray, np.ndarray | None, list[i
             import pyarrow.parquet as pq
 
             columns = [folder.target, *([folder.weight_column] if folder.weight_column else [])]
-            table = pq.read_table(path, columns=columns)
+            try:
+                table = pq.read_table(path, columns=columns)
+            except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+                raise DataError(f"{path}: not a readable Parquet partition ({error}).") from None
             column = table.column(folder.target)
             if column.null_count:
                 raise DataError(f"{path}: {column.null_count} rows have no label in column '{folder.target}'; fill "
                                 "them in, or make a clean copy with softreg prepare --missing drop and train on it.")
-            labels.append(column.to_numpy(zero_copy_only=False).astype(str))
+            labels.append(_label_text(column))
             if folder.weight_column:
                 weights.append(table.column(folder.weight_column).to_numpy(zero_copy_only=False).astype(np.float64))
             rows.append(table.num_rows)
@@ -303,7 +317,10 @@ def read_block(folder: Folder, block: PartitionBlock, dtype: str) -> np.ndarray:
     if folder.kind == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.ParquetFile(path).read_row_group(block.row_group, columns=list(folder.feature_names))
+        try:
+            table = pq.ParquetFile(path).read_row_group(block.row_group, columns=list(folder.feature_names))
+        except Exception as error:  # noqa: BLE001 - a partition changed or damaged since the labels were read
+            raise DataError(f"{path}: row group {block.row_group} is not readable ({error}).") from None
         X = np.empty((table.num_rows, len(folder.feature_names)), dtype=dtype)
         for j, name in enumerate(folder.feature_names):
             X[:, j] = table.column(name).to_numpy(zero_copy_only=False)

@@ -23,7 +23,7 @@ import copy
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,6 +291,7 @@ class _StandardizesItsCopies:
     in that copy, in X's dtype, instead of folding the map into the weights. Exact in float32
     too, where folding cancels catastrophically for columns with |mean| >> scale."""
 
+
     def set_standardization(self, mean, scale) -> None:
         super().set_standardization(mean, scale)
         self._mean, self._scale = (np.asarray(a, dtype=self.dtype) for a in self.standardization)
@@ -430,6 +431,24 @@ def environment_versions() -> dict:
             "numpy": np.__version__}
 
 
+@contextmanager
+def _sigint_ignored():
+    """Worker processes started inside inherit an ignored SIGINT (it survives exec), so a Ctrl-C
+    in the terminal reaches only softreg, which stops after the epoch and saves; without this
+    it also killed the workers, and the pass in progress waited for them for ever."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class EngineError(RuntimeError):
     """An engine cannot start: the message names the scheduler, worker or file at fault."""
 
@@ -451,6 +470,7 @@ class DaskEngine:
     Without ``scheduler`` an embedded local cluster (one worker process per core, one thread
     each) is started and stopped with the engine; with an address, the user's cluster is used.
     """
+
 
     def __init__(self, path, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
                  block_rows: int | None = None, standardization=None, scheduler: str | None = None,
@@ -547,7 +567,7 @@ class DaskEngine:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             if self.scheduler is None:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _sigint_ignored():
                     # Another Dask cluster on this machine holds the default HTTP port; ours takes
                     # any other, which is fine and not worth a warning.
                     warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
@@ -592,7 +612,11 @@ class DaskEngine:
         """One clear error before training when a worker differs from this process, or has none."""
         workers = self._client.scheduler_info()["workers"]
         if not workers:
-            self._client.wait_for_workers(1, timeout=30)
+            try:
+                self._client.wait_for_workers(1, timeout=30)
+            except Exception:  # noqa: BLE001 - distributed's own timeout error
+                raise EngineError(f"the Dask scheduler at {self.scheduler!r} has no workers (waited 30 s); start "
+                                  "some with `dask worker ADDRESS`.") from None
         here = environment_versions()
         try:
             theirs = self._client.run(environment_versions)
@@ -626,17 +650,46 @@ class DaskEngine:
         # The hint is loose: if that worker is gone, the task runs elsewhere.
         owners = self._owners()
         futures = [self._client.submit(function, block, labels, *more, *args, pure=False, workers=owner,
-                                       allow_other_workers=True)
+                                       allow_other_workers=owner is not None)
                    for block, labels, more, owner in zip(self._blocks, self.labels, extra, owners)]
         try:
+            self._wait_while_workers_remain(futures)
             results = self._client.gather(futures)
+        except (EngineLost, EngineError):
+            raise
         except Exception as error:  # noqa: BLE001 - distributed raises many kinds when its scheduler is gone
-            if self._client.status != "running" or type(error).__name__ in ("CancelledError", "CommClosedError"):
+            if self._client.status != "running" or type(error).__name__ in ("CancelledError", "CommClosedError",
+                                                                             "FutureCancelledError"):
                 raise EngineLost(f"lost the Dask scheduler{'' if self.scheduler is None else ' at ' + self.scheduler} "
                                  f"({type(error).__name__}: {error})") from None
+            if type(error).__name__ == "KilledWorker":
+                raise EngineLost(f"a block's task killed worker after worker ({error}); the data or the workers' "
+                                 "memory may be at fault") from None
             raise
         self._note_lost_workers()
         return results
+
+    def _wait_while_workers_remain(self, futures, poll_seconds: float = 2.0) -> None:
+        """Wait for the pass, but not for ever: a cluster with no workers left cannot finish it."""
+        while True:
+            _, not_done = self._wait_some(futures, poll_seconds)
+            if not not_done:
+                return
+            if self._client.status != "running":
+                return  # gather reports the lost scheduler
+            if not self._client.scheduler_info()["workers"]:
+                raise EngineLost(f"no Dask workers left{'' if self.scheduler is None else ' on ' + self.scheduler}; "
+                                 "the pass cannot finish")
+
+    @staticmethod
+    def _wait_some(futures, seconds: float):
+        from distributed import wait
+
+        try:
+            result = wait(futures, timeout=seconds)
+        except TimeoutError:
+            return [], futures
+        return result.done, result.not_done
 
     def _owners(self) -> list:
         """The worker holding each block (None where not known yet), asked once per cluster change."""

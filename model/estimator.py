@@ -228,6 +228,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(f"the data holds {engine.dtype} rows but dtype is {self.dtype}; engines read rows as "
                              f"they are stored: prepare the file with --dtype {self.dtype}, or train with dtype "
                              f"{engine.dtype}")
+        if self.standardize and engine.standardization is not None:
+            raise ValueError("this engine already serves standardized rows (from an earlier fit, or its "
+                             "standardization argument); give fit_engine a new engine, or use standardize=False")
         self.classes_ = np.asarray(classes)
         self.n_features_in_ = engine.n_features
         with engine:

@@ -151,6 +151,10 @@ class Checkpoint:
     restarts: int = 0
     halvings: list = field(default_factory=list)
     steps: list = field(default_factory=list)
+    best_val: float = math.inf  # early stopping's state: the best validation loss, its epoch and weights
+    best_epoch: int = 0
+    best_W: np.ndarray | None = None
+    best_b: np.ndarray | None = None
 
 
 class TrainingDiverged(RuntimeError):
@@ -323,6 +327,11 @@ def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, shoul
         history.columns = {key: list(values) for key, values in resume.history.items()}
         g0, last_step, restarts = resume.g0, resume.last_step, resume.restarts
         halvings, accepted_steps = [tuple(h) for h in resume.halvings], list(resume.steps)
+        history.best_val, history.best_epoch = resume.best_val, resume.best_epoch
+        if resume.best_W is not None:
+            history.best_weights = (resume.best_W.astype(W.dtype), resume.best_b.astype(b.dtype))
+        if fixed_base is not None:
+            fixed_base /= 2.0 ** len(halvings)  # the step the run had halved to
         first_epoch = resume.epoch + 1
     epoch = first_epoch - 1
     grad_norm = _max_abs(dW, db)
@@ -392,7 +401,9 @@ def _full_batch(engine, W, b, l2, settings, lipschitz, validate, callback, shoul
         grad_norm = _max_abs(dW, db)
         early = history.record(epoch, W, b, f_x, grad_norm, t)
         if checkpoint is not None:
-            checkpoint(Checkpoint(W, b, epoch, t, g0, history.columns, restarts, list(halvings), list(accepted_steps)))
+            best_W, best_b = history.best_weights if history.best_weights is not None else (None, None)
+            checkpoint(Checkpoint(W, b, epoch, t, g0, history.columns, restarts, list(halvings), list(accepted_steps),
+                                  history.best_val, history.best_epoch, best_W, best_b))
         reason = _stop_check(grad_norm, g0, settings.tol, early, should_stop, check_separable and trial.separates)
         if reason is not None:
             stop_reason = reason

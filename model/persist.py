@@ -171,9 +171,14 @@ def save_checkpoint(path: str | Path, checkpoint, run: dict) -> None:
     document = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "run": run,
                 "epoch": checkpoint.epoch, "last_step": checkpoint.last_step, "g0": checkpoint.g0,
                 "history": checkpoint.history, "restarts": checkpoint.restarts,
-                "halvings": [list(h) for h in checkpoint.halvings], "steps": checkpoint.steps}
+                "halvings": [list(h) for h in checkpoint.halvings], "steps": checkpoint.steps,
+                "best_val": checkpoint.best_val if np.isfinite(checkpoint.best_val) else None,
+                "best_epoch": checkpoint.best_epoch}
+    arrays = {"W": checkpoint.W, "b": checkpoint.b}
+    if checkpoint.best_W is not None:
+        arrays.update(best_W=checkpoint.best_W, best_b=checkpoint.best_b)
     with atomic_file(path) as handle:
-        np.savez(handle, W=checkpoint.W, b=checkpoint.b, header=np.asarray(json.dumps(document, default=_json_default)))
+        np.savez(handle, **arrays, header=np.asarray(json.dumps(document, default=_json_default)))
 
 
 def load_checkpoint(path: str | Path):
@@ -185,13 +190,16 @@ def load_checkpoint(path: str | Path):
         raise ModelFileError(f"--resume: no checkpoint {path}; a run that was cut short writes one beside its --out "
                              "file. Train without --resume to start over.")
     try:
-        arrays, present = read_npz(path, ("W", "b", "header"))
+        arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"))
         document = json.loads(str(arrays["header"]))
         assert document.get("format") == CHECKPOINT_FORMAT
         checkpoint = Checkpoint(W=arrays["W"], b=arrays["b"], epoch=int(document["epoch"]),
                                 last_step=float(document["last_step"]), g0=float(document["g0"]),
                                 history=document["history"], restarts=int(document["restarts"]),
-                                halvings=document["halvings"], steps=document["steps"])
+                                halvings=document["halvings"], steps=document["steps"],
+                                best_val=float("inf") if document.get("best_val") is None else float(document["best_val"]),
+                                best_epoch=int(document.get("best_epoch", 0)), best_W=arrays.get("best_W"),
+                                best_b=arrays.get("best_b"))
     except (NpzError, KeyError, ValueError, TypeError, AssertionError) as error:
         raise ModelFileError(f"--resume: {path} is not a softreg checkpoint ({error}).") from None
     return checkpoint, document["run"]
