@@ -19,7 +19,6 @@ so the same data gives bitwise the same weights on any machine with the same BLA
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -201,12 +200,9 @@ class MemoryEngine:
                        for (rows, y_block, _), (start, stop) in zip(self.blocks, self.ranges)]
         self.n_weighted = self.n_samples if weights is None else int(np.count_nonzero(weights > 0))
 
-    def sibling(self, sample_weight: np.ndarray | None):
+    def sibling(self, sample_weight: np.ndarray | None) -> "WeightedView":
         """The same rows, blocks and pool with other row weights (for example the validation rows)."""
-        twin = copy.copy(self)
-        twin._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
-        twin._depth = 1  # never opens or closes the pool it shares
-        return twin
+        return WeightedView(self, sample_weight)
 
     def __enter__(self) -> "MemoryEngine":
         from threadpoolctl import threadpool_limits
@@ -233,17 +229,18 @@ class MemoryEngine:
         """The rows of one block: in memory they are the block itself."""
         return source
 
-    def _map(self, function) -> list:
+    def _map(self, function, blocks: list | None = None) -> list:
         """function(block) for every block, results in block order (never completion order)."""
-        if self._pool is None or len(self.blocks) == 1:
-            return [function(block) for block in self.blocks]
+        blocks = self.blocks if blocks is None else blocks
+        if self._pool is None or len(blocks) == 1:
+            return [function(block) for block in blocks]
         caller_errstate = np.geterr()  # numpy's error state is per thread: the workers take the caller's
 
         def with_caller_errstate(block):
             with np.errstate(**caller_errstate):
                 return function(block)
 
-        return list(self._pool.map(with_caller_errstate, self.blocks))
+        return list(self._pool.map(with_caller_errstate, blocks))
 
     def lipschitz(self, l2: float = 0.0) -> float:
         """Böhning's L for these rows: power iteration whose products are block sums."""
@@ -273,8 +270,9 @@ class MemoryEngine:
         return np.concatenate(self._map(lambda block: block_probabilities(self._rows(block[0]), W_raw, b_raw)))
 
     def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
-                 count: bool = False) -> Evaluation:
-        """J(W, b) (and dJ/dW, dJ/db; and the row counts) from one pass over X's blocks."""
+                 count: bool = False, row_weights: np.ndarray | None = None) -> Evaluation:
+        """J(W, b) (and dJ/dW, dJ/db; and the row counts) from one pass over X's blocks;
+        ``row_weights`` (N,), normalized, replaces the engine's own for this pass."""
         W_raw, b_raw = (W, b) if self._fold is None else fold_standardization(W, b, *self._fold)
         W_t = np.ascontiguousarray(W_raw.T, dtype=self.dtype)  # (K, D)
         b_raw = np.asarray(b_raw, dtype=self.dtype)
@@ -283,7 +281,10 @@ class MemoryEngine:
             source, y_block, weight = block
             return block_sums(W_t, b_raw, self._rows(source), y_block, weight, gradient=gradient, count=count)
 
-        return add_block_sums(self._map(one_block), W, l2, gradient, count, self._fold)
+        blocks = None if row_weights is None else [
+            (source, y_block, row_weights[start:stop]) for (source, y_block, _), (start, stop) in zip(self.blocks,
+                                                                                                     self.ranges)]
+        return add_block_sums(self._map(one_block, blocks), W, l2, gradient, count, self._fold)
 
 
 class _StandardizesItsCopies:
@@ -449,6 +450,29 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
+class WeightedView:
+    """An engine's rows with other row weights (the validation rows, say): evaluations run on the
+    engine's own blocks, pool, file or cluster, opened and closed with it."""
+
+    def __init__(self, engine, sample_weight: np.ndarray | None):
+        self.engine = engine
+        self.row_weights = normalized_weights(sample_weight, engine.n_samples, engine.dtype)
+        if self.row_weights is None:
+            self.row_weights = np.full(engine.n_samples, 1.0 / engine.n_samples, dtype=engine.dtype)
+        self.n_samples, self.n_features, self.dtype = engine.n_samples, engine.n_features, engine.dtype
+        self.n_weighted = int(np.count_nonzero(self.row_weights > 0))
+
+    def __enter__(self) -> "WeightedView":
+        self.engine.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.engine.__exit__(*exc_info)
+
+    def evaluate(self, W, b, l2: float = 0.0, *, gradient: bool = True, count: bool = False) -> Evaluation:
+        return self.engine.evaluate(W, b, l2, gradient=gradient, count=count, row_weights=self.row_weights)
+
+
 class EngineError(RuntimeError):
     """An engine cannot start: the message names the scheduler, worker or file at fault."""
 
@@ -542,12 +566,9 @@ class DaskEngine:
         if not hasattr(self, "_loaders"):
             self._loaders = [(read_npy_rows, self.path, start, stop) for start, stop in self.ranges]
 
-    def sibling(self, sample_weight: np.ndarray | None) -> "DaskEngine":
+    def sibling(self, sample_weight: np.ndarray | None) -> "WeightedView":
         """The same blocks on the same cluster with other row weights (for example the validation rows)."""
-        twin = copy.copy(self)
-        twin._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
-        twin._depth = 1
-        return twin
+        return WeightedView(self, sample_weight)
 
     # ------------------------------------------------------------------ lifetime
     def __enter__(self) -> "DaskEngine":
@@ -640,9 +661,10 @@ class DaskEngine:
                               "from the file, so put it on storage they all share.")
 
     # ------------------------------------------------------------------ passes
-    def _run(self, function, *args, per_block: list | None = None) -> list:
+    def _run(self, function, *args, per_block: list | None = None, labels: list | None = None) -> list:
         """function(block, labels_i[, per_block_i], *args) on the workers, one task per block;
         results in block order."""
+        labels = self.labels if labels is None else labels
         extra = [()] * len(self._blocks) if per_block is None else [(value,) for value in per_block]
         # Each task runs where its block lives. Without the hint the scheduler's work stealing
         # moved tasks, and so their blocks (80 MB each), between workers on every pass
@@ -651,7 +673,7 @@ class DaskEngine:
         owners = self._owners()
         futures = [self._client.submit(function, block, labels, *more, *args, pure=False, workers=owner,
                                        allow_other_workers=owner is not None)
-                   for block, labels, more, owner in zip(self._blocks, self.labels, extra, owners)]
+                   for block, labels, more, owner in zip(self._blocks, labels, extra, owners)]
         try:
             self._wait_while_workers_remain(futures)
             results = self._client.gather(futures)
@@ -709,9 +731,11 @@ class DaskEngine:
         self._workers = workers
 
     def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
-                 count: bool = False) -> Evaluation:
+                 count: bool = False, row_weights: np.ndarray | None = None) -> Evaluation:
         W_t = np.ascontiguousarray(W.T, dtype=self.dtype)
-        parts = self._run(_block_sums_task, W_t, np.asarray(b, dtype=self.dtype), gradient, count)
+        labels = None if row_weights is None else [(self.y[start:stop], row_weights[start:stop])
+                                                    for start, stop in self.ranges]
+        parts = self._run(_block_sums_task, W_t, np.asarray(b, dtype=self.dtype), gradient, count, labels=labels)
         return add_block_sums(parts, W, l2, gradient, count)
 
     def lipschitz(self, l2: float = 0.0) -> float:

@@ -179,3 +179,56 @@ def test_resume_refuses_a_checkpoint_of_other_settings(prepared, tmp_path):
     result = runner.invoke(app, ["train", str(prepared), "--engine", "stream", "--resume", "--quiet",
                                  "--out", str(tmp_path / "x.npz")])
     assert result.exit_code == 2 and "no checkpoint" in result.output
+
+
+def test_a_bad_block_on_a_worker_is_reported_as_the_data_error(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    (tmp_path / "parts").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        X = rng.standard_normal((200, 3))
+        if i == 1:
+            X[50, 2] = np.nan
+        pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": rng.integers(0, 2, 200)}),
+                       tmp_path / "parts" / f"p{i}.parquet")
+    result = runner.invoke(app, ["train", str(tmp_path / "parts"), "--engine", "dask", "--quiet",
+                                 "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 2, result.output
+    assert "p1.parquet: missing, NaN or infinite feature values" in " ".join(result.output.split())
+
+
+def test_resume_continues_early_stopping_and_halved_steps_exactly(prepared):
+    """Checkpoints carry the best validation state and the halved fixed step: a run resumed from
+    any epoch ends like the uninterrupted one."""
+    from softreg.model.engine import StreamEngine
+    from softreg.model.optimize import OptimizerSettings, train_on_engine
+
+    labels = np.load(str(prepared).replace(".npy", ".labels.npy"))
+    y = np.unique(labels, return_inverse=True)[1]
+    train_weights = np.ones(len(y))
+    train_weights[::4] = 0
+    for settings in (OptimizerSettings(max_epochs=40, tol=0, patience=3), OptimizerSettings(lr=50.0, max_epochs=25, tol=0)):
+        saved = []
+
+        def run(resume=None, saved=saved, settings=settings):
+            engine = StreamEngine(prepared, y, train_weights, n_classes=4, standardization=(np.full(12, 5.0), np.arange(1, 13.0)))
+            validation = engine.sibling(1.0 - train_weights)
+            return train_on_engine(engine, 4, l2=1e-3, settings=settings, validation_engine=validation,
+                                   checkpoint=saved.append if resume is None else None, resume=resume)
+
+        whole = run()
+        assert len(saved) >= 6
+        resumed = run(saved[4])
+        assert whole.stop_reason == resumed.stop_reason and whole.best_epoch == resumed.best_epoch
+        assert whole.n_epochs == resumed.n_epochs
+        assert relative(resumed.W, whole.W) <= 1e-12 and resumed.halvings == whole.halvings
+
+
+def test_fit_engine_refuses_an_engine_that_already_serves_standardized_rows(prepared):
+    from softreg.model.estimator import SoftmaxRegression
+
+    engine, classes = engine_for(prepared, n_workers=1)
+    engine.standardization = (np.zeros(12), np.ones(12))
+    with pytest.raises(ValueError, match="already serves standardized rows"):
+        SoftmaxRegression().fit_engine(engine, classes)

@@ -180,3 +180,18 @@ def test_non_finite_features_in_a_folder_are_exit_2_naming_the_file(tmp_path):
     assert result.exit_code == 2, result.output
     assert "part-002.parquet: missing, NaN or infinite feature values" in " ".join(result.output.split())
     assert "prepare --missing drop" in " ".join(result.output.split())
+
+
+def test_integer_labels_with_nulls_stay_integers_in_every_partition(tmp_path):
+    parts = partitions(labels=("0", "1"))
+    ints = [np.array([int(v) for v in p[1]]) for p in parts]
+    with_null = pa.array([None if i == 5 else int(v) for i, v in enumerate(ints[1])], type=pa.int64())
+    (tmp_path / "data").mkdir()
+    for i, (X, _, w) in enumerate(parts):
+        labels = with_null if i == 1 else pa.array(ints[i], type=pa.int64())
+        pq.write_table(pa.table({"f0": X[:, 0], "label": labels}), tmp_path / "data" / f"p{i}.parquet")
+    result = runner.invoke(app, ["prepare", str(tmp_path / "data"), str(tmp_path / "d.npy"), "--target", "label",
+                                 "--missing", "drop"])
+    assert result.exit_code == 0, result.output
+    labels = np.load(tmp_path / "d.labels.npy")
+    assert labels.dtype == np.int64 and set(np.unique(labels)) == {0, 1} and len(labels) == 1199
