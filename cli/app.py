@@ -357,9 +357,14 @@ def prepare(
         fail(f"--dtype must be float64 or float32, got '{dtype}'.")
     if missing not in ("error", "drop"):
         fail(f"--missing must be error or drop, got '{missing}'.")
+    source_files = [Path(source)]
+    if Path(source).suffix.lower() == ".npy":
+        source_files = list(prepared_paths(Path(source)).values())  # a prepared source's labels count too
     for name, path in prepared_paths(destination).items():
-        if Path(source).exists() and path.resolve() == Path(source).resolve():
-            fail(f"OUT.npy '{destination}' would overwrite the source '{source}' (as its {name} file); choose another name.")
+        for source_file in source_files:
+            if source_file.exists() and path.resolve() == source_file.resolve():
+                fail(f"OUT.npy '{destination}' would overwrite '{source_file}', part of the source, with its {name} "
+                     "file; choose another name.")
     if not destination.parent.resolve().is_dir():
         fail(f"the folder of OUT.npy, '{destination.parent}', does not exist.")
     try:

@@ -240,6 +240,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 # Weighted mean, then weighted squared deviations from it (the weights sum to 1).
                 mean = engine.column_moments()
                 scale = np.sqrt(engine.column_moments(mean))
+                if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+                    bad = int(np.argmax(~(np.isfinite(mean) & np.isfinite(scale))))
+                    raise ValueError(f"feature column {bad} holds NaN or infinite values in the training rows; make "
+                                     "a clean copy with softreg prepare --missing drop and train on it")
                 scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0  # as StandardScaler
                 self.feature_mean_, self.feature_scale_ = mean.astype(engine.dtype), scale.astype(engine.dtype)
                 engine.set_standardization(mean, scale)

@@ -151,6 +151,10 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
                         f"and dataset '{config.dataset}' is neither: run `softreg prepare {config.dataset} data.npy` "
                         "once, then train on data.npy.")
     train_rows, val_rows, test_rows = splits
+    if dataset.X.dtype != np.dtype(config.dtype):
+        raise DataError(f"{dataset.spec['path']} holds {dataset.X.dtype} rows and the stream and dask engines read rows "
+                        f"as they are stored: pass --dtype {dataset.X.dtype}, or prepare the file with --dtype "
+                        f"{config.dtype}.")
     y = np.asarray(dataset.y)
     classes = np.unique(y[train_rows])
     y_index = np.searchsorted(classes, y).clip(0, len(classes) - 1)  # rows of unseen classes carry weight 0
