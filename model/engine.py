@@ -12,9 +12,15 @@ a pool over row blocks runs the whole pass on every core, and each block of X is
 (X W, then X^T G) while it is still in cache. Measured at 200,000 x 256 x 10 on a 2-core
 machine: 66 ms per pass in float64 against 143 ms for the two whole-matrix products.
 
+:class:`StreamEngine` and :class:`PartitionStreamEngine` read the same kind of blocks from a
+prepared .npy file or from a folder of Parquet/CSV partitions, pass by pass (out of core);
+:class:`DaskEngine` keeps them on the workers of a Dask cluster. :class:`WeightedView` serves an
+engine's rows with other weights (the validation rows).
+
 Reproducibility: block boundaries depend only on the shape and dtype of X (never on the
 number of threads), and partial sums are added in block order (never in completion order),
-so the same data gives bitwise the same weights on any machine with the same BLAS.
+so the same data gives bitwise the same weights on any machine with the same BLAS. (The Dask
+engine's default blocks also depend on the number of workers; see DaskEngine._plan_blocks.)
 """
 
 from __future__ import annotations
@@ -292,7 +298,6 @@ class _StandardizesItsCopies:
     in that copy, in X's dtype, instead of folding the map into the weights. Exact in float32
     too, where folding cancels catastrophically for columns with |mean| >> scale."""
 
-
     def set_standardization(self, mean, scale) -> None:
         super().set_standardization(mean, scale)
         self._mean, self._scale = (np.asarray(a, dtype=self.dtype) for a in self.standardization)
@@ -350,11 +355,6 @@ class StreamEngine(_StandardizesItsCopies, MemoryEngine):
             if self._depth == 0 and self._descriptor is not None:
                 os.close(self._descriptor)
                 self._descriptor = None
-
-    def read_blocks(self):
-        """(start, rows) for every block in order, read into one reused buffer (valid until the next)."""
-        for (start, stop), _, _ in self.blocks:
-            yield start, self._rows((start, stop))
 
     def _rows(self, source) -> np.ndarray:
         start, stop = source
@@ -438,7 +438,6 @@ def _sigint_ignored():
     in the terminal reaches only softreg, which stops after the epoch and saves; without this
     it also killed the workers, and the pass in progress waited for them for ever."""
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -495,11 +494,16 @@ class DaskEngine:
     each) is started and stopped with the engine; with an address, the user's cluster is used.
     """
 
-
     def __init__(self, path, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
                  block_rows: int | None = None, standardization=None, scheduler: str | None = None,
                  n_workers: int | None = None, folder_rows=None):
-        self.scheduler, self.n_workers = scheduler, n_workers
+        self.scheduler, self.n_workers, self.y = scheduler, n_workers, y
+        self.standardization = None
+        self._initial_standardization = standardization
+        self.events: list[str] = []
+        self._client = self._cluster = self._blocks = None
+        self._workers: set[str] = set()
+        self._depth = 0
         if folder_rows is not None:  # a folder of partitions: one loader task per row group / CSV file
             from softreg.data.partitions import read_block
 
@@ -509,35 +513,18 @@ class DaskEngine:
             blocks = folder_rows.blocks()
             self.ranges = [(block.start, block.stop) for block in blocks]
             self._loaders = [(read_block, folder_rows.folder, block, self.dtype.name) for block in blocks]
-            self.y = y
-            self._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
-            self._depth = 0
-            self.standardization = None
-            self._initial_standardization = standardization
-            self.events = []
-            self._client = self._cluster = None
-            self._blocks = None
-            self._workers = set()
-            return
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-        if X.ndim != 2 or not X.flags.c_contiguous or X.dtype not in (np.float32, np.float64):
-            raise ValueError(f"{path}: the dask engine reads a 2-D row-major float32/float64 .npy file, got "
-                             f"shape {X.shape}, dtype {X.dtype}")
-        self.path = str(Path(path).resolve())
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
-        # Without block_rows, blocks are planned when the cluster's size is known (in __enter__).
-        self.block_rows = block_rows
-        self.ranges = row_blocks(X, block_rows) if block_rows else None
-        self.y = y
+        else:
+            X = np.load(path, mmap_mode="r", allow_pickle=False)
+            if X.ndim != 2 or not X.flags.c_contiguous or X.dtype not in (np.float32, np.float64):
+                raise ValueError(f"{path}: the dask engine reads a 2-D row-major float32/float64 .npy file, got "
+                                 f"shape {X.shape}, dtype {X.dtype}")
+            self.path = str(Path(path).resolve())
+            self.n_samples, self.n_features = X.shape
+            self.dtype = X.dtype
+            # Without block_rows, blocks are planned when the cluster's size is known (in __enter__).
+            self.block_rows = block_rows
+            self.ranges = row_blocks(X, block_rows) if block_rows else None
         self._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
-        self._depth = 0
-        self.standardization = None
-        self._initial_standardization = standardization
-        self.events: list[str] = []
-        self._client = self._cluster = None
-        self._blocks = None
-        self._workers: set[str] = set()
 
     def _set_weights(self, weights: np.ndarray | None) -> None:
         self._weights = weights
@@ -663,22 +650,21 @@ class DaskEngine:
                               "from the file, so put it on storage they all share.")
 
     # ------------------------------------------------------------------ passes
-    def _run(self, function, *args, per_block: list | None = None, labels: list | None = None) -> list:
-        """function(rows_i, labels_i[, per_block_i], *args) on the workers, one task per block;
+    def _run(self, function, *args, labels: list | None = None) -> list:
+        """function(rows_i, labels_i, *args) on the workers, one task per block;
         results in block order. Each block's own labels and weights live on its worker beside its
         rows (sent once, not with every pass: 12 bytes a row, 12 MB a pass at 1,000,000 rows);
         ``labels`` replaces them for one pass (the validation rows' weights)."""
         overrides = [None] * len(self._blocks) if labels is None else labels
-        extra = [()] * len(self._blocks) if per_block is None else [(value,) for value in per_block]
         # Each task runs where its block lives. Without the hint the scheduler's work stealing
         # moved tasks, and so their blocks (80 MB each), between workers on every pass
         # (measured: 4 tasks on one worker and 2 on the other, 216 ms per pass against 150).
         # The hint is loose: if that worker is gone, the task runs elsewhere.
         labelled = self._labelled_blocks()
         owners = self._owners(labelled)
-        futures = [self._client.submit(_on_block, function, block, override, *more, *args, pure=False,
+        futures = [self._client.submit(_on_block, function, block, override, *args, pure=False,
                                        workers=owner, allow_other_workers=owner is not None)
-                   for block, override, more, owner in zip(labelled, overrides, extra, owners)]
+                   for block, override, owner in zip(labelled, overrides, owners)]
         try:
             self._wait_while_workers_remain(futures)
             results = self._client.gather(futures)
@@ -729,7 +715,8 @@ class DaskEngine:
     def _owners(self, blocks) -> list:
         """The worker holding each block (None where not known yet), asked once per cluster change."""
         if getattr(self, "_block_owners", None) is None or len(self._block_owners) != len(blocks):
-            wait = __import__("distributed").wait
+            from distributed import wait
+
             wait(blocks)
             who_has = self._client.who_has(blocks)
             self._block_owners = [list(who_has.get(block.key, ())) or None for block in blocks]
