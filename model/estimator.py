@@ -159,13 +159,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             )
         weights = None
         if sample_weight is not None or self.class_weight is not None:
-            weights = _check_sample_weight(sample_weight, X, dtype=dtype)
-            if self.class_weight is not None:
-                # A dict names classes by label; "balanced" uses n / (K n_k).
-                weights = weights * compute_sample_weight(self.class_weight, y).astype(dtype)
-            if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
-                raise ValueError("sample_weight must be finite and non-negative, with at least one positive weight")
-            weights = weights / weights.max()  # J is invariant to the scale; this keeps every sum finite
+            weights = self.training_weights(_check_sample_weight(sample_weight, X, dtype=dtype), y).astype(dtype)
         if self.batch_size is not None and self.batch_size > X.shape[0]:
             raise ValueError(
                 f"batch_size must be at most the number of training rows ({X.shape[0]}), got {self.batch_size}; "
@@ -207,6 +201,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             standardization=standardization,
         )
         return self._store_result(result)
+
+    def training_weights(self, sample_weight: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Row weights times class weights, scaled to a maximum of 1 (J is invariant to the scale;
+        this keeps every sum finite). ValueError unless finite, non-negative, and some positive."""
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if self.class_weight is not None:
+            # A dict names classes by label; "balanced" uses n / (K n_k).
+            weights = weights * compute_sample_weight(self.class_weight, y)
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
+            raise ValueError("sample_weight must be finite and non-negative, with at least one positive weight")
+        return weights / weights.max()
 
     def fit_engine(self, engine, classes, *, validation_weights=None, callback=None, should_stop=None,
                    checkpoint=None, resume=None):

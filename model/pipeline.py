@@ -144,7 +144,6 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     """Engines that read a prepared .npy themselves (stream, dask): the same splits as in
     memory, chosen by row weights, so X is never loaded here."""
     from softreg.model.engine import DaskEngine, PartitionStreamEngine, StreamEngine
-    from sklearn.utils.class_weight import compute_sample_weight
 
     if dataset.spec.get("format") not in ("npy", "folder"):
         raise DataError(f"engine '{config.engine}' reads a prepared .npy file or a folder of Parquet/CSV partitions, "
@@ -159,12 +158,8 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     classes = np.unique(y[train_rows])
     y_index = np.searchsorted(classes, y).clip(0, len(classes) - 1)  # rows of unseen classes carry weight 0
     base = np.ones(len(train_rows)) if dataset.sample_weight is None else np.asarray(dataset.sample_weight)[train_rows]
-    if estimator.class_weight is not None:
-        base = base * compute_sample_weight(estimator.class_weight, y[train_rows])
-    if not np.all(np.isfinite(base)) or np.any(base < 0) or not np.any(base > 0):
-        raise DataError("sample weights must be finite and non-negative, with at least one positive training weight")
     train_weights = np.zeros(len(y))
-    train_weights[train_rows] = base / base.max()
+    train_weights[train_rows] = estimator.training_weights(base, y[train_rows])
     validation_weights = np.zeros(len(y))
     validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
     path = dataset.spec["path"]
