@@ -145,7 +145,36 @@ def add_block_sums(parts: list[BlockSums], W: np.ndarray, l2: float, gradient: b
     return Evaluation(value, dW, db, n_correct, n_unseparated)
 
 
-class MemoryEngine:
+class _Engine:
+    """What every engine shares: it is opened on the first ``with`` and closed on the last (a
+    caller's ``with`` and the training loop's may nest), and it serves its rows with other
+    weights through :meth:`sibling`. Subclasses say how to open and close in ``_open`` and
+    ``_close``; ``_open`` leaves nothing open when it fails."""
+
+    _depth = 0  # entered this many times
+
+    def sibling(self, sample_weight: np.ndarray | None) -> "WeightedView":
+        """The same rows and blocks, on the same pool, file or cluster, with other row weights
+        (for example the validation rows)."""
+        return WeightedView(self, sample_weight)
+
+    def __enter__(self):
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                self._open()
+            except BaseException:
+                self._depth = 0
+                raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._close()
+
+
+class MemoryEngine(_Engine):
     """Row-block sums of J over an in-memory X (dense or CSR), on a thread pool.
 
     ``standardization=(mean, scale)`` trains on the standardized rows (x - mean) / scale without
@@ -184,7 +213,6 @@ class MemoryEngine:
         self.threads = max(1, min(threads, len(self.blocks)))
         self._stack: ExitStack | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._depth = 0  # entered this many times: nested `with` blocks share one pool
         # Small problems run on one BLAS thread (thread start-up costs more than the work).
         self._small = 2.0 * nnz * n_classes < SMALL_PROBLEM_FLOPS
         if standardization is not None:
@@ -206,27 +234,16 @@ class MemoryEngine:
                        for (rows, y_block, _), (start, stop) in zip(self.blocks, self.ranges)]
         self.n_weighted = self.n_samples if weights is None else int(np.count_nonzero(weights > 0))
 
-    def sibling(self, sample_weight: np.ndarray | None) -> "WeightedView":
-        """The same rows, blocks and pool with other row weights (for example the validation rows)."""
-        return WeightedView(self, sample_weight)
-
-    def __enter__(self) -> "MemoryEngine":
+    def _open(self) -> None:
         from threadpoolctl import threadpool_limits
 
-        self._depth += 1
-        if self._depth > 1:
-            return self
         self._stack = ExitStack()
         if self.threads > 1 or self._small:
             self._stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
         if self.threads > 1:
             self._pool = self._stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="softreg"))
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        self._depth -= 1
-        if self._depth > 0:
-            return
+    def _close(self) -> None:
         stack, self._stack, self._pool = self._stack, None, None
         if stack is not None:
             stack.close()
@@ -343,16 +360,15 @@ class StreamEngine(_StandardizesItsCopies, MemoryEngine):
         self._local = threading.local()
         self._descriptor: int | None = None
 
-    def __enter__(self) -> "StreamEngine":
-        if self._depth == 0:
-            self._descriptor = os.open(self.path, os.O_RDONLY)
-        return super().__enter__()
+    def _open(self) -> None:
+        self._descriptor = os.open(self.path, os.O_RDONLY)
+        super()._open()
 
-    def __exit__(self, *exc_info) -> None:
+    def _close(self) -> None:
         try:
-            super().__exit__(*exc_info)
+            super()._close()
         finally:
-            if self._depth == 0 and self._descriptor is not None:
+            if self._descriptor is not None:
                 os.close(self._descriptor)
                 self._descriptor = None
 
@@ -390,7 +406,6 @@ class PartitionStreamEngine(_StandardizesItsCopies, MemoryEngine):
         self.threads = max(1, min(threads or available_cores(), len(self.blocks)))
         self.standardization = None
         self._stack = self._pool = None
-        self._depth = 0
         self._small = False
 
     def _rows(self, source) -> np.ndarray:
@@ -480,7 +495,7 @@ class EngineLost(RuntimeError):
     """The engine went away during training (a lost scheduler); the run failed."""
 
 
-class DaskEngine:
+class DaskEngine(_Engine):
     """Row-block sums on a Dask cluster, for data spread over several machines.
 
     Blocks are made on the workers by loader tasks (:func:`read_npy_rows` over a row range of
@@ -503,7 +518,6 @@ class DaskEngine:
         self.events: list[str] = []
         self._client = self._cluster = self._blocks = None
         self._workers: set[str] = set()
-        self._depth = 0
         if folder_rows is not None:  # a folder of partitions: one loader task per row group / CSV file
             from softreg.data.partitions import read_block
 
@@ -554,15 +568,8 @@ class DaskEngine:
         if not hasattr(self, "_loaders"):
             self._loaders = [(read_npy_rows, self.path, start, stop) for start, stop in self.ranges]
 
-    def sibling(self, sample_weight: np.ndarray | None) -> "WeightedView":
-        """The same blocks on the same cluster with other row weights (for example the validation rows)."""
-        return WeightedView(self, sample_weight)
-
     # ------------------------------------------------------------------ lifetime
-    def __enter__(self) -> "DaskEngine":
-        self._depth += 1
-        if self._depth > 1:
-            return self
+    def _open(self) -> None:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -587,8 +594,7 @@ class DaskEngine:
             else:
                 self._client = Client(self.scheduler, timeout="5s")
         except (OSError, TimeoutError) as error:
-            self._depth = 1
-            self.__exit__(None, None, None)
+            self._close()
             raise EngineError(f"cannot reach the Dask scheduler at {self.scheduler!r} ({error}); check the address "
                               "(for example tcp://host:8786) and that the scheduler is running.") from None
         try:
@@ -601,15 +607,10 @@ class DaskEngine:
                 self.set_standardization(*self._initial_standardization)
             self._workers = set(self._client.scheduler_info()["workers"])
         except BaseException:
-            self._depth = 1
-            self.__exit__(None, None, None)
+            self._close()
             raise
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        self._depth = max(self._depth - 1, 0)
-        if self._depth > 0:
-            return
+    def _close(self) -> None:
         client, cluster, self._client, self._cluster, self._blocks = self._client, self._cluster, None, None, None
         for closable in (client, cluster):
             if closable is not None:
