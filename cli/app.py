@@ -202,7 +202,7 @@ def train(
     from softreg.model.engine import EngineError, EngineLost
     from softreg.model.optimize import TrainingDiverged
     from softreg.model.persist import ModelFileError, check_writable, checkpoint_path, save_model
-    from softreg.model.pipeline import fit_dataset
+    from softreg.model.pipeline import check_engine_source, fit_dataset
     from sklearn.exceptions import ConvergenceWarning
 
     flags = dict(dataset=dataset, target=target, weight_column=weight_column, missing=missing, val_fraction=val_fraction,
@@ -237,13 +237,8 @@ def train(
     except (ModelFileError, ValueError) as error:
         fail(str(error))
 
-    source = Path(config.dataset)
-    if config.engine != "memory" and not (source.suffix.lower() in (".npy", ".parquet") or source.is_dir()):
-        # Said before loading: the point of these engines is data that may not fit in memory.
-        fail(f"engine '{config.engine}' reads a prepared .npy file or a folder (or file) of Parquet/CSV partitions, "
-             f"and dataset '{config.dataset}' is neither: run `softreg prepare {config.dataset} data.npy` once, then "
-             "train on data.npy.")
     try:
+        check_engine_source(config)
         data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column, dtype=config.dtype,
                             missing=config.missing, memory_map=config.engine != "memory")
     except DataError as error:

@@ -139,6 +139,19 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     return TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
 
 
+def check_engine_source(config: TrainConfig) -> None:
+    """DataError unless the stream and dask engines can read ``config.dataset`` themselves (a
+    prepared .npy, a .parquet file or a folder of partitions). Worth calling before loading:
+    the point of these engines is data that may not fit in memory."""
+    from pathlib import Path
+
+    source = Path(config.dataset)
+    if config.engine != "memory" and not (source.suffix.lower() in (".npy", ".parquet") or source.is_dir()):
+        raise DataError(f"engine '{config.engine}' reads a prepared .npy file or a folder (or file) of Parquet/CSV "
+                        f"partitions, and dataset '{config.dataset}' is neither: run `softreg prepare "
+                        f"{config.dataset} data.npy` once, then train on data.npy.")
+
+
 def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegression, splits, callback,
               should_stop, checkpoint_to=None, resume: bool = False) -> TrainingRun:
     """Engines that read a prepared .npy themselves (stream, dask): the same splits as in
@@ -146,9 +159,7 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     from softreg.model.engine import DaskEngine, PartitionStreamEngine, StreamEngine
 
     if dataset.spec.get("format") not in ("npy", "folder"):
-        raise DataError(f"engine '{config.engine}' reads a prepared .npy file or a folder of Parquet/CSV partitions, "
-                        f"and dataset '{config.dataset}' is neither: run `softreg prepare {config.dataset} data.npy` "
-                        "once, then train on data.npy.")
+        check_engine_source(config)  # raises: a library caller may not have checked before loading
     train_rows, val_rows, test_rows = splits
     if dataset.X.dtype != np.dtype(config.dtype):
         raise DataError(f"{dataset.spec['path']} holds {dataset.X.dtype} rows and the stream and dask engines read rows "
