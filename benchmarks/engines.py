@@ -55,9 +55,9 @@ def main() -> None:
     from sklearn.datasets import make_classification
     from sklearn.linear_model import LogisticRegression
 
-    from softreg.model.engine import DaskEngine, MemoryEngine, StreamEngine
+    from softreg.model.engines import DaskEngine, MemoryEngine, StreamEngine
     from softreg.model.estimator import SoftmaxRegression
-    from softreg.model.objective import objective
+    from softreg.model.math.linear import objective
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")

@@ -98,7 +98,7 @@ def torch_pass(torch, X, y, W, b, l2):
 
 def engine_pass(X, y, k: int):
     """softreg's training engine over (X, y); use as a context manager, as training does."""
-    from softreg.model.engine import MemoryEngine
+    from softreg.model.engines import MemoryEngine
 
     return MemoryEngine(X, y, n_classes=k)
 

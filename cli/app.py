@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from softreg.cli.interrupt import Interrupted, Interruptions
+from softreg.cli.words import stop_words
 
 app = typer.Typer(
     name="softreg",
@@ -198,11 +199,11 @@ def train(
     from softreg.cli import render
     from softreg.cli.progress import TrainingProgress
     from softreg.data import DataError, load_dataset
-    from softreg.model.config import ConfigError, load_config_file, resolve_config, to_toml
-    from softreg.model.engine import EngineError, EngineLost
-    from softreg.model.optimize import TrainingDiverged
-    from softreg.model.persist import ModelFileError, check_writable, checkpoint_path, save_model
-    from softreg.model.pipeline import check_engine_source, fit_dataset
+    from softreg.model.run.config import ConfigError, load_config_file, resolve_config, to_toml
+    from softreg.model.engines import EngineError, EngineLost
+    from softreg.model.solve import TrainingDiverged
+    from softreg.model.run.persist import ModelFileError, check_writable, checkpoint_path, save_model
+    from softreg.model.run.train import check_engine_source, fit_dataset
     from sklearn.exceptions import ConvergenceWarning
 
     flags = dict(dataset=dataset, target=target, weight_column=weight_column, missing=missing, val_fraction=val_fraction,
@@ -293,7 +294,8 @@ def train(
             err.print(f"checkpoint kept: {checkpoint_path(model_path)}; the same command with --resume continues the "
                       "run", highlight=False, soft_wrap=True)
         if run.estimator.stop_reason_ == "separable":
-            fail(f"{run.estimator.stop_message_} The model was saved to '{model_path}', but it is not an optimum.",
+            stop = stop_words(run.estimator.stop_reason_, run.estimator.stop_details_, run.estimator.stop_message_)
+            fail(f"{stop} The model was saved to '{model_path}', but it is not an optimum.",
                  code=EXIT_RUN_FAILED)
         if plot is not None:
             try:
@@ -321,7 +323,8 @@ def _show_training(run, config, model_path: Path, plot: Optional[Path], log_scal
 
     estimator = run.estimator
     out.print(render.loss_curves(estimator.history_, log_scale=log_scale))
-    out.print(f"[bold]stop:[/] {estimator.stop_message_}", highlight=False, soft_wrap=True)
+    stop = stop_words(estimator.stop_reason_, estimator.stop_details_, estimator.stop_message_)
+    out.print(f"[bold]stop:[/] {escape(stop)}", highlight=False, soft_wrap=True)
     out.print(render.step_summary(estimator, config), highlight=False, soft_wrap=True)
     shown = {k: v for k, v in run.metrics.items() if k in ("validation", "test")} or run.metrics
     out.print(render.metrics_table(shown))
@@ -396,9 +399,9 @@ def evaluate(
     from softreg.cli import render
     from softreg.data import DataError, load_dataset, spec_to_string, split_indices
     from softreg.data.datasets import feature_names_are_real
-    from softreg.data.stream import column_order
-    from softreg.model.evaluation import evaluate_model
-    from softreg.model.persist import ModelFileError, load_model
+    from softreg.data.chunks import column_order
+    from softreg.model.assess.calibration import evaluate_model
+    from softreg.model.run.persist import ModelFileError, load_model
 
     try:
         estimator, header = load_model(model)
@@ -474,10 +477,10 @@ def predict(
 
     from softreg.data import DataError
     from softreg.data.datasets import feature_names_are_real
-    from softreg.data.output import atomic_file
-    from softreg.data.stream import feature_chunks
-    from softreg.model.persist import ModelFileError, check_writable, load_model
-    from softreg.model.predict import PredictionOptions, check_options, write_predictions
+    from softreg.data.files import atomic_file
+    from softreg.data.chunks import feature_chunks
+    from softreg.model.run.persist import ModelFileError, check_writable, load_model
+    from softreg.model.run.predict import PredictionOptions, check_options, write_predictions
 
     try:
         estimator, header = load_model(model)
@@ -553,9 +556,9 @@ def compare(
     """Fit softreg and scikit-learn's LogisticRegression on the same split and penalty; show both side by side."""
     from softreg.cli import render
     from softreg.data import DataError, load_dataset, split_indices
-    from softreg.model.compare import compare_with_sklearn
-    from softreg.model.config import ConfigError, resolve_config
-    from softreg.model.pipeline import estimator_from_config
+    from softreg.model.assess.compare import compare_with_sklearn
+    from softreg.model.run.config import ConfigError, resolve_config
+    from softreg.model.run.train import estimator_from_config
     from sklearn.exceptions import ConvergenceWarning
 
     flags = dict(dataset=dataset, target=target, l2=l2, test_fraction=test_fraction, val_fraction=0.0, seed=seed,
@@ -599,7 +602,7 @@ def info(
     """What a model file holds: versions, config, dataset, classes, features, stop reason, metrics, loss curve."""
     from softreg.cli import render
     from softreg.data import spec_to_string
-    from softreg.model.persist import ModelFileError, load_model
+    from softreg.model.run.persist import ModelFileError, load_model
 
     try:
         estimator, header = load_model(model)
@@ -620,7 +623,8 @@ def info(
     out.print(f"classes ({len(classes)}): {_abridged([str(c) for c in classes])}", highlight=False, soft_wrap=True, markup=False)
     out.print(f"features ({len(names)}): {_abridged(names)}", highlight=False, soft_wrap=True, markup=False)
     out.print(render.config_table(header["config"], title="config"))
-    out.print(f"[bold]stop:[/] {escape(str(header.get('stop_message', '?')))}", highlight=False, soft_wrap=True)
+    stop = stop_words(header.get("stop_reason"), header.get("stop_details"), str(header.get("stop_message", "?")))
+    out.print(f"[bold]stop:[/] {escape(stop)}", highlight=False, soft_wrap=True)
     history = header.get("history")
     if isinstance(history, dict) and history.get("epoch"):
         out.print(render.loss_curves(history, height=8))
@@ -655,7 +659,7 @@ def _plural(count: int, noun: str) -> str:
 
 def _flag_names(message: str) -> str:
     """Config keys in an error message also name their flags: 'l2' -> 'l2 (--l2)'."""
-    from softreg.model.config import TrainConfig
+    from softreg.model.run.config import TrainConfig
 
     for name in TrainConfig.__dataclass_fields__:
         key = f"{name} must"

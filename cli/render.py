@@ -280,7 +280,7 @@ def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
         axes.set_yscale("log")
     axes.legend()
     figure.tight_layout()
-    from softreg.data.output import atomic_file
+    from softreg.data.files import atomic_file
 
     try:
         with atomic_file(path, "wb") as handle:  # a failed write leaves any old plot as it was

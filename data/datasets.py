@@ -704,7 +704,7 @@ def write_prepared(dataset: Dataset, path: Path) -> dict[str, Path]:
     """
     import json
 
-    from softreg.data.output import atomic_file
+    from softreg.data.files import atomic_file
 
     if not isinstance(dataset.X, np.ndarray):
         raise DataError(f"{dataset.spec.get('path', dataset.description)} is sparse; the .npy format (and the stream "

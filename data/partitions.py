@@ -181,7 +181,7 @@ def write_prepared_folder(folder: Folder, destination: Path, dtype: str, missing
     """
     import json
 
-    from softreg.data.output import atomic_file
+    from softreg.data.files import atomic_file
 
     paths = prepared_paths(destination)
     labels, weights, total, dropped = [], [], 0, 0

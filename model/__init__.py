@@ -1,8 +1,17 @@
-"""softreg's math and training: pure functions over arrays, no printing."""
+"""softreg's math and training: pure functions over arrays, no printing.
 
-from softreg.model.estimator import SoftmaxRegression
-from softreg.model.objective import lipschitz_constant, logits, loss_and_gradient, objective, parameter_gradient
-from softreg.model.softmax import (
+Rooms: ``math`` (the derivation as functions), ``engines`` (where row sums are computed),
+``solve`` (gradient descent over an engine), ``estimator`` (SoftmaxRegression), ``assess``
+(metrics, calibration, comparison), ``gradcheck``, and ``run`` (the application layer: config,
+training to a model file, evaluating, predicting, persisting).
+
+``SoftmaxRegression`` is imported on first use: it brings in scikit-learn, which commands
+that only read a model file do not need.
+"""
+
+from softreg.model.math.linear import logits, loss_and_gradient, objective
+from softreg.model.math.lipschitz import lipschitz_constant
+from softreg.model.math.softmax import (
     cross_entropy,
     cross_entropy_and_logit_gradient,
     log_softmax,
@@ -25,7 +34,14 @@ __all__ = [
     "loss_grad_wrt_logits",
     "loss_grad_wrt_softmax",
     "objective",
-    "parameter_gradient",
     "softmax",
     "softmax_jacobian",
 ]
+
+
+def __getattr__(name: str):
+    if name == "SoftmaxRegression":
+        from softreg.model.estimator import SoftmaxRegression
+
+        return SoftmaxRegression
+    raise AttributeError(f"module 'softreg.model' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """SoftmaxRegression: a scikit-learn style classifier over the derived gradient.
 
     fit:      standardize X on the training rows, then minimize
-              J(W, b) = sum_i w_i L_i + (l2/2) ||W||_F^2 by gradient descent (softreg.model.optimize)
+              J(W, b) = sum_i w_i L_i + (l2/2) ||W||_F^2 by gradient descent (softreg.model.solve)
     predict:  argmax_k of z = x coef_^T + intercept_
 
 Training runs in standardized coordinates x' = (x - mu) / sigma; the fitted weights are folded
@@ -26,42 +26,13 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from softreg.model.optimize import OptimizerSettings, is_real_number, train_softmax, validate_settings
-from softreg.model.softmax import log_softmax, softmax
+from softreg.model.engines import MemoryEngine
+from softreg.model.math.scaling import weighted_mean_and_scale
+from softreg.model.solve import OptimizerSettings, train_on_engine, validate_settings
+from softreg.model.solve.settings import is_real_number
+from softreg.model.math.softmax import log_softmax, softmax
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
-
-
-def weighted_mean_and_scale(X: np.ndarray, sample_weight=None, unit=None, block_rows: int | None = None):
-    """Column means and standard deviations of X / unit, weighted, in float64, block by block.
-
-        mean_j = sum_i w_i x_ij / sum_i w_i,    scale_j = sqrt(sum_i w_i (x_ij - mean_j)^2 / sum_i w_i)
-
-    (two passes, so no cancellation), with scale 1 where the variance is zero, as
-    scikit-learn's StandardScaler does. Blocks of ``block_rows`` rows (default: about 1 MB)
-    keep the temporaries small: StandardScaler's own variance pass holds one the size of X.
-    """
-    n_samples, n_features = X.shape
-    block_rows = block_rows or max(1, (1 << 20) // (8 * max(n_features, 1)))  # about 1 MB of float64 per block
-    unit = np.ones(n_features) if unit is None else unit
-    w = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    total = w.sum()
-    sums = np.zeros(n_features)
-    for start in range(0, n_samples, block_rows):
-        block = np.asarray(X[start:start + block_rows], dtype=np.float64) / unit
-        sums += w[start:start + block_rows] @ block
-    mean = sums / total
-    squares = np.zeros(n_features)
-    for start in range(0, n_samples, block_rows):
-        block = np.asarray(X[start:start + block_rows], dtype=np.float64) / unit
-        block -= mean
-        block *= block
-        squares += w[start:start + block_rows] @ block
-    scale = np.sqrt(squares / total)
-    # Like StandardScaler: a spread at rounding level of the mean counts as zero.
-    constant = scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
-    scale[constant] = 1.0
-    return mean, scale
 
 
 def _finite_check():
@@ -141,11 +112,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {self.class_weight!r}")
 
     def fit(self, X, y, sample_weight=None, *, validation_data=None, callback=None, should_stop=None,
-            overwrite_X: bool = False):
+            overwrite_X: bool = False, checkpoint=None, resume=None):
         """Fit on (X, y). ``validation_data=(X_val, y_val)`` adds held-out curves and early stopping;
         ``callback(EpochRecord)`` is called after every epoch; ``should_stop()`` ends training early.
         ``overwrite_X=True`` standardizes a dense X (and X_val) in place instead of in a copy the
-        size of X: pass it only for arrays nothing else will read afterwards."""
+        size of X: pass it only for arrays nothing else will read afterwards. ``checkpoint`` and
+        ``resume`` are passed to :func:`softreg.model.solve.train_on_engine`.
+
+        The rows are served by a memory engine, and training is then the same code as
+        :meth:`fit_engine`'s for any engine.
+        """
         self._check_params()
         settings = self._settings()
         dtype = DTYPES[self.dtype]
@@ -168,8 +144,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # The scaling is weighted like the objective, so weights equal repeated rows exactly.
         # Sparse float64 rows trained full-batch are centered too, without densifying: the engine
         # folds (mean, scale) into the weights. Not in float32, where x W' - mean W' cancels
-        # catastrophically for columns with |mean| >> scale, nor for mini-batches (rows of X
-        # itself): those are scaled, not centered.
+        # catastrophically for columns with |mean| >> scale, nor for mini-batches (README: sparse
+        # mini-batch runs are scaled, not centered): those rows are scaled, not centered.
         fold = self.standardize and hasattr(X, "toarray") and self.batch_size is None and X.dtype == np.float64
         self._fit_scaling(X, weights, center_sparse=fold)
         standardization = (self.feature_mean_, self.feature_scale_) if fold else None
@@ -177,29 +153,37 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             X_train = X
         else:
             X_train = self._standardize(X, in_place=overwrite_X and isinstance(X, np.ndarray) and X.flags.writeable)
-        validation = None
+        # Mini-batch steps are many small passes: a pool costs more than it saves, BLAS keeps its threads.
+        threads = 1 if self.batch_size is not None else None
+        engine = MemoryEngine(X_train, y_index, weights, n_classes=len(self.classes_), threads=threads,
+                              standardization=standardization)
+        validation_engine = None
         if validation_data is not None:
-            X_val, y_val = validation_data
-            with _finite_check():
-                X_val = validate_data(self, X_val, accept_sparse="csr", dtype=dtype, reset=False)
-            known = np.isin(y_val, self.classes_)
-            # X_val[known] is a fresh copy unless every label is known and the mask is skipped.
-            X_known = X_val if known.all() else X_val[known]
-            in_place = (X_known is not X_val or overwrite_X) and isinstance(X_known, np.ndarray) and X_known.flags.writeable
-            validation = (X_known if fold else self._standardize(X_known, in_place=in_place),
-                          np.searchsorted(self.classes_, np.asarray(y_val)[known]))
-        result = train_softmax(
-            X_train,
-            y_index,
-            len(self.classes_),
-            l2=float(self.l2),
-            sample_weight=weights,
-            settings=settings,
-            validation=validation,
-            callback=callback,
-            should_stop=should_stop,
-            standardization=standardization,
-        )
+            X_val, y_val = self._validation_rows(validation_data, dtype, standardized=not fold, overwrite=overwrite_X)
+            if len(y_val):
+                validation_engine = MemoryEngine(X_val, y_val, n_classes=len(self.classes_),
+                                                 standardization=standardization)
+        return self._train(engine, settings, validation_engine, callback, should_stop, checkpoint, resume)
+
+    def _validation_rows(self, validation_data, dtype, *, standardized: bool, overwrite: bool):
+        """The validation rows whose labels the training rows have, standardized when asked, with
+        their class indices."""
+        X_val, y_val = validation_data
+        with _finite_check():
+            X_val = validate_data(self, X_val, accept_sparse="csr", dtype=dtype, reset=False)
+        known = np.isin(y_val, self.classes_)
+        # X_val[known] is a fresh copy unless every label is known and the mask is skipped.
+        X_known = X_val if known.all() else X_val[known]
+        in_place = (X_known is not X_val or overwrite) and isinstance(X_known, np.ndarray) and X_known.flags.writeable
+        if standardized:
+            X_known = self._standardize(X_known, in_place=in_place)
+        return X_known, np.searchsorted(self.classes_, np.asarray(y_val)[known])
+
+    def _train(self, engine, settings, validation_engine, callback, should_stop, checkpoint=None, resume=None):
+        """The one training path of every engine: the solver's entry, then the result kept."""
+        result = train_on_engine(engine, len(self.classes_), l2=float(self.l2), settings=settings,
+                                 validation_engine=validation_engine, callback=callback, should_stop=should_stop,
+                                 checkpoint=checkpoint, resume=resume)
         return self._store_result(result)
 
     def training_weights(self, sample_weight: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -215,16 +199,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def fit_engine(self, engine, classes, *, validation_weights=None, callback=None, should_stop=None,
                    checkpoint=None, resume=None):
-        """Fit on the rows an engine serves (see :mod:`softreg.model.engine`), out of core or on a cluster.
+        """Fit on the rows an engine serves (see :mod:`softreg.model.engines`), out of core or on a cluster.
 
         ``engine`` holds the class indices into ``classes`` and the training rows' weights
         (zero for rows outside the training split); ``validation_weights`` (N,) marks the
         validation rows. Standardization statistics are two passes of weighted column sums;
         the engine then serves standardized rows. ``checkpoint`` and ``resume`` are passed to
-        :func:`softreg.model.optimize.train_on_engine`.
+        :func:`softreg.model.solve.train_on_engine`.
         """
-        from softreg.model.optimize import train_on_engine
-
         self._check_params()
         settings = self._settings()
         if settings.batch_size is not None:
@@ -255,10 +237,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             validation_engine = None
             if validation_weights is not None and np.any(validation_weights > 0):
                 validation_engine = engine.sibling(validation_weights)
-            result = train_on_engine(engine, len(self.classes_), l2=float(self.l2), settings=settings,
-                                     validation_engine=validation_engine, callback=callback, should_stop=should_stop,
-                                     checkpoint=checkpoint, resume=resume)
-        return self._store_result(result)
+            return self._train(engine, settings, validation_engine, callback, should_stop, checkpoint, resume)
 
     def _store_result(self, result):
         """Keep a training result: weights (folded into coef_), history and how it ended."""
@@ -269,6 +248,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.history_ = result.history
         self.stop_reason_ = result.stop_reason
         self.stop_message_ = result.stop_message
+        self.stop_details_ = result.stop_details
         self.best_epoch_ = result.best_epoch
         self.lipschitz_ = result.lipschitz
         self.step_sizes_ = result.step_sizes

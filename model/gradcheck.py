@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from softreg.model.objective import loss_and_gradient, objective
-from softreg.model.softmax import (
+from softreg.model.math.linear import loss_and_gradient, objective
+from softreg.model.math.softmax import (
     log_softmax,
     loss_grad_wrt_logits,
     loss_grad_wrt_softmax,

@@ -8,8 +8,8 @@ from sklearn.metrics import accuracy_score, log_loss
 
 from softreg.cli.app import app
 from softreg.data import load_dataset, split_indices
-from softreg.model.evaluation import calibration
-from softreg.model.persist import load_model
+from softreg.model.assess.calibration import calibration
+from softreg.model.run.persist import load_model
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from sklearn.datasets import dump_svmlight_file, load_svmlight_file
 
 from softreg.cli.app import app
 from softreg.data import load_dataset
-from softreg.data.stream import feature_chunks
-from softreg.model.persist import load_model
-from softreg.model.predict import PredictionOptions, write_predictions
+from softreg.data.chunks import feature_chunks
+from softreg.model.run.persist import load_model
+from softreg.model.run.predict import PredictionOptions, write_predictions
 
 
 def reference_proba(model, X):

@@ -9,7 +9,7 @@ from scipy.special import softmax as scipy_softmax
 from sklearn.datasets import load_iris
 
 from softreg.cli.app import app
-from softreg.model.persist import load_model
+from softreg.model.run.persist import load_model
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
 
@@ -180,7 +180,7 @@ def test_a_long_output_name_is_written(runner, tmp_path):
 
 
 def test_a_write_failure_after_training_exits_1_without_traceback(runner, tmp_path, monkeypatch):
-    import softreg.data.output as output
+    import softreg.data.files as output
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")

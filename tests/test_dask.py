@@ -56,7 +56,7 @@ def test_dask_engine_gives_the_memory_engines_model(prepared, tmp_path):
 
 def engine_for(path, **options):
     """A DaskEngine over every row of ``path`` with the labels beside it."""
-    from softreg.model.engine import DaskEngine
+    from softreg.model.engines import DaskEngine
 
     labels = np.load(str(path).replace(".npy", ".labels.npy"))
     classes, y = np.unique(labels, return_inverse=True)
@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_training_costs_nothing_but_time(prepared):
 
 
 def test_workers_with_other_versions_are_refused_before_training(prepared, monkeypatch):
-    from softreg.model import engine as engine_module
+    from softreg.model.engines import dask as engine_module
 
     real = engine_module.environment_versions
     here = os.getpid()
@@ -114,7 +114,7 @@ def test_an_unreachable_scheduler_is_exit_2(prepared, tmp_path):
 def test_a_lost_scheduler_ends_the_run_with_exit_1_and_resume_continues(prepared, tmp_path, monkeypatch):
     """The scheduler is killed mid-training: exit 1 naming it and the checkpoint; --resume on a
     new cluster then finishes the run with the weights of an uninterrupted one."""
-    from softreg.model import pipeline
+    from softreg.model.run import train as pipeline
 
     monkeypatch.setattr(pipeline, "CHECKPOINT_SECONDS", 0.0)
     scheduler_file = tmp_path / "scheduler.json"
@@ -165,8 +165,8 @@ def test_a_lost_scheduler_ends_the_run_with_exit_1_and_resume_continues(prepared
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(prepared, tmp_path):
-    from softreg.model.optimize import Checkpoint
-    from softreg.model.persist import checkpoint_path, save_checkpoint
+    from softreg.model.solve import Checkpoint
+    from softreg.model.run.persist import checkpoint_path, save_checkpoint
 
     out = tmp_path / "m.npz"
     save_checkpoint(checkpoint_path(out), Checkpoint(np.zeros((12, 4)), np.zeros(4), 3, 0.1, 1.0, {}),
@@ -201,8 +201,8 @@ def test_a_bad_block_on_a_worker_is_reported_as_the_data_error(tmp_path):
 def test_resume_continues_early_stopping_and_halved_steps_exactly(prepared):
     """Checkpoints carry the best validation state and the halved fixed step: a run resumed from
     any epoch ends like the uninterrupted one."""
-    from softreg.model.engine import StreamEngine
-    from softreg.model.optimize import OptimizerSettings, train_on_engine
+    from softreg.model.engines import StreamEngine
+    from softreg.model.solve import OptimizerSettings, train_on_engine
 
     labels = np.load(str(prepared).replace(".npy", ".labels.npy"))
     y = np.unique(labels, return_inverse=True)[1]

@@ -10,8 +10,9 @@ import pytest
 from scipy import sparse
 from scipy.special import log_softmax, softmax
 
-from softreg.model.engine import MemoryEngine, block_rows_for, csr_rows, row_blocks
-from softreg.model.optimize import OptimizerSettings, train_softmax
+from softreg.model.engines import MemoryEngine
+from softreg.model.engines.base import block_rows_for, csr_rows, row_blocks
+from softreg.model.solve import OptimizerSettings, train_softmax
 
 
 def reference(W, b, X, y, l2, sample_weight=None):
@@ -155,7 +156,7 @@ def test_blocks_cover_every_row_once_and_depend_on_shape_only():
 
 def test_training_on_many_blocks_and_threads_gives_the_single_block_weights():
     """Same data, same settings: the weights agree to 1e-10 however the rows are blocked."""
-    from softreg.model.optimize import train_on_engine
+    from softreg.model.solve import train_on_engine
 
     X, _, W_true, _ = problem(4000, 60, 4)
     y = np.argmax(X @ W_true + np.random.default_rng(5).gumbel(size=(4000, 4)), axis=1)
@@ -199,7 +200,7 @@ def test_folded_standardization_equals_training_on_standardized_rows(layout, wei
 def test_stream_engine_reads_the_same_blocks_as_memory(tmp_path, dtype):
     """Same blocks, same sums: the out-of-core engine (rows standardized in its buffer) agrees
     with the in-memory one (standardization folded into the weights) and with the formula."""
-    from softreg.model.engine import StreamEngine
+    from softreg.model.engines import StreamEngine
 
     X, y, W, b = problem(5000, 13, 4, dtype=dtype)
     weights = np.random.default_rng(6).uniform(0, 2, 5000)
@@ -228,7 +229,7 @@ def test_stream_engine_reads_the_same_blocks_as_memory(tmp_path, dtype):
 def test_stream_engine_memory_stays_near_a_block(tmp_path):
     import tracemalloc
 
-    from softreg.model.engine import StreamEngine
+    from softreg.model.engines import StreamEngine
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40_000, 100))  # 32 MB on disk
@@ -249,7 +250,7 @@ def test_stream_engine_memory_stays_near_a_block(tmp_path):
 
 
 def test_stream_engine_refuses_a_file_it_cannot_stream(tmp_path):
-    from softreg.model.engine import StreamEngine
+    from softreg.model.engines import StreamEngine
 
     path = tmp_path / "x.npy"
     np.save(path, np.asfortranarray(np.ones((10, 3))))

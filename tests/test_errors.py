@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import dump_svmlight_file
 
 from softreg.cli.app import app
-from softreg.model.persist import load_model
+from softreg.model.run.persist import load_model
 
 SENTINEL = b"an existing file that must survive"
 
@@ -273,8 +273,8 @@ def test_a_pickled_payload_never_runs(runner, tmp_path, good_model):
 
 
 def test_outputs_in_missing_or_read_only_directories_fail_before_training(runner, tmp_path, monkeypatch):
-    import softreg.model.persist as persist
-    import softreg.model.pipeline as pipeline
+    import softreg.model.run.persist as persist
+    import softreg.model.run.train as pipeline
 
     monkeypatch.setattr(pipeline, "fit_dataset", lambda *a, **k: pytest.fail("training started"))
     missing = tmp_path / "no" / "such" / "dir" / "m.npz"
@@ -291,7 +291,7 @@ def test_outputs_in_missing_or_read_only_directories_fail_before_training(runner
 
 
 def test_a_failed_prediction_write_leaves_the_old_file(runner, tmp_path, good_model, monkeypatch):
-    import softreg.data.output as output
+    import softreg.data.files as output
 
     target = tmp_path / "pred.csv"
     target.write_bytes(SENTINEL)
@@ -529,7 +529,7 @@ def test_npy_files_are_named_not_crashed_on(runner, tmp_path, good_model):
 
 
 def test_predict_input_that_cannot_be_read(runner, tmp_path, good_model, monkeypatch):
-    import softreg.data.stream as stream
+    import softreg.data.chunks as stream
 
     names = load_model(good_model)[1]["feature_names"]
     wide = tmp_path / "wide.csv"

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from softreg.cli.app import app
 from softreg.data import DataError, load_dataset
-from softreg.model.config import ConfigError, TrainConfig, load_config_file, resolve_config
+from softreg.model.run.config import ConfigError, TrainConfig, load_config_file, resolve_config
 
 # SOFTREG_FUZZ_EXAMPLES raises the count for a longer local hunt; CI keeps the bounded default.
 FUZZ = settings(max_examples=int(os.environ.get("SOFTREG_FUZZ_EXAMPLES", "40")), deadline=None,

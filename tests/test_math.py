@@ -18,8 +18,9 @@ import scipy.special as sps
 
 import softreg.model.gradcheck as gradcheck_module
 from softreg.model.gradcheck import FLOAT32_TOLERANCE_FACTOR, check_derivation, random_problem
-from softreg.model.objective import lipschitz_constant, loss_and_gradient, objective
-from softreg.model.softmax import (
+from softreg.model.math.linear import loss_and_gradient, objective
+from softreg.model.math.lipschitz import lipschitz_constant
+from softreg.model.math.softmax import (
     cross_entropy,
     cross_entropy_and_logit_gradient,
     log_softmax,

@@ -19,8 +19,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from softreg.cli.app import app
 from softreg.model import SoftmaxRegression, loss_and_gradient
-from softreg.model.compare import sklearn_C
-from softreg.model.softmax import cross_entropy, cross_entropy_and_logit_gradient
+from softreg.model.assess.compare import sklearn_C
+from softreg.model.math.softmax import cross_entropy, cross_entropy_and_logit_gradient
 
 # scikit-learn's own suite. No check is expected to fail; the few that need pandas are
 # skipped by scikit-learn itself when pandas is absent.

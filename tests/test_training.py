@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from softreg.model.estimator import SoftmaxRegression
-from softreg.model.optimize import OptimizerSettings, TrainingDiverged, train_softmax
+from softreg.model.solve import OptimizerSettings, TrainingDiverged, train_softmax
 
 LOADERS = {"iris": load_iris, "wine": load_wine, "digits": load_digits, "breast_cancer": load_breast_cancer}
 
@@ -151,7 +151,8 @@ def test_stop_reason_converged_and_max_epochs():
     assert "converged at epoch" in converged.stop_message
     capped = train_softmax(X, y, 3, l2=1e-2, settings=OptimizerSettings(tol=1e-12, max_epochs=5))
     assert capped.stop_reason == "max_epochs" and capped.n_epochs == 5
-    assert "--max-epochs" in capped.stop_message and "Raise --max-epochs" in capped.stop_message
+    # The library speaks in parameter names; the CLI words the same stop in flags.
+    assert "Raise max_epochs" in capped.stop_message and "--" not in capped.stop_message
 
 
 def test_early_stopping_restores_the_best_weights():
@@ -234,7 +235,7 @@ def test_small_problems_train_on_one_blas_thread():
 def test_blockwise_scaling_equals_standard_scaler():
     from sklearn.preprocessing import StandardScaler
 
-    from softreg.model.estimator import weighted_mean_and_scale
+    from softreg.model.math.scaling import weighted_mean_and_scale
 
     rng = np.random.default_rng(4)
     X = rng.standard_normal((1000, 6)) * [1, 10, 1e-3, 1e4, 1, 0] + [0, 5, -3, 1e6, 0, 7]  # last column constant
@@ -297,7 +298,7 @@ def test_fast_pass_equals_the_plain_formula(layout, weighted):
 
 
 def test_rows_permuted_in_place_match_fancy_indexing():
-    from softreg.model.pipeline import permute_rows_in_place
+    from softreg.model.run.train import permute_rows_in_place
 
     rng = np.random.default_rng(6)
     X = rng.standard_normal((500, 7))
@@ -309,8 +310,8 @@ def test_rows_permuted_in_place_match_fancy_indexing():
 
 def test_in_place_training_gives_the_same_run_as_copies():
     from softreg.data import load_dataset
-    from softreg.model.config import resolve_config
-    from softreg.model.pipeline import fit_dataset
+    from softreg.model.run.config import resolve_config
+    from softreg.model.run.train import fit_dataset
 
     config = resolve_config({}, {"dataset": "wine", "max_epochs": 200, "seed": 4})
     copied_data, in_place_data = load_dataset("wine"), load_dataset("wine")
@@ -328,7 +329,7 @@ def test_in_place_training_gives_the_same_run_as_copies():
 def test_sparse_float32_is_scaled_not_centered_and_compare_stays_sparse():
     """float32 would lose the centering to cancellation (x W' - mean W'), so it is not folded;
     compare fits scikit-learn on the scaled sparse rows and still finds the same optimum."""
-    from softreg.model.compare import compare_with_sklearn
+    from softreg.model.assess.compare import compare_with_sklearn
 
     rng = np.random.default_rng(2)
     X = sparse.random(300, 20, density=0.2, random_state=2, format="csr") * 3

@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from softreg.model.objective import objective
+from softreg.model.math.linear import objective
 
 
 def sklearn_C(l2: float, total_weight: float, n_classes: int) -> float:

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from softreg.model.optimize import SCHEDULES
+from softreg.model.solve import SCHEDULES
 
 
 class ConfigError(ValueError):

@@ -9,7 +9,7 @@ DERIVATION notes) and names things as the derivation does:
     L = logsumexp(z) - z_y     cross-entropy of one sample
 
 Every function takes and returns arrays and prints nothing. The batch objective that
-adds the linear part (Z = X W + b) and the L2 penalty lives in :mod:`softreg.model.objective`.
+adds the linear part (Z = X W + b) and the L2 penalty lives in :mod:`softreg.model.math.linear`.
 """
 
 from __future__ import annotations
@@ -125,35 +125,56 @@ def cross_entropy(Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
     return float(w @ losses)
 
 
+def cross_entropy_and_logit_gradient_t(Z_t: np.ndarray, y: np.ndarray, row_weight, *,
+                                       gradient: bool = True) -> tuple[float, np.ndarray | None]:
+    """THE pointwise kernel that training runs: the data term of step 4 and G = w_i (P_i - Y_i).
+
+    Works on logits laid out class by row, ``Z_t`` (K, B) (column i is sample i), and
+    overwrites that buffer: each sample's reductions then run over K entries along axis 0,
+    which is how the engines form Z_t = W^T X_B^T. ``row_weight`` is 1/N (a number) or the
+    samples' normalized weights w_i / sum_j w_j (B,). Returns (loss, G_t) with
+    loss = sum_i w_i L_i, L_i = logsumexp(z_i) - z_{i, y_i}, summed in float64 whatever the
+    dtype of Z_t, and G_t (K, B) = step 3 (dL/dz = s - y) for each sample scaled by its weight,
+    made without a one-hot matrix by subtracting 1 at each sample's true class; G_t is None
+    with ``gradient=False``.
+    """
+    n_samples = Z_t.shape[1]
+    rows = np.arange(n_samples)
+    # Subtract each sample's max so exp cannot overflow; the loss is shift-invariant.
+    Z_t -= Z_t.max(axis=0)
+    z_true = Z_t[y, rows]  # (B,) shifted logit of the true class (a copy)
+    np.exp(Z_t, out=Z_t)  # (K, B), unnormalized probabilities
+    row_sums = Z_t.sum(axis=0)  # (B,) >= 1: the max entry is exp(0) = 1
+    losses = np.log(row_sums) - z_true  # L_i
+    if np.ndim(row_weight) == 0:
+        loss = float(losses.sum(dtype=np.float64)) * float(row_weight)
+    else:
+        loss = float(np.dot(losses.astype(np.float64, copy=False), row_weight))
+    if not gradient:
+        return loss, None
+    Z_t /= row_sums  # P^T
+    Z_t[y, rows] -= 1  # (P - Y)^T: step 3
+    Z_t *= row_weight  # G^T = w_i (P_i - Y_i)
+    return loss, Z_t
+
+
+def mean_weights(sample_weight: np.ndarray | None, n_samples: int, dtype):
+    """The row weights of the mean: w_i / sum_j w_j (N,), or the number 1/N without weights."""
+    w = normalized_weights(sample_weight, n_samples, dtype)
+    return np.dtype(dtype).type(1.0 / max(n_samples, 1)) if w is None else w
+
+
 def cross_entropy_and_logit_gradient(
     Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, *, overwrite_logits: bool = False
 ) -> tuple[float, np.ndarray]:
-    """The data term of step 4 and its gradient in the logits, from one exp of Z.
+    """The kernel :func:`cross_entropy_and_logit_gradient_t` for logits laid out (N, K).
 
     Returns (loss, G) with loss = sum_i w_i L_i (w_i = 1/N without weights) and
-    G = w_i (P_i - Y_i), shape (N, K): step 3 (dL/dz = s - y) for each row, scaled by the
-    row's weight in the mean. G is computed without a one-hot matrix by subtracting 1 at
-    each row's true class.
-
-    With ``overwrite_logits=True`` G is written into Z's buffer (the training loop owns its
-    logits and so saves an N x K allocation per evaluation).
+    G = w_i (P_i - Y_i), shape (N, K). With ``overwrite_logits=True`` G is written into Z's
+    buffer (the caller owns its logits and so saves an N x K allocation).
     """
-    n_samples = Z.shape[0]
-    rows = np.arange(n_samples)
-    G = Z if overwrite_logits else Z.copy()  # (N, K)
-    # Subtract each row's max so exp cannot overflow; the loss is shift-invariant.
-    G -= G.max(axis=1, keepdims=True)
-    z_true = G[rows, y].copy()  # (N,) shifted logit of the true class
-    np.exp(G, out=G)
-    row_sums = G.sum(axis=1)  # (N,) >= 1, since the max entry is exp(0) = 1
-    losses = np.log(row_sums) - z_true  # L_i = logsumexp(z_i) - z_{i, y_i}
-    G /= row_sums[:, None]  # P
-    G[rows, y] -= 1  # P - Y
-    w = normalized_weights(sample_weight, n_samples, G.dtype)
-    if w is None:
-        loss = float(losses.mean())
-        G /= n_samples
-    else:
-        loss = float(w @ losses)
-        G *= w[:, None]
-    return loss, G
+    Z = np.asarray(Z)
+    Z = Z if overwrite_logits else Z.copy()  # (N, K)
+    row_weight = mean_weights(sample_weight, Z.shape[0], Z.dtype)
+    loss, G_t = cross_entropy_and_logit_gradient_t(Z.T, y, row_weight)  # Z.T is a view of the same buffer
+    return loss, G_t.T

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softreg.model.metrics import classification_metrics
+from softreg.model.assess.metrics import classification_metrics
 
 
 def calibration(y_index: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from softreg.data.datasets import NpzError, read_npz
-from softreg.data.output import atomic_file
+from softreg.data.files import atomic_file
 
 FORMAT_VERSION = 1
 REQUIRED_ARRAYS = ("weights", "bias", "feature_mean", "feature_scale", "classes", "feature_names", "header")
@@ -118,7 +118,7 @@ def _check_contents(path: Path, header: dict, arrays: dict) -> None:
     absent = [key for key in REQUIRED_HEADER_KEYS if not isinstance(header.get(key), dict)]
     if absent:
         raise ModelFileError(f"'{path}': the model header lacks {absent}; the file is damaged or not from softreg train")
-    from softreg.model.config import ConfigError, TrainConfig, resolve_config
+    from softreg.model.run.config import ConfigError, TrainConfig, resolve_config
 
     unknown = sorted(set(header["config"]) - set(TrainConfig.__dataclass_fields__))
     if unknown:
@@ -183,7 +183,7 @@ def save_checkpoint(path: str | Path, checkpoint, run: dict) -> None:
 
 def load_checkpoint(path: str | Path):
     """(Checkpoint, run) from a file written by :func:`save_checkpoint`; ModelFileError otherwise."""
-    from softreg.model.optimize import Checkpoint
+    from softreg.model.solve import Checkpoint
 
     path = Path(path)
     if not path.exists():

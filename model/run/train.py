@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from softreg.data import Dataset, DataError, split_indices
-from softreg.model.config import TrainConfig
+from softreg.model.run.config import TrainConfig
 from softreg.model.estimator import SoftmaxRegression
-from softreg.model.metrics import classification_metrics
-from softreg.model.objective import logits
-from softreg.model.softmax import softmax
+from softreg.model.assess.metrics import classification_metrics
+from softreg.model.math.linear import logits
+from softreg.model.math.softmax import softmax
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TrainingRun:
             },
             "stop_reason": estimator.stop_reason_,
             "stop_message": estimator.stop_message_,
+            "stop_details": estimator.stop_details_,
             "epochs": int(estimator.n_iter_),
             "best_epoch": int(estimator.best_epoch_),
             "lipschitz": float(estimator.lipschitz_),
@@ -156,7 +157,7 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
               should_stop, checkpoint_to=None, resume: bool = False) -> TrainingRun:
     """Engines that read a prepared .npy themselves (stream, dask): the same splits as in
     memory, chosen by row weights, so X is never loaded here."""
-    from softreg.model.engine import DaskEngine, PartitionStreamEngine, StreamEngine
+    from softreg.model.engines import ENGINES
 
     if dataset.spec.get("format") not in ("npy", "folder"):
         check_engine_source(config)  # raises: a library caller may not have checked before loading
@@ -173,19 +174,10 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     train_weights[train_rows] = estimator.training_weights(base, y[train_rows])
     validation_weights = np.zeros(len(y))
     validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
-    path = dataset.spec["path"]
-    folder_rows = dataset.X if dataset.spec["format"] == "folder" else None
-    if folder_rows is not None and config.block_rows is not None:
-        raise DataError("--block-rows sets the blocks of a prepared .npy; a folder is read in its own blocks (Parquet "
-                        "row groups, CSV partitions).")
-    if config.engine == "dask":
-        engine = DaskEngine(path, y_index, train_weights, n_classes=len(classes), block_rows=config.block_rows,
-                            scheduler=config.scheduler, folder_rows=folder_rows)
-    elif folder_rows is not None:
-        engine = PartitionStreamEngine(folder_rows, folder_rows.blocks(), y_index, train_weights,
-                                       n_classes=len(classes))
-    else:
-        engine = StreamEngine(path, y_index, train_weights, n_classes=len(classes), block_rows=config.block_rows)
+    source = _row_source(dataset, config)
+    options = {"scheduler": config.scheduler} if config.engine == "dask" else {}
+    engine = ENGINES[config.engine](source, y_index, train_weights, n_classes=len(classes),
+                                    block_rows=config.block_rows, **options)
     run_identity = {"config": {key: value for key, value in config.to_dict().items()
                                if key not in ("max_epochs", "scheduler", "block_rows", "engine")},
                     "dataset_sha256": dataset.spec.get("sha256"), "classes": [str(c) for c in classes]}
@@ -206,6 +198,25 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     return run
 
 
+def _row_source(dataset: Dataset, config: TrainConfig):
+    """What a storage engine reads: the prepared .npy's path, or a folder's partitions as a
+    :class:`~softreg.model.engines.BlockSource` of picklable readers."""
+    from functools import partial
+
+    from softreg.data.partitions import read_block
+    from softreg.model.engines import BlockSource
+
+    if dataset.spec["format"] != "folder":
+        return dataset.spec["path"]
+    if config.block_rows is not None:
+        raise DataError("block_rows sets the blocks of a prepared .npy; a folder is read in its own blocks (Parquet "
+                        "row groups, CSV partitions).")
+    rows = dataset.X
+    blocks = [(block.start, block.stop, partial(read_block, rows.folder, block, rows.dtype.name))
+              for block in rows.blocks()]
+    return BlockSource(str(rows.folder.path.resolve()), rows.shape, rows.dtype.name, blocks)
+
+
 class _CheckpointWriter:
     """Saves a checkpoint after an epoch when CHECKPOINT_SECONDS have passed since the last one."""
 
@@ -214,7 +225,7 @@ class _CheckpointWriter:
         self.last = time.perf_counter()
 
     def __call__(self, checkpoint) -> None:
-        from softreg.model.persist import save_checkpoint
+        from softreg.model.run.persist import save_checkpoint
 
         if time.perf_counter() - self.last >= CHECKPOINT_SECONDS:
             save_checkpoint(self.path, checkpoint, self.run_identity)
@@ -223,7 +234,7 @@ class _CheckpointWriter:
 
 def _checkpoint_to_resume(path, run_identity: dict):
     """The checkpoint at ``path``, refused when it belongs to another config or dataset."""
-    from softreg.model.persist import ModelFileError, load_checkpoint
+    from softreg.model.run.persist import ModelFileError, load_checkpoint
 
     if path is None:
         raise DataError("--resume needs the --out path of the run to continue (its checkpoint is beside it).")

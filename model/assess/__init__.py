@@ -1,0 +1,1 @@
+"""Judging a fitted model: classification metrics, calibration, and the comparison with scikit-learn."""

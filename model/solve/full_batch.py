@@ -1,0 +1,186 @@
+"""Full-batch gradient descent over an engine, as small named steps.
+
+    (W, b) <- (W, b) - t (dJ/dW, dJ/db)
+
+The step rule (:meth:`FullBatchDescent.first_trial`), Armijo backtracking
+(:meth:`~FullBatchDescent.line_search`), Nesterov's extrapolation and its adaptive restart
+(:meth:`~FullBatchDescent.advance`, :meth:`~FullBatchDescent.restart_momentum`) and the
+divergence guard of a fixed step (:meth:`~FullBatchDescent.halve`) are each one method; every
+objective comes from ``engine.evaluate``.
+
+Without momentum every trial point gets its objective and gradient from one fused pass (a
+backtracking retry is accepted more often than not, so computing its gradient at once saves a
+pass). With Nesterov momentum a trial x+ = y - t g(y) needs only J(x+); the gradient is taken at
+the extrapolated y+ = x+ + beta (x+ - x), one fused pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from softreg.model.solve.result import (
+    Checkpoint,
+    History,
+    TrainingDiverged,
+    TrainResult,
+    make_result,
+    max_abs,
+    stop_check,
+)
+from softreg.model.solve.settings import schedule_factor
+
+
+class FullBatchDescent:
+    """The state of one full-batch run: x (the iterate) and y (where the next step starts; y = x
+    without momentum), the step sizes taken, the momentum counter and the guard's halvings."""
+
+    def __init__(self, engine, l2: float, settings, lipschitz: float, history: History):
+        self.engine, self.l2, self.settings, self.history = engine, l2, settings, history
+        self.lipschitz, self.floor = lipschitz, 1.0 / lipschitz
+        self.rule = settings.lr
+        self.nesterov = settings.momentum == "nesterov"
+        self.fixed_base = float(self.rule) if not isinstance(self.rule, str) else None
+        self.check_separable = l2 == 0  # with l2 > 0, J always has a minimizer
+        self.halvings: list[tuple[int, float]] = []
+        self.steps: list[float] = []
+        self.restarts = self.momentum_k = 0
+        self.last_step = self.floor
+
+    # ------------------------------------------------------------------ the point
+    def start_at(self, W, b) -> None:
+        """x = y = (W, b), with J and its gradient there."""
+        at_x = self.engine.evaluate(W, b, self.l2, gradient=True)
+        self.W, self.b, self.f_x = W, b, at_x.value
+        self.W_y, self.b_y, self.f_y, self.dW, self.db = W, b, at_x.value, at_x.dW, at_x.db
+
+    def resume_from(self, checkpoint: Checkpoint) -> None:
+        """Continue a run from its checkpoint; momentum restarts from its weights."""
+        self.start_at(checkpoint.W.astype(self.engine.dtype), checkpoint.b.astype(self.engine.dtype))
+        self.last_step, self.restarts = checkpoint.last_step, checkpoint.restarts
+        self.halvings, self.steps = [tuple(h) for h in checkpoint.halvings], list(checkpoint.steps)
+        if self.fixed_base is not None:
+            self.fixed_base /= 2.0 ** len(self.halvings)  # the step the run had halved to
+        self.history.restore(checkpoint, self.engine.dtype)
+
+    @property
+    def grad_norm(self) -> float:
+        return max_abs(self.dW, self.db)
+
+    def _sq_norm(self) -> float:
+        return float(np.vdot(self.dW, self.dW) + np.vdot(self.db, self.db))
+
+    # ------------------------------------------------------------------ one epoch
+    def first_trial(self, epoch: int) -> float:
+        """The step rule: a fixed (scheduled) step, 1/L, or growth x the last accepted step, never below 1/L."""
+        if self.fixed_base is not None:
+            return self.fixed_base * schedule_factor(self.settings.schedule, epoch, self.settings.max_epochs)
+        if self.rule == "bound":
+            return self.floor
+        return max(self.last_step * self.settings.growth, self.floor)
+
+    def line_search(self, epoch: int):
+        """Trial steps from y until one is accepted: (t, W_new, b_new, trial evaluation), or None
+        when J cannot decrease further in floating point (a rise at the guaranteed 1/L)."""
+        t = self.first_trial(epoch)
+        sq_norm = self._sq_norm()
+        while True:
+            W_new, b_new = self.W_y - t * self.dW, self.b_y - t * self.db
+            trial = self.engine.evaluate(W_new, b_new, self.l2, gradient=not self.nesterov,
+                                         count=self.check_separable)
+            f_new = trial.value
+            sufficient = f_new <= self.f_y - self.settings.armijo * t * sq_norm
+            if self.rule == "auto" and not sufficient and t > self.floor:
+                t = max(t * self.settings.shrink, self.floor)  # backtrack, never below 1/L
+                continue
+            # The monotonicity test is against J(x), the last accepted point.
+            slack = 0.0 if self.fixed_base is None else 1e-12 * max(abs(self.f_x), 1.0)
+            if math.isfinite(f_new) and f_new <= self.f_x + slack:
+                return t, W_new, b_new, trial
+            if self.nesterov and self.momentum_k > 0:
+                self.restart_momentum()
+                sq_norm = self._sq_norm()
+                if self.fixed_base is None and self.rule == "auto":
+                    t = max(self.last_step, self.floor)
+                continue
+            if self.fixed_base is None:
+                return None  # 1/L guarantees descent in exact arithmetic: a rise is rounding noise
+            t = self.halve(epoch)
+
+    def restart_momentum(self) -> None:
+        """Adaptive restart: discard the step, restart momentum from x."""
+        self.restarts += 1
+        self.momentum_k = 0
+        self.start_at(self.W, self.b)
+
+    def halve(self, epoch: int) -> float:
+        """The divergence guard: halve a fixed step that made J non-finite or larger; give up
+        after ``max_halvings``."""
+        self.fixed_base /= 2.0
+        self.halvings.append((epoch, self.fixed_base))
+        if len(self.halvings) > self.settings.max_halvings:
+            result = self.result("diverged", epoch - 1)
+            raise TrainingDiverged(
+                f"the fixed step kept making the objective non-finite or larger: halved "
+                f"{self.settings.max_halvings} times down to {self.fixed_base:.3g} by epoch {epoch}. "
+                "Use lr 'auto' (backtracking, never diverges) or a much smaller lr.",
+                result,
+            )
+        return self.fixed_base * schedule_factor(self.settings.schedule, epoch, self.settings.max_epochs)
+
+    def advance(self, t: float, W_new, b_new, trial) -> None:
+        """Accept the step to x+ and set y+: x+ itself, or Nesterov's x+ + beta_k (x+ - x) with
+        beta_k = k / (k + 3) and the gradient taken there."""
+        self.steps.append(t)
+        self.last_step = t
+        if self.nesterov:
+            self.momentum_k += 1
+            beta = self.momentum_k / (self.momentum_k + 3.0)
+            self.W_y, self.b_y = W_new + beta * (W_new - self.W), b_new + beta * (b_new - self.b)
+            at_y = self.engine.evaluate(self.W_y, self.b_y, self.l2, gradient=True)
+            self.f_y, self.dW, self.db = at_y.value, at_y.dW, at_y.db
+        else:
+            self.W_y, self.b_y, self.f_y, self.dW, self.db = W_new, b_new, trial.value, trial.dW, trial.db
+        self.W, self.b, self.f_x = W_new, b_new, trial.value
+
+    def checkpoint(self, epoch: int, g0: float) -> Checkpoint:
+        best_W, best_b = self.history.best_weights if self.history.best_weights is not None else (None, None)
+        return Checkpoint(self.W, self.b, epoch, self.last_step, g0, self.history.columns, self.restarts,
+                          list(self.halvings), list(self.steps), self.history.best_val, self.history.best_epoch,
+                          best_W, best_b)
+
+    def result(self, reason: str, epoch: int, g0: float | None = None) -> TrainResult:
+        return make_result(self.W, self.b, reason, epoch, self.history, self.lipschitz, self.halvings, self.restarts,
+                           self.steps, grad_norm=self.grad_norm, g0=g0, tol=self.settings.tol)
+
+
+def full_batch(engine, W, b, l2, settings, lipschitz, history: History, should_stop, *, checkpoint=None,
+               resume: Checkpoint | None = None) -> TrainResult:
+    """Minimize J by full-batch steps from (W, b), or from ``resume``; ``checkpoint(Checkpoint)``
+    is called after every epoch."""
+    descent = FullBatchDescent(engine, l2, settings, lipschitz, history)
+    if resume is None:
+        descent.start_at(W, b)
+        g0 = descent.grad_norm
+        history.record(0, W, b, descent.f_x, g0, 0.0)
+        first_epoch = 1
+    else:
+        descent.resume_from(resume)
+        g0, first_epoch = resume.g0, resume.epoch + 1
+    epoch = first_epoch - 1
+    if g0 == 0.0 or descent.grad_norm == 0.0:  # already optimal (say, balanced classes and no signal)
+        return descent.result("converged", epoch, g0 or 1.0)
+    for epoch in range(first_epoch, settings.max_epochs + 1):
+        accepted = descent.line_search(epoch)
+        if accepted is None:
+            return descent.result("precision", epoch - 1, g0)
+        descent.advance(*accepted)
+        early = history.record(epoch, descent.W, descent.b, descent.f_x, descent.grad_norm, accepted[0])
+        if checkpoint is not None:
+            checkpoint(descent.checkpoint(epoch, g0))
+        separable = descent.check_separable and accepted[3].separates
+        reason = stop_check(descent.grad_norm, g0, settings.tol, early, should_stop, separable)
+        if reason is not None:
+            return descent.result(reason, epoch, g0)
+    return descent.result("max_epochs", epoch, g0)
