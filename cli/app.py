@@ -90,6 +90,7 @@ def gradcheck(
 
     if dtype not in ("float64", "float32"):
         fail(f"--dtype must be float64 or float32, got '{dtype}'.")
+    scaled = True
     if dataset is None:
         X, y = random_problem(samples, features, classes, seed)
         n_classes = classes
@@ -99,16 +100,15 @@ def gradcheck(
             data = load_dataset(dataset)
         except DataError as error:
             fail(str(error))
-        from sklearn.preprocessing import StandardScaler
-
         scaled = not hasattr(data.X, "toarray")
-        X = StandardScaler().fit_transform(data.X) if scaled else data.X.toarray()
+        X = data.X if scaled else data.X.toarray()
         class_values, y = np.unique(data.y, return_inverse=True)
         n_classes = len(class_values)
         source = (f"dataset {dataset}: {X.shape[0]} samples, {X.shape[1]} features, {n_classes} classes "
                   f"({'standardized' if scaled else 'sparse, as stored'})")
-    report = check_derivation(X, y, n_classes, l2=l2, eps=eps, rtol=rtol, atol=atol, seed=seed, dtype=dtype)
-    sweep_result = eps_sweep(X, y, n_classes, l2=l2, seed=seed) if sweep else None
+    report = check_derivation(X, y, n_classes, l2=l2, eps=eps, rtol=rtol, atol=atol, seed=seed, dtype=dtype,
+                              standardize=scaled)
+    sweep_result = eps_sweep(X, y, n_classes, l2=l2, seed=seed, standardize=scaled) if sweep else None
 
     if as_json:
         document = report.to_dict()
@@ -117,7 +117,10 @@ def gradcheck(
             document["sweep"] = sweep_result
         out.print_json(json.dumps(document))
     else:
-        out.print(f"{source}\nprecision: {report.tolerance_note}", highlight=False, soft_wrap=True, markup=False)
+        folded = ", standardization folded into the weights" if report.problem["standardized"] else ""
+        out.print(f"{source}\nprecision: {report.tolerance_note}\nstep 4 runs training's own engine pass: "
+                  f"{report.problem['engine_blocks']} row blocks{folded}", highlight=False, soft_wrap=True,
+                  markup=False)
         out.print(render.gradcheck_table(report))
         if sweep_result is not None:
             out.print(render.eps_sweep_chart(sweep_result))

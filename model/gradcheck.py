@@ -8,9 +8,17 @@ differences computed in float64,
 and judges each entry by |a - n| <= atol + rtol |n|. It returns a structured report
 (one :class:`StepCheck` per step) and prints nothing; the CLI renders it.
 
-The analytic functions are looked up in this module's namespace at call time, so a test can
-monkeypatch ``softreg.model.gradcheck.loss_and_gradient`` (or the step functions) with a
-wrong formula and watch the check fail.
+Step 4 is checked on what training runs: a memory engine's block pass
+(:meth:`softreg.model.engines.MemoryEngine.evaluate`: :func:`~softreg.model.math.linear.block_sums`
+per block, with the one pointwise kernel
+:func:`~softreg.model.math.softmax.cross_entropy_and_logit_gradient_t`, then the one reduction
+:func:`~softreg.model.math.linear.add_block_sums` and
+:func:`~softreg.model.math.linear.objective_from_sums`), over blocks smaller than the batch and
+with the standardization folded into the weights, so the fold's chain rule
+(:func:`~softreg.model.math.linear.unfold_gradient`) is checked too. The numeric side is
+finite differences of :func:`~softreg.model.math.linear.objective` on the standardized rows,
+which shares no code with that kernel. Steps 1-3 look their functions up in this module's
+namespace at call time, so a test can monkeypatch them with a wrong formula.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from softreg.model.engines import MemoryEngine
 from softreg.model.math.linear import loss_and_gradient, objective
+from softreg.model.math.scaling import weighted_mean_and_scale
 from softreg.model.math.softmax import (
     log_softmax,
     loss_grad_wrt_logits,
@@ -150,13 +160,14 @@ def _compare(step: str, formula: str, analytic, numeric, atol: float, rtol: floa
 
 
 def random_problem(n_samples: int, n_features: int, n_classes: int, seed: int):
-    """A random batch for the checks: X (N, D), labels covering the classes, weights, W, b.
+    """A random batch for the checks: X (N, D) with columns of other means and spreads (so
+    standardizing it is not the identity), and labels covering the classes.
 
     Weights and parameters are drawn at a generic point (not W = 0, where many entries of
     the gradient coincide and a wrong formula can hide).
     """
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_samples, n_features))
+    X = rng.standard_normal((n_samples, n_features)) * rng.uniform(0.5, 3.0, n_features) + rng.normal(0, 2, n_features)
     y = rng.integers(0, n_classes, size=n_samples)
     y[: min(n_classes, n_samples)] = np.arange(min(n_classes, n_samples))
     return X, y
@@ -188,11 +199,14 @@ def check_derivation(
     dtype: str = "float64",
     max_pointwise_samples: int = 20,
     max_weight_entries: int = 1000,
+    standardize: bool = True,
 ) -> GradcheckReport:
     """Check steps 1-4 of the derivation on the batch (X, y) with K = n_classes.
 
     Steps 1-3 run on the logits of up to ``max_pointwise_samples`` rows; step 4 on the whole
-    batch, with the L2 penalty and random positive sample weights. With ``dtype="float32"``
+    batch, with the L2 penalty and random positive sample weights, through a memory engine
+    with blocks of about a third of the rows and, with ``standardize``, the rows' weighted
+    standardization folded into the weights (training's own path). With ``dtype="float32"``
     the analytic side is computed in float32 and both tolerances are multiplied by
     FLOAT32_TOLERANCE_FACTOR; the numeric side is always float64.
     """
@@ -204,11 +218,14 @@ def check_derivation(
         note = f"float32: tolerances scaled x{FLOAT32_TOLERANCE_FACTOR:g} (float32 keeps ~7 digits, float64 ~16)"
     else:
         note = "float64"
-    X = np.asarray(X, dtype=np.float64)
+    X_raw = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
-    n_samples, n_features = X.shape
+    n_samples, n_features = X_raw.shape
     W, b = _parameters(n_features, n_classes, seed)
     sample_weight = _sample_weights(n_samples, seed)
+    standardization = weighted_mean_and_scale(X_raw, sample_weight) if standardize else None
+    # The reference rows: standardized explicitly, as the fold promises to train on.
+    X = X_raw if standardization is None else (X_raw - standardization[0]) / standardization[1]
 
     Z = X[:max_pointwise_samples] @ W + b  # (n, K) logits of the pointwise checks
     onehots = np.eye(n_classes)[y[:max_pointwise_samples]]  # (n, K), small: only for steps 1-3
@@ -242,10 +259,8 @@ def check_derivation(
         )
     )
 
-    Xa = X.astype(analytic_dtype)
-    _, dW_a, db_a = loss_and_gradient(
-        W.astype(analytic_dtype), b.astype(analytic_dtype), Xa, y, l2, sample_weight.astype(analytic_dtype)
-    )
+    dW_a, db_a, n_blocks = _engine_gradient(X_raw, y, n_classes, sample_weight, standardization, W, b, l2,
+                                            analytic_dtype)
     # Each numeric entry costs two passes over X, so a wide problem checks a random subset
     # of W's entries (every bias entry is always checked).
     rng = np.random.default_rng(seed + 3)
@@ -279,8 +294,22 @@ def check_derivation(
             "l2": float(l2),
             "seed": int(seed),
             "sample_weights": "uniform(0.5, 2.0)",
+            "standardized": standardization is not None,
+            "engine_blocks": n_blocks,
         },
     )
+
+
+def _engine_gradient(X_raw, y, n_classes, sample_weight, standardization, W, b, l2, dtype):
+    """dJ/dW, dJ/db as training computes them: a memory engine's block pass over the raw rows,
+    in blocks of about a third of the batch, standardization folded in. Returns (dW, db, blocks)."""
+    X_a = X_raw.astype(dtype)
+    block_rows = max(1, -(-X_a.shape[0] // 3))
+    engine = MemoryEngine(X_a, y, sample_weight.astype(dtype), n_classes=n_classes, block_rows=block_rows,
+                          threads=2, standardization=standardization)
+    with engine:
+        at = engine.evaluate(W.astype(dtype), b.astype(dtype), l2, gradient=True)
+    return at.dW, at.db, len(engine.ranges)
 
 
 def eps_sweep(
@@ -291,6 +320,7 @@ def eps_sweep(
     l2: float = 0.1,
     seed: int = 0,
     eps_values: np.ndarray | None = None,
+    standardize: bool = True,
 ) -> dict:
     """Worst absolute error of steps 3 and 4 against central differences, for each eps.
 
@@ -303,6 +333,9 @@ def eps_sweep(
     X = np.asarray(X, dtype=np.float64)
     W, b = _parameters(X.shape[1], n_classes, seed)
     sample_weight = _sample_weights(X.shape[0], seed)
+    if standardize:  # the same rows as check_derivation's step 4
+        mean, scale = weighted_mean_and_scale(X, sample_weight)
+        X = (X - mean) / scale
     z = X[0] @ W + b
     y_onehot = np.eye(n_classes)[y[0]]
     grad_z = loss_grad_wrt_logits(z, y_onehot)

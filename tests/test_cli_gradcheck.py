@@ -30,21 +30,40 @@ def test_gradcheck_json_is_machine_readable(runner):
     assert all(c["max_abs_error"] < 1e-7 for c in document["checks"])
 
 
+def _flipped_sign(right):
+    def kernel(Z_t, y, row_weight, *, gradient=True):
+        loss, G_t = right(Z_t, y, row_weight, gradient=gradient)
+        return loss, None if G_t is None else -G_t
+    return kernel
+
+
+def _missing_one_over_n(right):
+    def kernel(Z_t, y, row_weight, *, gradient=True):
+        loss, G_t = right(Z_t, y, row_weight, gradient=gradient)
+        return loss, None if G_t is None else G_t * Z_t.shape[1]
+    return kernel
+
+
+def _missing_l2(right):
+    def objective_from_sums(total, W, l2, standardization=None):
+        value, dW, db = right(total, W, 0.0, standardization)
+        return value + 0.5 * l2 * float(np.vdot(W, W)), dW, db
+    return objective_from_sums
+
+
 @pytest.mark.parametrize(
-    "wrong, name",
+    "function, wrong, name",
     [
-        (lambda loss, dW, db, X, W, l2: (loss, -dW, db), "flipped sign"),
-        (lambda loss, dW, db, X, W, l2: (loss, dW * X.shape[0], db * X.shape[0]), "missing 1/N"),
-        (lambda loss, dW, db, X, W, l2: (loss, dW - l2 * W, db), "missing l2 term"),
+        ("cross_entropy_and_logit_gradient_t", _flipped_sign, "flipped sign"),
+        ("cross_entropy_and_logit_gradient_t", _missing_one_over_n, "missing 1/N"),
+        ("objective_from_sums", _missing_l2, "missing l2 term"),
     ],
 )
-def test_gradcheck_fails_on_a_wrong_gradient(runner, monkeypatch, wrong, name):
-    right = gradcheck_module.loss_and_gradient
+def test_gradcheck_fails_on_a_wrong_gradient(runner, monkeypatch, function, wrong, name):
+    """A wrong formula in the math training runs (softreg.model.math.linear) fails step 4."""
+    import softreg.model.math.linear as linear
 
-    def wrong_gradient(W, b, X, y, l2=0.0, sample_weight=None):
-        return wrong(*right(W, b, X, y, l2, sample_weight), X, W, l2)
-
-    monkeypatch.setattr(gradcheck_module, "loss_and_gradient", wrong_gradient)
+    monkeypatch.setattr(linear, function, wrong(getattr(linear, function)))
     result = runner.invoke(app, ["gradcheck"])
     assert result.exit_code == 1, f"{name}: {result.output}"
     assert "FAILED: 4. batch gradient" in result.output

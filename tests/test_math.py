@@ -17,6 +17,7 @@ import scipy.sparse as sp
 import scipy.special as sps
 
 import softreg.model.gradcheck as gradcheck_module
+import softreg.model.math.linear as linear_module
 from softreg.model.gradcheck import FLOAT32_TOLERANCE_FACTOR, check_derivation, random_problem
 from softreg.model.math.linear import loss_and_gradient, objective
 from softreg.model.math.lipschitz import lipschitz_constant
@@ -528,31 +529,65 @@ def test_check_derivation_passes(K):
     assert report.checks[3].entries == 4 * K + K
 
 
-def _flip_sign(W, b, X, y, l2=0.0, sample_weight=None):
-    J, dW, db = _loss_and_gradient(W, b, X, y, l2, sample_weight)
-    return J, -dW, db
+# Wrong versions of the functions training runs (softreg.model.math.linear looks them up at
+# call time): the kernel, the penalty's gradient, the fold's chain rule.
+_right_kernel = linear_module.cross_entropy_and_logit_gradient_t
+_right_objective_from_sums = linear_module.objective_from_sums
 
 
-def _missing_one_over_n(W, b, X, y, l2=0.0, sample_weight=None):
-    J, dW, db = _loss_and_gradient(W, b, X, y, l2, sample_weight)
-    n = X.shape[0]
-    return J, dW * n, db * n
+def _flip_sign(Z_t, y, row_weight, *, gradient=True):
+    loss, G_t = _right_kernel(Z_t, y, row_weight, gradient=gradient)
+    return loss, None if G_t is None else -G_t
 
 
-def _missing_l2(W, b, X, y, l2=0.0, sample_weight=None):
-    J, dW, db = _loss_and_gradient(W, b, X, y, l2, sample_weight)
-    return J, dW - l2 * W, db
+def _missing_one_over_n(Z_t, y, row_weight, *, gradient=True):
+    loss, G_t = _right_kernel(Z_t, y, row_weight, gradient=gradient)
+    return loss, None if G_t is None else G_t * Z_t.shape[1]
+
+
+def _missing_l2(total, W, l2, standardization=None):
+    value, dW, db = _right_objective_from_sums(total, W, 0.0, standardization)
+    return value + linear_module.penalty(W, l2), dW, db
+
+
+def _fold_without_the_mean(dW, db, mean, scale):
+    dW /= scale[:, None].astype(dW.dtype)
+    return dW
+
+
+WRONG_TRAINING_MATH = {
+    "sign": ("cross_entropy_and_logit_gradient_t", _flip_sign),
+    "1/N": ("cross_entropy_and_logit_gradient_t", _missing_one_over_n),
+    "l2": ("objective_from_sums", _missing_l2),
+    "fold": ("unfold_gradient", _fold_without_the_mean),
+}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("wrong", [_flip_sign, _missing_one_over_n, _missing_l2], ids=["sign", "1/N", "l2"])
+@pytest.mark.parametrize("wrong", list(WRONG_TRAINING_MATH), ids=list(WRONG_TRAINING_MATH))
 @pytest.mark.parametrize("K", [2, 7])
-def test_check_derivation_fails_on_wrong_batch_gradient(monkeypatch, K, wrong, dtype):
+def test_check_derivation_fails_on_wrong_training_math(monkeypatch, K, wrong, dtype):
+    """A mistake in a function training runs is a failure of step 4, and only of step 4."""
     X, y = random_problem(25, 4, K, seed=K)
-    monkeypatch.setattr(gradcheck_module, "loss_and_gradient", wrong)
+    monkeypatch.setattr(linear_module, *WRONG_TRAINING_MATH[wrong])
     report = check_derivation(X, y, K, seed=K, dtype=dtype)
     assert report.passed is False
     assert report.failed_steps == ["4. batch gradient"]
+
+
+def test_a_sign_error_in_the_training_kernel_changes_training_and_fails_gradcheck(monkeypatch):
+    """The kernel gradcheck proves is the one the engines train with: patched with a sign
+    error, a memory engine's gradient flips, and gradcheck fails."""
+    from softreg.model.engines import MemoryEngine
+
+    X, y = random_problem(40, 3, 3, seed=1)
+    W, b = np.full((3, 3), 0.1), np.array([0.2, -0.1, 0.0])
+    with MemoryEngine(X, y, n_classes=3, block_rows=16) as engine:
+        right = engine.evaluate(W, b, 0.1)
+        monkeypatch.setattr(linear_module, "cross_entropy_and_logit_gradient_t", _flip_sign)
+        wrong = engine.evaluate(W, b, 0.1)
+    np.testing.assert_allclose(wrong.db, -right.db, rtol=1e-12)
+    assert check_derivation(X, y, 3).failed_steps == ["4. batch gradient"]
 
 
 def test_check_derivation_fails_on_wrong_jacobian(monkeypatch):
