@@ -1,90 +1,112 @@
-"""The training configuration: built-in defaults, then a TOML file, then explicit flags.
+"""The training vocabulary, declared once: every key with its type, choices, default and meaning.
 
-One flat table of keys (see ``configs/*.toml``). Unknown keys and values of the wrong type or
-range fail with :class:`ConfigError` naming the key and what is accepted, before any data is
-loaded.
+A run is configured by built-in defaults, then a TOML file, then explicit values (the CLI's
+flags). One flat table of keys (see ``configs/*.toml``). Unknown keys and values of the wrong
+type or range fail with :class:`ConfigError` carrying the key, before any data is loaded. The
+CLI builds its options, help texts and help panels from :data:`PARAMETERS`; the one map
+between a config and :class:`~softreg.model.estimator.SoftmaxRegression` parameters is
+:func:`estimator_params` / :func:`estimator_from_config`.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 
-from softreg.model.solve import SCHEDULES
+from softreg.model.engines import ENGINES
+from softreg.model.solve.settings import MOMENTA, SCHEDULES, STEP_RULES
 
 
 class ConfigError(ValueError):
-    """A config file or value that cannot be used; the message names the key."""
+    """A config file or value that cannot be used; ``key`` names the key at fault (None for the
+    file as a whole), and the message starts with it."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    dataset: str = "digits"
-    target: str | None = None  # label column of a CSV/TSV file (default: the last column)
-    weight_column: str | None = None  # per-sample weights from this column of a CSV/TSV file
-    missing: str = "error"  # rows with missing/NaN/infinite values: "error" or "drop"
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    seed: int = 0
-    standardize: bool = True
-    l2: float = 1e-3
-    lr: str = "auto"  # "auto", "bound" or a positive number, kept as text as on the command line
-    momentum: str = "none"
-    batch_size: int | None = None
-    schedule: str = "constant"
-    max_epochs: int = 1000
-    tol: float = 1e-5
-    patience: int | None = None
-    class_weight: str = "none"
-    dtype: str = "float64"
-    engine: str = "memory"  # "memory" (rows in RAM), "stream" (a prepared .npy read block by block) or "dask"
-    block_rows: int | None = None  # rows per block of the stream/dask engines (default: 4 MiB / 200,000 rows)
-    scheduler: str | None = None  # a Dask scheduler address; none: an embedded local cluster
+class Parameter:
+    """One config key: its types, default, choices (None for any value of the types; in the
+    order messages list them, checked as a set), what it means, and the group it belongs to
+    (the CLI's help panel)."""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    key: str
+    types: tuple
+    default: object
+    meaning: str
+    group: str
+    choices: tuple | None = None
+    default_words: str | None = None  # how to say a default of None ("last column", "off")
 
-    @property
-    def learning_rate(self) -> str | float:
-        """``lr`` as the optimizer takes it: "auto", "bound" or a float."""
-        return self.lr if self.lr in ("auto", "bound") else float(self.lr)
+    def accepts(self, value) -> bool:
+        return self.choices is None or value in frozenset(self.choices)
 
 
-# What each key accepts, for the error messages and the checks below.
-ALLOWED = {
-    "lr": "'auto', 'bound' or a positive number",
-    "momentum": "'none' or 'nesterov'",
-    "schedule": " or ".join(repr(s) for s in SCHEDULES),
-    "class_weight": "'none' or 'balanced'",
-    "dtype": "'float64' or 'float32'",
-    "missing": "'error' or 'drop'",
-    "engine": "'memory', 'stream' or 'dask'",
-}
-_TYPES = {
-    "dataset": (str,),
-    "target": (str, type(None)),
-    "weight_column": (str, type(None)),
-    "missing": (str,),
-    "val_fraction": (float, int),
-    "test_fraction": (float, int),
-    "seed": (int,),
-    "standardize": (bool,),
-    "l2": (float, int),
-    "lr": (str, float, int),
-    "momentum": (str,),
-    "batch_size": (int, type(None)),
-    "schedule": (str,),
-    "max_epochs": (int,),
-    "tol": (float, int),
-    "patience": (int, type(None)),
-    "class_weight": (str,),
-    "dtype": (str,),
-    "engine": (str,),
-    "block_rows": (int, type(None)),
-    "scheduler": (str, type(None)),
-}
+DATA, SPLIT, OBJECTIVE, STEPS, STOP, ENGINE = "Data", "Split and scaling", "Objective", "Steps", "Stopping", "Engine"
+_OPTIONAL_INT, _OPTIONAL_STR, _NUMBER = (int, type(None)), (str, type(None)), (float, int)
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("dataset", (str,), "digits", "built-in name, synthetic:..., or a data file", DATA),
+    Parameter("target", _OPTIONAL_STR, None, "label column of a CSV/TSV file", DATA, default_words="last column"),
+    Parameter("weight_column", _OPTIONAL_STR, None, "column of per-sample weights", DATA),
+    Parameter("missing", (str,), "error", "rows with missing, NaN or infinite values", DATA,
+              ("error", "drop")),
+    Parameter("val_fraction", _NUMBER, 0.15, "share of rows for validation (stratified)", SPLIT),
+    Parameter("test_fraction", _NUMBER, 0.15, "share of rows for the test split (stratified)", SPLIT),
+    Parameter("seed", (int,), 0, "seed of the splits and mini-batch shuffling", SPLIT),
+    Parameter("standardize", (bool,), True, "standardize features on the training split", SPLIT),
+    Parameter("l2", _NUMBER, 1e-3, "L2 penalty: J = mean CE + l2/2 ||W||²", OBJECTIVE),
+    Parameter("class_weight", (str,), "none", "row weights per class", OBJECTIVE, ("none", "balanced")),
+    Parameter("dtype", (str,), "float64", "precision of every training buffer", OBJECTIVE,
+              ("float64", "float32")),
+    Parameter("lr", (str, float, int), "auto", "step size: auto (backtracking), bound (1/L) or a number", STEPS,
+              STEP_RULES),
+    Parameter("momentum", (str,), "none", "nesterov: accelerated, with adaptive restart", STEPS, MOMENTA),
+    Parameter("batch_size", _OPTIONAL_INT, None, "mini-batch SGD with this batch size", STEPS,
+              default_words="full batch"),
+    Parameter("schedule", (str,), "constant", "decay of a fixed step", STEPS, SCHEDULES),
+    Parameter("max_epochs", (int,), 1000, "stop after this many epochs", STOP),
+    Parameter("tol", _NUMBER, 1e-5, "converged at max |gradient| <= tol x the first", STOP),
+    Parameter("patience", _OPTIONAL_INT, None, "early stopping: epochs without a better validation loss", STOP,
+              default_words="off"),
+    Parameter("engine", (str,), "memory", "where row sums run: RAM, a prepared file read block by block, Dask",
+              ENGINE, tuple(ENGINES)),
+    Parameter("block_rows", _OPTIONAL_INT, None, "rows per block of the stream and dask engines", ENGINE,
+              default_words="about 4 MiB"),
+    Parameter("scheduler", _OPTIONAL_STR, None, "Dask scheduler address (tcp://host:8786)", ENGINE,
+              default_words="a local cluster"),
+)
+BY_KEY = {parameter.key: parameter for parameter in PARAMETERS}
+
+
+def _to_dict(self) -> dict:
+    return asdict(self)
+
+
+def _learning_rate(self) -> str | float:
+    """``lr`` as the solver takes it: "auto", "bound" or a float."""
+    return self.lr if self.lr in STEP_RULES else float(self.lr)
+
+
+# lr is kept as text, as on the command line ("auto", "0.5"); every other value as its type.
+TrainConfig = make_dataclass(
+    "TrainConfig",
+    [(p.key, object, field(default=p.default)) for p in PARAMETERS],
+    frozen=True,
+    namespace={"to_dict": _to_dict, "learning_rate": property(_learning_rate),
+               "__doc__": "A resolved training config: one field per key of PARAMETERS."},
+)
+TrainConfig.__module__ = __name__
+
+
+def choices_words(key: str, *more: str) -> str:
+    """The accepted values of a key with choices, for messages: 'a', 'b' or 'c'."""
+    names = [f"'{choice}'" for choice in BY_KEY[key].choices] + list(more)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -100,28 +122,28 @@ def load_config_file(path: str | Path) -> dict:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file '{path}' is not valid TOML: {error}") from None
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - set(BY_KEY))
     if unknown:
         raise ConfigError(
             f"config file '{path}': unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-            f"known keys are {', '.join(sorted(known))}"
+            f"known keys are {', '.join(sorted(BY_KEY))}"
         )
     return values
 
 
-def resolve_config(file_values: dict | None = None, flags: dict | None = None, *, source: str = "config") -> TrainConfig:
-    """Defaults, overridden by the file's values, overridden by explicit flags (None = not given)."""
-    values = TrainConfig().to_dict()
+def resolve_config(file_values: dict | None = None, flags: dict | None = None, *, source: str = "config"):
+    """Defaults, overridden by the file's values, overridden by explicit values (None = not given)."""
+    values = {p.key: p.default for p in PARAMETERS}
     values.update(file_values or {})
     values.update({key: value for key, value in (flags or {}).items() if value is not None})
     for key, value in values.items():
+        if key not in BY_KEY:
+            raise ConfigError(f"{source}: unknown key '{key}'; known keys are {', '.join(sorted(BY_KEY))}", key)
+        types = BY_KEY[key].types
         if key == "lr" and isinstance(value, (int, float)) and not isinstance(value, bool):
             values[key] = repr(float(value))
-        elif isinstance(value, bool) and bool not in _TYPES[key]:
-            raise ConfigError(f"{source} key '{key}' must be {_type_names(key)}, got {value!r}")
-        elif not isinstance(value, _TYPES[key]):
-            raise ConfigError(f"{source} key '{key}' must be {_type_names(key)}, got {value!r}")
+        elif (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise ConfigError(f"{source} key '{key}' must be {_type_names(types)}, got {value!r}", key)
     for key in ("val_fraction", "test_fraction", "l2", "tol"):
         values[key] = float(values[key])
     config = TrainConfig(**values)
@@ -129,63 +151,71 @@ def resolve_config(file_values: dict | None = None, flags: dict | None = None, *
     return config
 
 
-def _type_names(key: str) -> str:
+def _type_names(types: tuple) -> str:
     names = {str: "a string", float: "a number", int: "an integer", bool: "true or false", type(None): "absent"}
-    return " or ".join(dict.fromkeys(names[t] for t in _TYPES[key]))
+    return " or ".join(dict.fromkeys(names[t] for t in types))
 
 
-def check_config(config: TrainConfig) -> None:
-    """Range checks, each error naming the key (the CLI flag is the same name with dashes)."""
-    if config.lr not in ("auto", "bound"):
-        try:
-            lr = float(config.lr)
-        except ValueError:
-            lr = math.nan
-        if not (math.isfinite(lr) and lr > 0):
-            raise ConfigError(f"lr must be {ALLOWED['lr']}, got '{config.lr}'")
-    for key in ("momentum", "schedule", "class_weight", "dtype", "missing", "engine"):
-        value = getattr(config, key)
-        if f"'{value}'" not in ALLOWED[key]:
-            raise ConfigError(f"{key} must be {ALLOWED[key]}, got '{value}'")
+def _check_choices(config) -> None:
+    for parameter in PARAMETERS:
+        value = getattr(config, parameter.key)
+        if parameter.key == "lr" and value not in STEP_RULES:
+            try:
+                lr = float(value)
+            except ValueError:
+                lr = math.nan
+            if not (math.isfinite(lr) and lr > 0):
+                raise ConfigError(f"lr must be {choices_words('lr', 'a positive number')}, got '{value}'", "lr")
+        elif parameter.key != "lr" and not parameter.accepts(value):
+            raise ConfigError(f"{parameter.key} must be {choices_words(parameter.key)}, got '{value}'", parameter.key)
+
+
+def _check_ranges(config) -> None:
     for key in ("val_fraction", "test_fraction"):
-        value = getattr(config, key)
-        if not 0 <= value < 1:
-            raise ConfigError(f"{key} must be in [0, 1), got {value}")
+        if not 0 <= getattr(config, key) < 1:
+            raise ConfigError(f"{key} must be in [0, 1), got {getattr(config, key)}", key)
     if config.val_fraction + config.test_fraction >= 1:
-        raise ConfigError(
-            f"val_fraction + test_fraction must be below 1 to leave training rows, got "
-            f"{config.val_fraction} + {config.test_fraction}"
-        )
-    if not (config.l2 >= 0 and math.isfinite(config.l2)):
-        raise ConfigError(f"l2 must be a finite number >= 0, got {config.l2}")
+        raise ConfigError(f"val_fraction + test_fraction must be below 1 to leave training rows, got "
+                          f"{config.val_fraction} + {config.test_fraction}", "val_fraction")
+    for key in ("l2", "tol"):
+        if not (getattr(config, key) >= 0 and math.isfinite(getattr(config, key))):
+            raise ConfigError(f"{key} must be a finite number >= 0, got {getattr(config, key)}", key)
     if not 0 <= config.seed < 2**32:
-        raise ConfigError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {config.seed}")
+        raise ConfigError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {config.seed}", "seed")
+    if config.max_epochs < 1:
+        raise ConfigError(f"max_epochs must be at least 1, got {config.max_epochs}", "max_epochs")
+    for key in ("batch_size", "block_rows", "patience"):
+        if getattr(config, key) is not None and getattr(config, key) < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {getattr(config, key)}", key)
+
+
+def _check_combinations(config) -> None:
     if config.weight_column is not None and config.weight_column == config.target:
         raise ConfigError(f"weight_column must differ from target: '{config.target}' cannot be both the labels and "
-                          "the weights")
-    if config.max_epochs < 1:
-        raise ConfigError(f"max_epochs must be at least 1, got {config.max_epochs}")
-    if not (config.tol >= 0 and math.isfinite(config.tol)):
-        raise ConfigError(f"tol must be a finite number >= 0, got {config.tol}")
-    if config.batch_size is not None and config.batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, got {config.batch_size}")
-    if config.block_rows is not None and config.block_rows < 1:
-        raise ConfigError(f"block_rows must be a positive integer, got {config.block_rows}")
+                          "the weights", "weight_column")
     if config.engine != "memory" and config.batch_size is not None:
-        raise ConfigError(f"engine '{config.engine}' runs full batches: drop batch_size, or use engine 'memory'")
+        raise ConfigError(f"engine '{config.engine}' runs full batches: drop batch_size, or use engine 'memory'",
+                          "engine")
     if config.scheduler is not None and config.engine != "dask":
-        raise ConfigError(f"scheduler is the address of a Dask scheduler; it needs engine 'dask', not '{config.engine}'")
-    if config.patience is not None and config.patience < 1:
-        raise ConfigError(f"patience must be a positive integer, got {config.patience}")
+        raise ConfigError(f"scheduler is the address of a Dask scheduler; it needs engine 'dask', not "
+                          f"'{config.engine}'", "scheduler")
     if config.patience is not None and config.val_fraction == 0:
-        raise ConfigError("patience (early stopping) needs a validation split: set val_fraction > 0")
+        raise ConfigError("patience (early stopping) needs a validation split: set val_fraction > 0", "patience")
     if config.momentum == "nesterov" and config.batch_size is not None:
-        raise ConfigError("momentum 'nesterov' needs full-batch gradients: drop batch_size or momentum")
-    if config.schedule != "constant" and config.lr in ("auto", "bound") and config.batch_size is None:
-        raise ConfigError(f"schedule '{config.schedule}' decays a fixed step: give a numeric lr (or a batch_size)")
+        raise ConfigError("momentum 'nesterov' needs full-batch gradients: drop batch_size or momentum", "momentum")
+    if config.schedule != "constant" and config.lr in STEP_RULES and config.batch_size is None:
+        raise ConfigError(f"schedule '{config.schedule}' decays a fixed step: give a numeric lr (or a batch_size)",
+                          "schedule")
 
 
-def to_toml(config: TrainConfig) -> str:
+def check_config(config) -> None:
+    """Choices, ranges and combinations; each error carries the key at fault."""
+    _check_choices(config)
+    _check_ranges(config)
+    _check_combinations(config)
+
+
+def to_toml(config) -> str:
     """The resolved config as TOML that ``load_config_file`` reads back (None values omitted)."""
     lines = []
     for key, value in config.to_dict().items():
@@ -198,3 +228,23 @@ def to_toml(config: TrainConfig) -> str:
         else:
             lines.append(f'{key} = "{value}"')
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- config <-> estimator
+def estimator_params(config) -> dict:
+    """The one map from a config to SoftmaxRegression's parameters: "none" is None, lr a rule
+    or a float, seed the random_state."""
+    return {
+        "l2": config.l2, "lr": config.learning_rate, "momentum": None if config.momentum == "none" else config.momentum,
+        "batch_size": config.batch_size, "schedule": config.schedule, "max_epochs": config.max_epochs,
+        "tol": config.tol, "patience": config.patience, "standardize": config.standardize,
+        "class_weight": None if config.class_weight == "none" else config.class_weight, "dtype": config.dtype,
+        "random_state": config.seed,
+    }
+
+
+def estimator_from_config(config):
+    """An unfitted SoftmaxRegression with the config's parameters."""
+    from softreg.model.estimator import SoftmaxRegression
+
+    return SoftmaxRegression(**estimator_params(config))

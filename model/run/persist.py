@@ -65,8 +65,6 @@ def save_model(path: str | Path, estimator, header: dict, feature_names: list[st
 
 def load_model(path: str | Path):
     """Read a model file into (SoftmaxRegression, header). Raises ModelFileError when it is not one."""
-    from softreg.model.estimator import SoftmaxRegression
-
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model file '{path}' does not exist; pass a file written by softreg train")
@@ -95,10 +93,9 @@ def load_model(path: str | Path):
             f"({version('softreg')}) reads (up to {FORMAT_VERSION}); upgrade softreg"
         )
     _check_contents(path, header, arrays)
-    config = header.get("config", {})
-    estimator = SoftmaxRegression(
-        **{key: config[key] for key in SoftmaxRegression().get_params() if key in config}
-    )
+    from softreg.model.run.config import estimator_from_config, resolve_config
+
+    estimator = estimator_from_config(resolve_config(header["config"]))
     classes = arrays["classes"]
     if classes.dtype.kind == "S":  # bytes written by hand or another tool: labels are text
         classes = classes.astype(str)
@@ -120,7 +117,7 @@ def _check_contents(path: Path, header: dict, arrays: dict) -> None:
         raise ModelFileError(f"'{path}': the model header lacks {absent}; the file is damaged or not from softreg train")
     from softreg.model.run.config import ConfigError, TrainConfig, resolve_config
 
-    unknown = sorted(set(header["config"]) - set(TrainConfig.__dataclass_fields__))
+    unknown = sorted(set(header["config"]) - set(TrainConfig.__dataclass_fields__))  # noqa: the dataclass's keys
     if unknown:
         raise ModelFileError(f"'{path}': the stored config has unknown keys {unknown}; the file is damaged or was edited")
     try:

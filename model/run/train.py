@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from softreg.data import Dataset, DataError, split_indices
-from softreg.model.run.config import TrainConfig
+from softreg.model.run.config import TrainConfig, estimator_from_config
 from softreg.model.estimator import SoftmaxRegression
 from softreg.model.assess.metrics import classification_metrics
 from softreg.model.math.linear import logits
@@ -60,23 +60,6 @@ class TrainingRun:
             "seconds": self.seconds,
             "engine_events": list(self.events),
         }
-
-
-def estimator_from_config(config: TrainConfig) -> SoftmaxRegression:
-    return SoftmaxRegression(
-        l2=config.l2,
-        lr=config.learning_rate,
-        momentum=None if config.momentum == "none" else config.momentum,
-        batch_size=config.batch_size,
-        schedule=config.schedule,
-        max_epochs=config.max_epochs,
-        tol=config.tol,
-        patience=config.patience,
-        standardize=config.standardize,
-        class_weight=None if config.class_weight == "none" else config.class_weight,
-        dtype=config.dtype,
-        random_state=config.seed,
-    )
 
 
 CHECKPOINT_SECONDS = 5.0  # at most this much training is lost with a cluster (and redone on --resume)
