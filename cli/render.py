@@ -231,9 +231,12 @@ def config_table(config: dict, title: str = "resolved config (defaults < config 
 
 
 def step_summary(estimator, config) -> str:
-    """The bound and the steps actually used, in one line."""
+    """The step sizes in plain words: the 1/L bound and the steps actually used, in one line."""
     steps = estimator.step_sizes_
-    text = f"[bold]steps:[/] rule {config.lr}, Böhning bound 1/L = {steps['bound']:.4g}"
+    # What 1/L is to the rule: the floor of auto's backtracking, the fixed step of "bound",
+    # and for a fixed number the step known to be safe.
+    role = {"auto": "step size floor", "bound": "fixed step size"}.get(str(config.lr), "safe step size")
+    text = f"[bold]steps:[/] rule {config.lr}; {role} {steps['bound']:.4g} (1/L, the Lipschitz bound)"
     if "mean" in steps:
         text += f"; used {steps['min']:.4g} .. {steps['max']:.4g} (mean {steps['mean']:.4g}) over {estimator.n_iter_} epochs"
     if estimator.restarts_:

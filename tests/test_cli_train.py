@@ -18,7 +18,7 @@ def test_train_shows_curves_stop_reason_metrics_and_saves(runner, tmp_path):
     model = tmp_path / "iris.npz"
     result = runner.invoke(app, ["train", "iris", "--out", str(model)])
     assert result.exit_code == 0, result.output
-    for needle in ("loss curves", "stop:", "Böhning bound 1/L", "metrics", "log loss", "top-2 accuracy",
+    for needle in ("loss curves", "stop:", "step size floor", "metrics", "log loss", "top-2 accuracy",
                    "per-class report (test)", "confusion matrix (test)", f"model saved to {model}"):
         assert needle in result.output, needle
     assert model.exists()

@@ -1,0 +1,88 @@
+"""Imports between softreg's rooms only go one way: data and model never reach into cli, model
+reaches into data only from model.run, and inside model the layers stack
+math <- engines <- solve <- estimator <- assess/gradcheck <- run. The edges come from
+benchmarks/imports.py, which reads every import statement (lazy ones in functions included)
+with ast, so an arrow added in a function body is caught as well as one at the top.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "imports.py"
+_spec = importlib.util.spec_from_file_location("benchmarks_imports", _SCRIPT)
+imports = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = imports  # dataclasses look their module up here
+_spec.loader.exec_module(imports)
+
+MATH, ENGINES, SOLVE = "softreg.model.math", "softreg.model.engines", "softreg.model.solve"
+ESTIMATOR, ASSESS, GRADCHECK = "softreg.model.estimator", "softreg.model.assess", "softreg.model.gradcheck"
+SOFTREG_ROOMS = set(imports.PACKAGE_ROOMS) | set(imports.MODULE_ROOMS)
+
+# Room -> the rooms its modules may import. A module in no room may import no softreg module.
+ALLOWED_ROOMS: dict[str, set[str]] = {
+    "softreg.data": {"softreg.data"},
+    MATH: {MATH},
+    ENGINES: {MATH, ENGINES},
+    SOLVE: {MATH, ENGINES, SOLVE},
+    ESTIMATOR: {MATH, ENGINES, SOLVE, ESTIMATOR},
+    ASSESS: {MATH, ENGINES, SOLVE, ESTIMATOR, ASSESS},
+    GRADCHECK: {MATH, ENGINES, SOLVE, ESTIMATOR, ASSESS, GRADCHECK},
+    "softreg.model": {MATH, ESTIMATOR},
+    "softreg.model.run": SOFTREG_ROOMS - {"softreg.cli", "softreg.cli.commands"},
+    "softreg.cli": SOFTREG_ROOMS,
+    "softreg.cli.commands": SOFTREG_ROOMS,
+}
+MATH_THIRD_PARTY = {"numpy", "scipy"}
+LAZY_ONLY = {("softreg.model", ESTIMATOR)}  # importing softreg.model must not load scikit-learn
+
+
+def forbidden_edges(edges: list) -> list[str]:
+    """Each import that breaks the layering, as 'module -> imported module  (file:line, why)'."""
+    found = []
+    for e in edges:
+        source, target = imports.room_of(e.importer), imports.room_of(e.imported)
+        if e.imported == "softreg" or e.imported.startswith("softreg."):
+            if target not in ALLOWED_ROOMS.get(source, set()):
+                why = f"room {source} may not import room {target}"
+            elif (source, target) in LAZY_ONLY and not e.lazy:
+                why = f"{target} only inside a function"
+            else:
+                continue
+        elif source == MATH:
+            top = e.imported.partition(".")[0]
+            if top in MATH_THIRD_PARTY or top in sys.stdlib_module_names:
+                continue
+            why = "model.math imports only numpy, scipy and the standard library"
+        else:
+            continue
+        found.append(f"{e.importer} -> {e.imported}  ({e.path}:{e.line}, {why})")
+    return found
+
+
+def test_rooms_import_only_in_allowed_directions():
+    forbidden = forbidden_edges(imports.import_edges())
+    assert not forbidden, "forbidden imports:\n" + "\n".join(forbidden)
+
+
+def test_walker_sees_a_known_edge():
+    """Guards against a walker that finds nothing, which would make the layering test pass."""
+    pairs = {(e.importer, e.imported) for e in imports.import_edges()}
+    assert ("softreg.model.engines.memory", "softreg.model.math.linear") in pairs
+
+
+def test_checker_reports_a_synthetic_forbidden_edge():
+    fake = [
+        imports.Import("softreg.model.engines.x", "softreg.data.datasets", "model/engines/x.py", 3, True),
+        imports.Import("softreg.model.engines.x", "softreg.model.math.linear", "model/engines/x.py", 4, False),
+        imports.Import("softreg.model.math.x", "sklearn.utils", "model/math/x.py", 5, False),
+        imports.Import("softreg.model", ESTIMATOR, "model/__init__.py", 6, False),
+    ]
+    reported = [line.split("  (")[0] for line in forbidden_edges(fake)]
+    assert reported == [
+        "softreg.model.engines.x -> softreg.data.datasets",
+        "softreg.model.math.x -> sklearn.utils",
+        "softreg.model -> softreg.model.estimator",
+    ]
