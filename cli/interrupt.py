@@ -72,3 +72,7 @@ class Interruptions:
             yield self
         finally:
             self._deferring = False
+
+
+# Installed by main(); train defers the first signal to finish its epoch and save.
+INTERRUPTIONS = Interruptions()

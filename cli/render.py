@@ -334,3 +334,28 @@ def comparison_summary(result: dict) -> str:
             f"max |coefficient difference| {result['max_coef_difference']:.2e} (standardized features); "
             f"max |intercept difference| {result['max_intercept_difference']:.2e} (centred); "
             f"max |probability difference| on the test rows {result['max_proba_difference']:.2e}")
+
+
+MAX_CLASSES_SHOWN = 30  # beyond this a per-class table or a K x K matrix is a wall of text
+
+
+def per_class_report(metrics: dict, where: str) -> list:
+    """The per-class table and the confusion matrix of one split (a note instead for many classes)."""
+    n_classes = len(metrics["per_class"])
+    if n_classes > MAX_CLASSES_SHOWN:
+        return [Text(f"per-class report and confusion matrix{where} omitted for {n_classes} classes (more than "
+                     f"{MAX_CLASSES_SHOWN}); --json holds both.")]
+    return [per_class_table(metrics, f"per-class report{where}"),
+            confusion_table(metrics, f"confusion matrix{where}: rows true, columns predicted")]
+
+
+def training_report(run, config, stop: str, log_scale: bool) -> list:
+    """What train shows after a run: curves, the stop reason, the steps, metrics, the per-class report."""
+    from rich.markup import escape
+
+    estimator = run.estimator
+    shown = {k: v for k, v in run.metrics.items() if k in ("validation", "test")} or run.metrics
+    report_split = "test" if "test" in run.metrics else next(iter(shown))
+    return [loss_curves(estimator.history_, log_scale=log_scale), f"[bold]stop:[/] {escape(stop)}",
+            step_summary(estimator, config), metrics_table(shown),
+            *per_class_report(run.metrics[report_split], f" ({report_split})")]

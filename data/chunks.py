@@ -90,16 +90,20 @@ def _header_lines(handle):
             return
 
 
+class FeatureMismatch(DataError):
+    """The data's columns are not the model's features."""
+
+
 def column_order(source, names: list[str] | None, width: int, feature_names: list[str], by_name: bool) -> list[int]:
     """Which of the source's ``width`` columns hold the model's features, in the model's order.
 
     ``names`` are the source's column names, or None when it has none (.npz, synthetic).
     """
     expected = len(feature_names)
-    hint = "(`softreg info MODEL` lists the model's features)"
+    hint = "(the model file's feature_names)"
     if names is None:
         if width != expected:
-            raise DataError(f"model expects {expected} features, {source} has {width}; predict on data with the "
+            raise FeatureMismatch(f"model expects {expected} features, {source} has {width}; predict on data with the "
                             f"model's features {hint}.")
         return list(range(width))
     repeated = sorted({name for name in feature_names if names.count(name) > 1})
@@ -111,7 +115,7 @@ def column_order(source, names: list[str] | None, width: int, feature_names: lis
     if not by_name and width == expected:
         return list(range(width))  # the model's names are placeholders: take the columns in order
     shown = ", ".join(repr(name) for name in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-    raise DataError(
+    raise FeatureMismatch(
         f"{source}: model expects {expected} features, data has {width} columns, and {len(missing)} of the model's "
         f"feature columns {'is' if len(missing) == 1 else 'are'} missing by name ({shown}). Give the columns the "
         f"model was trained on {hint}; other columns are ignored."

@@ -136,7 +136,7 @@ def load_dataset(
         return dataset
     raise DataError(
         f"dataset file '{spec}' has the unknown extension '{suffix or '(none)'}'; "
-        f"accepted: .csv, .tsv, .npz, .npy (written by softreg prepare), {', '.join(SVMLIGHT_SUFFIXES)}."
+        f"accepted: .csv, .tsv, .npz, .npy (a prepared dataset), {', '.join(SVMLIGHT_SUFFIXES)}."
     )
 
 
@@ -160,23 +160,22 @@ def spec_to_string(spec: dict) -> str:
     return str(spec.get("name", "(unknown dataset)"))
 
 
+# The shapes and class counts of scikit-learn's bundled copies, which are fixed files: listing
+# them needs no scikit-learn import (about 1 s). tests/test_data.py checks them against the loaders.
+BUILTIN_SHAPES = {
+    "iris": (150, 4, {"setosa": 50, "versicolor": 50, "virginica": 50}),
+    "wine": (178, 13, {"class_0": 59, "class_1": 71, "class_2": 48}),
+    "digits": (1797, 64, {"0": 178, "1": 182, "2": 177, "3": 183, "4": 181, "5": 182, "6": 181, "7": 179, "8": 174,
+                          "9": 180}),
+    "breast_cancer": (569, 30, {"benign": 357, "malignant": 212}),
+}
+
+
 def describe_builtins() -> list[dict]:
     """Name, shape, classes and description of each built-in dataset."""
-    rows = []
-    for name in BUILTINS:
-        data = _load_builtin(name, "float64")
-        counts = {str(c): int(n) for c, n in zip(*np.unique(data.y, return_counts=True))}
-        rows.append(
-            {
-                "name": name,
-                "samples": data.n_samples,
-                "features": data.n_features,
-                "classes": len(counts),
-                "class_counts": counts,
-                "description": data.description,
-            }
-        )
-    return rows
+    return [{"name": name, "samples": BUILTIN_SHAPES[name][0], "features": BUILTIN_SHAPES[name][1],
+             "classes": len(BUILTIN_SHAPES[name][2]), "class_counts": dict(BUILTIN_SHAPES[name][2]),
+             "description": BUILTIN_DESCRIPTIONS[name]} for name in BUILTINS]
 
 
 def _load_builtin(name: str, dtype: str) -> Dataset:
@@ -296,14 +295,14 @@ def _load_delimited(path: Path, delimiter: str, target: str | None, weight_colum
             raise DataError(
                 f"{path}: {int(missing_rows.sum())} rows have missing, NaN or infinite values (first at line "
                 f"{int(lines[np.argmax(missing_rows)])}); cells per column: {named}. Fill them in, or pass "
-                "--missing drop to leave those rows out."
+                "missing='drop' to leave those rows out."
             )
         keep = ~missing_rows
         X, labels = X[keep], labels[keep]
         weights = None if weights is None else weights[keep]
         dropped = int(missing_rows.sum())
         if not len(labels):
-            raise DataError(f"{path}: every row has a missing value ({named}); nothing is left after --missing drop.")
+            raise DataError(f"{path}: every row has a missing value ({named}); nothing is left after missing='drop'.")
     if weights is not None and (np.any(weights < 0) or not np.any(weights > 0)):
         raise DataError(f"{path}: weight column '{weight_column}' must be non-negative with a positive sum.")
     if not label_text:
@@ -332,10 +331,10 @@ def _resolve_columns(path: Path, header: list[str], delimiter: str, target: str 
                         "every column needs a name.")
     target = header[-1] if target is None else target
     if target not in header:
-        raise DataError(f"{path}: no target column '{target}'; columns are {header}. Choose one with --target.")
+        raise DataError(f"{path}: no target column '{target}'; columns are {header}. Choose one with target='COLUMN'.")
     if weight_column is not None and weight_column == target:
-        raise DataError(f"{path}: --weight-column '{weight_column}' is the target (label) column; name another column "
-                        "for the weights, or choose the labels with --target.")
+        raise DataError(f"{path}: weight_column='{weight_column}' is the target (label) column; name another column "
+                        "for the weights, or choose the labels with target='COLUMN'.")
     if weight_column is not None and weight_column not in header:
         raise DataError(f"{path}: no weight column '{weight_column}'; columns are {header}.")
     target_index = header.index(target)
@@ -405,7 +404,7 @@ def _numeric_cells(path: Path, cells: list[list[str]], lines: np.ndarray, names:
                     raise DataError(
                         f"{path}: column '{name}' is not numeric: line {line} holds {str(value)!r}. "
                         "Feature columns must be numbers (missing values may be empty or NA); "
-                        "choose the label column with --target."
+                        "choose the label column with target='COLUMN'."
                     ) from None
         raise
     return X, ~np.isfinite(X)
@@ -473,11 +472,11 @@ def _drop_missing_rows(dataset: Dataset, missing: str) -> Dataset:
     if missing == "error":
         raise DataError(
             f"{where}: {int(bad_rows.sum())} rows hold NaN or infinite features or NaN labels (first at row "
-            f"{int(np.argmax(bad_rows))}, counting from 0); fix them, or pass --missing drop to leave those rows out."
+            f"{int(np.argmax(bad_rows))}, counting from 0); fix them, or pass missing='drop' to leave those rows out."
         )
     keep = ~bad_rows
     if not keep.any():
-        raise DataError(f"{where}: every row holds NaN or infinite values; nothing is left after --missing drop.")
+        raise DataError(f"{where}: every row holds NaN or infinite values; nothing is left after missing='drop'.")
     dataset.X, dataset.y = X[keep], y[keep]
     if dataset.sample_weight is not None:
         dataset.sample_weight = dataset.sample_weight[keep]
@@ -562,7 +561,7 @@ def real_features(path: Path, X: np.ndarray, dtype: str) -> np.ndarray:
             largest = np.nanmax(np.abs(X[np.isfinite(X)])) if X.dtype.kind == "f" else np.abs(X).max()
         if largest > np.finfo(np.float32).max:
             raise DataError(f"{path}: X holds values up to {largest:.3g}, beyond float32's range (3.4e38); "
-                            "train with --dtype float64.")
+                            "train with dtype='float64'.")
     return X.astype(dtype, copy=False)
 
 
@@ -663,7 +662,7 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
     paths = prepared_paths(path)
     if not paths["labels"].exists():
         raise DataError(f"{path}: no labels file {paths['labels'].name} beside it. A .npy dataset is X alone; "
-                        f"softreg prepare SRC {path.name} writes X with its labels ({paths['labels'].name}) and "
+                        f"preparing a dataset as {path.name} writes X with its labels ({paths['labels'].name}) and "
                         f"feature names ({paths['features'].name}).")
     try:
         X = np.load(path, mmap_mode="r" if memory_map else None, allow_pickle=False)
@@ -679,7 +678,7 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
     if weights is not None and weights.shape != y.shape:
         raise DataError(f"{paths['weights']}: {weights.shape} weights for {y.shape[0]} rows.")
     if X.dtype not in (np.float32, np.float64):
-        raise DataError(f"{path}: X has dtype {X.dtype}; softreg prepare writes float64 or float32.")
+        raise DataError(f"{path}: X has dtype {X.dtype}; a prepared dataset holds float64 or float32.")
     if not memory_map:
         X = real_features(path, X, dtype)
     names, real = [f"x{i}" for i in range(X.shape[1])], False
@@ -689,7 +688,7 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
             names, real = features["names"], bool(features["real"])
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise DataError(f"{paths['features']}: not the JSON object {{\"names\": [...], \"real\": true|false}} "
-                            f"that softreg prepare writes ({error}).") from None
+                            f"of a prepared dataset ({error}).") from None
         if not (isinstance(names, list) and len(names) == X.shape[1] and all(isinstance(n, str) for n in names)):
             raise DataError(f"{paths['features']}: expected {X.shape[1]} feature names.")
     return Dataset(X=X, y=y, feature_names=names, description=f"{path.name} ({X.shape[0]} x {X.shape[1]}, prepared)",

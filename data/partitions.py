@@ -97,7 +97,7 @@ def _open_parquet_folder(folder: Path, files: list[Path], target, weight_column)
         kind = first.field(name).type
         if not (str(kind).startswith(("int", "uint", "float", "double", "bool", "halffloat"))):
             raise DataError(f"{files[0]}: feature column '{name}' has type {kind}; features must be numbers. "
-                            "Choose the label column with --target.")
+                            "Choose the label column with target='COLUMN'.")
     return Folder(folder, "parquet", files, features, target, weight_column, rows)
 
 
@@ -154,7 +154,7 @@ def read_partition(folder: Folder, index: int, dtype: str, missing: str = "error
     if unlabeled.any():
         if missing == "error":
             raise DataError(f"{path}: {int(unlabeled.sum())} rows have no label in column '{folder.target}' (first at "
-                            f"row {int(np.argmax(unlabeled))}); fill them in, or pass --missing drop.")
+                            f"row {int(np.argmax(unlabeled))}); fill them in, or pass missing='drop'.")
         keep = ~unlabeled
         part.X, part.y = part.X[keep], part.y[keep]
         part.sample_weight = None if weights is None else weights[keep]
@@ -279,7 +279,7 @@ def folder_labels(folder: Folder) -> tuple[np.ndarray, np.ndarray | None, list[i
             column = table.column(folder.target)
             if column.null_count:
                 raise DataError(f"{path}: {column.null_count} rows have no label in column '{folder.target}'; fill "
-                                "them in, or make a clean copy with softreg prepare --missing drop and train on it.")
+                                "them in, or make a clean copy by preparing the data with missing='drop' and train on it.")
             labels.append(_label_text(column))
             if folder.weight_column:
                 weights.append(table.column(folder.weight_column).to_numpy(zero_copy_only=False).astype(np.float64))
@@ -329,7 +329,7 @@ def read_block(folder: Folder, block: PartitionBlock, dtype: str) -> np.ndarray:
     if not np.isfinite(X).all():
         raise DataError(f"{path}: missing, NaN or infinite feature values (row {int(np.argmax(~np.isfinite(X).all(axis=1)))}"
                         f"{'' if block.row_group is None else f' of row group {block.row_group}'}); make a clean copy "
-                        "with softreg prepare --missing drop and train on it.")
+                        "by preparing the data with missing='drop' and train on it.")
     return X
 
 

@@ -35,7 +35,7 @@ def split_indices(
     except ValueError as error:
         raise DataError(
             f"cannot split {y.shape[0]} rows into train/validation/test with val_fraction={val_fraction} "
-            f"and test_fraction={test_fraction}: {str(error).rstrip('.')}. Lower the held-out fractions (--test-fraction, and --val-fraction for train) or use more data."
+            f"and test_fraction={test_fraction}: {str(error).rstrip('.')}. Lower the held-out fractions (test_fraction, and val_fraction for training) or use more data."
         ) from None
     return np.sort(train), np.sort(val), np.sort(test)
 

@@ -213,7 +213,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             raise ValueError("batch_size (mini-batch SGD) needs the rows in memory; this engine runs full batches")
         if engine.dtype != DTYPES[self.dtype]:
             raise ValueError(f"the data holds {engine.dtype} rows but dtype is {self.dtype}; engines read rows as "
-                             f"they are stored: prepare the file with --dtype {self.dtype}, or train with dtype "
+                             f"they are stored: prepare the file with dtype='{self.dtype}', or train with dtype "
                              f"{engine.dtype}")
         if self.standardize and engine.standardization is not None:
             raise ValueError("this engine already serves standardized rows (from an earlier fit, or its "
@@ -230,7 +230,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
                     bad = int(np.argmax(~(np.isfinite(mean) & np.isfinite(scale))))
                     raise ValueError(f"feature column {bad} holds NaN or infinite values in the training rows; make "
-                                     "a clean copy with softreg prepare --missing drop and train on it")
+                                     "a clean copy by preparing the data with missing='drop' and train on it")
                 scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0  # as StandardScaler
                 self.feature_mean_, self.feature_scale_ = mean.astype(engine.dtype), scale.astype(engine.dtype)
                 engine.set_standardization(mean, scale)

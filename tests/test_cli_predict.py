@@ -204,10 +204,10 @@ def test_missing_feature_columns_are_named(runner, tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--top-k", "0"], "--top-k must be between 1 and the model's 3 classes, got 0"),
+    (["--top-k", "0"], "top_k (--top-k) must be between 1 and the model's 3 classes, got 0"),
     (["--top-k", "4"], "got 4"),
     (["--out", "p.parquet"], "use .csv or .jsonl"),
-    (["--format", "xml"], "output format must be csv or jsonl"),
+    (["--format", "xml"], "output_format (--format) must be 'csv' or 'jsonl'"),
 ])
 def test_bad_options_exit_2(runner, tmp_path, args, needle):
     model = train(runner, "iris", tmp_path / "m.npz")

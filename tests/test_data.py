@@ -158,3 +158,17 @@ def test_a_large_csv_is_converted_chunk_by_chunk(tmp_path, monkeypatch):
     tracemalloc.stop()
     np.testing.assert_array_equal(data.X, X)
     assert peak < 3 * X.nbytes, (peak, X.nbytes)  # 50,000 x 21 Python strings alone would be about 8x
+
+
+def test_the_listed_builtin_shapes_are_the_loaders_own():
+    """`softreg datasets` lists the built-ins without loading them; the table must match scikit-learn's files."""
+    from softreg.data.datasets import BUILTINS, describe_builtins, load_dataset
+
+    listed = {row["name"]: row for row in describe_builtins()}
+    assert sorted(listed) == sorted(BUILTINS)
+    for name in BUILTINS:
+        data = load_dataset(name)
+        counts = {str(c): int(n) for c, n in zip(*np.unique(data.y, return_counts=True))}
+        assert (listed[name]["samples"], listed[name]["features"]) == data.X.shape
+        assert listed[name]["class_counts"] == counts and listed[name]["classes"] == len(counts)
+        assert listed[name]["description"] == data.description

@@ -433,7 +433,7 @@ def test_an_unclosed_quote_names_the_line_where_it_opened(runner, tmp_path, out)
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--weight-column", "y"], "--weight-column 'y' is the target (label) column"),
+    (["--weight-column", "y"], "--weight-column y is the target (label) column"),
     (["--weight-column", "w", "--target", "w"], "weight_column (--weight-column) must differ from target"),
 ])
 def test_the_weight_column_cannot_be_the_labels(runner, tmp_path, out, args, needle):
@@ -501,9 +501,9 @@ def test_eval_notices_changed_or_missing_training_data(runner, tmp_path):
     assert runner.invoke(app, ["train", str(data), "--out", str(model), "--quiet"]).exit_code == 0
     data.write_text(two_class_csv(rows=40))
     check_failure(runner.invoke(app, ["eval", str(model)]), 2, ["has changed since", "40 rows now, 60 then",
-                                                                 "pass DATA"])
+                                                                 "pass data"])
     data.unlink()
-    check_failure(runner.invoke(app, ["eval", str(model)]), 2, ["is gone", "pass DATA"])
+    check_failure(runner.invoke(app, ["eval", str(model)]), 2, ["is gone", "pass data"])
 
 
 def test_eval_compares_text_labels_with_integer_classes_by_value(runner, tmp_path):

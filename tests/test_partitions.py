@@ -179,7 +179,7 @@ def test_non_finite_features_in_a_folder_are_exit_2_naming_the_file(tmp_path):
                                  "--engine", "stream", "--quiet", "--out", str(tmp_path / "m.npz")])
     assert result.exit_code == 2, result.output
     assert "part-002.parquet: missing, NaN or infinite feature values" in " ".join(result.output.split())
-    assert "prepare --missing drop" in " ".join(result.output.split())
+    assert "preparing the data with --missing drop" in " ".join(result.output.split())
 
 
 def test_integer_labels_with_nulls_stay_integers_in_every_partition(tmp_path):

@@ -123,7 +123,7 @@ def test_compare_command_shows_the_match_on_digits(runner):
 
 def test_compare_rejects_bad_input(runner):
     result = runner.invoke(app, ["compare", "iris", "--test-fraction", "0"])
-    assert result.exit_code == 2 and "--test-fraction must be above 0" in result.output
+    assert result.exit_code == 2 and "test_fraction (--test-fraction) must be above 0" in result.output
     result = runner.invoke(app, ["compare", "nope"])
     assert result.exit_code == 2 and "neither a built-in" in result.output
 

@@ -15,6 +15,11 @@ import numpy as np
 from softreg.model.assess.metrics import classification_metrics
 
 
+class UnscorableRows(ValueError):
+    """Labelled rows a model cannot score: none of their labels is a class of the model, or
+    their features overflow its logits."""
+
+
 def calibration(y_index: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> dict:
     """Expected calibration error, a reliability table, and mean predicted vs observed class shares."""
     confidence = proba.max(axis=1)
@@ -67,10 +72,10 @@ def evaluate_model(estimator, X, y) -> dict:
         proba_known = estimator.predict_proba(X[np.flatnonzero(known)]) if known.any() else None
     if proba_known is not None and not np.isfinite(proba_known).all():
         row = int(np.flatnonzero(known)[np.argmin(np.isfinite(proba_known).all(axis=1))]) + 1
-        raise ValueError(f"data row {row} (counting from 1) gives non-finite logits: its features are far outside the "
+        raise UnscorableRows(f"data row {row} (counting from 1) gives non-finite logits: its features are far outside the "
                          "range the model was trained on (values near the float limit, such as 1e308); fix or drop it.")
     if proba_known is None:
-        raise ValueError(f"none of the labels in the data ({', '.join(unseen[:10])}) is a class of the model "
+        raise UnscorableRows(f"none of the labels in the data ({', '.join(unseen[:10])}) is a class of the model "
                          f"({', '.join(map(str, estimator.classes_))})")
     result = classification_metrics(y[known], proba_known, estimator.classes_)
     y_index = np.searchsorted(estimator.classes_, y[known])

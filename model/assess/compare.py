@@ -142,5 +142,5 @@ def _verdict(result: dict, ours) -> str:
     if result["l2"] == 0:
         reasons.append("with l2 = 0 the optimum may not exist (separable data) or not be unique")
     if not reasons:
-        reasons.append("both stopped at their tolerances; a tighter --tol brings softreg closer")
+        reasons.append("both stopped at their tolerances; a tighter tol brings softreg closer")
     return "no match: " + "; ".join(reasons)

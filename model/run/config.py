@@ -41,44 +41,38 @@ class Parameter:
     group: str
     choices: tuple | None = None
     default_words: str | None = None  # how to say a default of None ("last column", "off")
+    more_choices: str | None = None  # what else is accepted besides the choices ("a number")
 
     def accepts(self, value) -> bool:
         return self.choices is None or value in frozenset(self.choices)
 
 
-DATA, SPLIT, OBJECTIVE, STEPS, STOP, ENGINE = "Data", "Split and scaling", "Objective", "Steps", "Stopping", "Engine"
+DATA, SCALING, OBJECTIVE, STOP = "Data and split", "Scaling", "Objective and steps", "Stopping and engine"
 _OPTIONAL_INT, _OPTIONAL_STR, _NUMBER = (int, type(None)), (str, type(None)), (float, int)
 
+# Meanings are short: they are the CLI's help lines (80 columns); the README explains each key.
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("dataset", (str,), "digits", "built-in name, synthetic:..., or a data file", DATA),
-    Parameter("target", _OPTIONAL_STR, None, "label column of a CSV/TSV file", DATA, default_words="last column"),
-    Parameter("weight_column", _OPTIONAL_STR, None, "column of per-sample weights", DATA),
-    Parameter("missing", (str,), "error", "rows with missing, NaN or infinite values", DATA,
-              ("error", "drop")),
-    Parameter("val_fraction", _NUMBER, 0.15, "share of rows for validation (stratified)", SPLIT),
-    Parameter("test_fraction", _NUMBER, 0.15, "share of rows for the test split (stratified)", SPLIT),
-    Parameter("seed", (int,), 0, "seed of the splits and mini-batch shuffling", SPLIT),
-    Parameter("standardize", (bool,), True, "standardize features on the training split", SPLIT),
-    Parameter("l2", _NUMBER, 1e-3, "L2 penalty: J = mean CE + l2/2 ||W||²", OBJECTIVE),
-    Parameter("class_weight", (str,), "none", "row weights per class", OBJECTIVE, ("none", "balanced")),
-    Parameter("dtype", (str,), "float64", "precision of every training buffer", OBJECTIVE,
-              ("float64", "float32")),
-    Parameter("lr", (str, float, int), "auto", "step size: auto (backtracking), bound (1/L) or a number", STEPS,
-              STEP_RULES),
-    Parameter("momentum", (str,), "none", "nesterov: accelerated, with adaptive restart", STEPS, MOMENTA),
-    Parameter("batch_size", _OPTIONAL_INT, None, "mini-batch SGD with this batch size", STEPS,
-              default_words="full batch"),
-    Parameter("schedule", (str,), "constant", "decay of a fixed step", STEPS, SCHEDULES),
-    Parameter("max_epochs", (int,), 1000, "stop after this many epochs", STOP),
-    Parameter("tol", _NUMBER, 1e-5, "converged at max |gradient| <= tol x the first", STOP),
-    Parameter("patience", _OPTIONAL_INT, None, "early stopping: epochs without a better validation loss", STOP,
-              default_words="off"),
-    Parameter("engine", (str,), "memory", "where row sums run: RAM, a prepared file read block by block, Dask",
-              ENGINE, tuple(ENGINES)),
-    Parameter("block_rows", _OPTIONAL_INT, None, "rows per block of the stream and dask engines", ENGINE,
-              default_words="about 4 MiB"),
-    Parameter("scheduler", _OPTIONAL_STR, None, "Dask scheduler address (tcp://host:8786)", ENGINE,
-              default_words="a local cluster"),
+    Parameter("dataset", (str,), "digits", "built-in name, synthetic:..., or a file", DATA),
+    Parameter("target", _OPTIONAL_STR, None, "CSV/TSV label column", DATA, default_words="last column"),
+    Parameter("weight_column", _OPTIONAL_STR, None, "column of row weights", DATA),
+    Parameter("missing", (str,), "error", "missing cells", DATA, ("error", "drop")),
+    Parameter("val_fraction", _NUMBER, 0.15, "validation share", DATA),
+    Parameter("test_fraction", _NUMBER, 0.15, "test share", DATA),
+    Parameter("seed", (int,), 0, "seed of splits and shuffling", DATA),
+    Parameter("standardize", (bool,), True, "standardize on the training rows", SCALING),
+    Parameter("l2", _NUMBER, 1e-3, "L2 penalty on W (not b)", OBJECTIVE),
+    Parameter("class_weight", (str,), "none", "class weights", OBJECTIVE, ("none", "balanced")),
+    Parameter("dtype", (str,), "float64", "dtype", OBJECTIVE, ("float64", "float32")),
+    Parameter("lr", (str, float, int), "auto", "step", OBJECTIVE, STEP_RULES, more_choices="a number"),
+    Parameter("momentum", (str,), "none", "momentum", OBJECTIVE, MOMENTA),
+    Parameter("batch_size", _OPTIONAL_INT, None, "mini-batch size", OBJECTIVE, default_words="full batch"),
+    Parameter("schedule", (str,), "constant", "fixed-step decay", OBJECTIVE, SCHEDULES),
+    Parameter("max_epochs", (int,), 1000, "epoch limit", STOP),
+    Parameter("tol", _NUMBER, 1e-5, "relative gradient tolerance", STOP),
+    Parameter("patience", _OPTIONAL_INT, None, "early-stopping patience", STOP, default_words="off"),
+    Parameter("engine", (str,), "memory", "engine", STOP, tuple(ENGINES)),
+    Parameter("block_rows", _OPTIONAL_INT, None, "rows per block", STOP, default_words="4 MiB"),
+    Parameter("scheduler", _OPTIONAL_STR, None, "Dask scheduler", STOP, default_words="local"),
 )
 BY_KEY = {parameter.key: parameter for parameter in PARAMETERS}
 

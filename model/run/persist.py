@@ -13,9 +13,12 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from softreg.data.datasets import NpzError, read_npz
+from softreg.model.math.softmax import softmax
 from softreg.data.files import atomic_file
 
 FORMAT_VERSION = 1
@@ -34,9 +37,9 @@ def check_writable(path: str | Path) -> Path:
     if path.exists() and path.is_dir():
         raise ModelFileError(f"output path '{path}' is a directory; give a file name such as model.npz")
     if not directory.is_dir():
-        raise ModelFileError(f"output directory '{directory}' does not exist; create it or choose another --out")
+        raise ModelFileError(f"output directory '{directory}' does not exist; create it or choose another out='PATH'")
     if not os.access(directory, os.W_OK):
-        raise ModelFileError(f"output directory '{directory}' is not writable; choose another --out")
+        raise ModelFileError(f"output directory '{directory}' is not writable; choose another out='PATH'")
     return path
 
 
@@ -63,18 +66,60 @@ def save_model(path: str | Path, estimator, header: dict, feature_names: list[st
     return path
 
 
+@dataclass
+class ModelFile:
+    """A model file's contents as plain arrays and its header, read and checked without
+    scikit-learn (``softreg info`` and ``softreg predict`` start in a fraction of a second).
+
+    ``weights`` (D, K) and ``bias`` (K,) are in standardized coordinates; ``coef_`` (K, D) and
+    ``intercept_`` (K,) apply to raw features: z = x coef_^T + intercept_ with coef_ = (W / scale)^T
+    and intercept_ = b - mean (W / scale), as :class:`SoftmaxRegression` keeps them.
+    """
+
+    path: Path
+    header: dict
+    classes_: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+
+    def __post_init__(self):
+        W_raw = self.weights / self.feature_scale[:, None]
+        self.coef_ = np.ascontiguousarray(W_raw.T)
+        self.intercept_ = self.bias - self.feature_mean @ W_raw
+
+    def predict_proba(self, X) -> np.ndarray:
+        """softmax of the logits, row by row (max-shifted), for raw rows X (dense or sparse)."""
+        return softmax(np.asarray(X @ self.coef_.T) + self.intercept_)
+
+
 def load_model(path: str | Path):
     """Read a model file into (SoftmaxRegression, header). Raises ModelFileError when it is not one."""
+    from softreg.model.run.config import estimator_from_config, resolve_config
+
+    model = read_model_file(path)
+    estimator = estimator_from_config(resolve_config(model.header["config"]))
+    estimator.classes_ = model.classes_
+    estimator.feature_mean_ = model.feature_mean
+    estimator.feature_scale_ = model.feature_scale
+    estimator.n_features_in_ = model.weights.shape[0]
+    estimator._set_weights(model.weights, model.bias)
+    return estimator, model.header
+
+
+def read_model_file(path: str | Path) -> ModelFile:
+    """Read and check a model file. Raises ModelFileError when it is not one."""
     path = Path(path)
     if not path.exists():
-        raise ModelFileError(f"model file '{path}' does not exist; pass a file written by softreg train")
+        raise ModelFileError(f"model file '{path}' does not exist; pass a model file written by training")
     if path.is_dir():
-        raise ModelFileError(f"'{path}' is a directory, not a model file; pass a file written by softreg train")
+        raise ModelFileError(f"'{path}' is a directory, not a model file; pass a model file written by training")
     try:
         arrays, _ = read_npz(path, REQUIRED_ARRAYS)
     except NpzError as error:
-        raise ModelFileError(f"'{path}' is not a softreg model file: {error.reason}; pass a file written by "
-                             "softreg train") from None
+        raise ModelFileError(f"'{path}' is not a softreg model file: {error.reason}; pass a model file "
+                             "written by training") from None
     missing = [name for name in REQUIRED_ARRAYS if name not in arrays]
     if missing:
         raise ModelFileError(f"'{path}' is not a softreg model: arrays {missing} are missing")
@@ -93,28 +138,21 @@ def load_model(path: str | Path):
             f"({version('softreg')}) reads (up to {FORMAT_VERSION}); upgrade softreg"
         )
     _check_contents(path, header, arrays)
-    from softreg.model.run.config import estimator_from_config, resolve_config
-
-    estimator = estimator_from_config(resolve_config(header["config"]))
     classes = arrays["classes"]
     if classes.dtype.kind == "S":  # bytes written by hand or another tool: labels are text
         classes = classes.astype(str)
     if classes.dtype.kind not in "iubU" or len(np.unique(classes)) != len(classes):
         raise ModelFileError(f"'{path}': the classes must be distinct integers or strings, got {classes!r}")
-    estimator.classes_ = classes
-    estimator.feature_mean_ = arrays["feature_mean"]
-    estimator.feature_scale_ = arrays["feature_scale"]
-    estimator.n_features_in_ = arrays["weights"].shape[0]
-    estimator._set_weights(arrays["weights"], arrays["bias"])
     header["feature_names"] = [str(name) for name in arrays["feature_names"]]
-    return estimator, header
+    return ModelFile(path, header, classes, arrays["weights"], arrays["bias"], arrays["feature_mean"],
+                     arrays["feature_scale"])
 
 
 def _check_contents(path: Path, header: dict, arrays: dict) -> None:
     """A damaged or hand-edited file fails here, naming what is inconsistent, not later in numpy."""
     absent = [key for key in REQUIRED_HEADER_KEYS if not isinstance(header.get(key), dict)]
     if absent:
-        raise ModelFileError(f"'{path}': the model header lacks {absent}; the file is damaged or not from softreg train")
+        raise ModelFileError(f"'{path}': the model header lacks {absent}; the file is damaged or not written by softreg")
     from softreg.model.run.config import ConfigError, TrainConfig, resolve_config
 
     unknown = sorted(set(header["config"]) - set(TrainConfig.__dataclass_fields__))  # noqa: the dataclass's keys
@@ -152,51 +190,10 @@ def _json_default(value):
     raise TypeError(f"cannot store {type(value).__name__} in a model header")
 
 
-# ----------------------------------------------------------------------------- checkpoints
-CHECKPOINT_FORMAT = "softreg-checkpoint"
-
-
-def checkpoint_path(model_path: str | Path) -> Path:
-    """Where a run writing ``model_path`` keeps its checkpoint: MODEL.checkpoint.npz beside it."""
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.name.removesuffix(".npz") + ".checkpoint.npz")
-
-
-def save_checkpoint(path: str | Path, checkpoint, run: dict) -> None:
-    """Write a training checkpoint atomically: weights and bias as arrays, the rest (epoch, step,
-    history, and ``run``: the config and dataset it belongs to) as a JSON header."""
-    document = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "run": run,
-                "epoch": checkpoint.epoch, "last_step": checkpoint.last_step, "g0": checkpoint.g0,
-                "history": checkpoint.history, "restarts": checkpoint.restarts,
-                "halvings": [list(h) for h in checkpoint.halvings], "steps": checkpoint.steps,
-                "best_val": checkpoint.best_val if np.isfinite(checkpoint.best_val) else None,
-                "best_epoch": checkpoint.best_epoch}
-    arrays = {"W": checkpoint.W, "b": checkpoint.b}
-    if checkpoint.best_W is not None:
-        arrays.update(best_W=checkpoint.best_W, best_b=checkpoint.best_b)
-    with atomic_file(path) as handle:
-        np.savez(handle, **arrays, header=np.asarray(json.dumps(document, default=_json_default)))
-
-
-def load_checkpoint(path: str | Path):
-    """(Checkpoint, run) from a file written by :func:`save_checkpoint`; ModelFileError otherwise."""
-    from softreg.model.solve import Checkpoint
-
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"--resume: no checkpoint {path}; a run that was cut short writes one beside its --out "
-                             "file. Train without --resume to start over.")
+def trained_on(path: str | Path) -> dict | None:
+    """The dataset spec of the model file at ``path``, or None when there is no readable model
+    there: what a new model written to that path would replace."""
     try:
-        arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"))
-        document = json.loads(str(arrays["header"]))
-        assert document.get("format") == CHECKPOINT_FORMAT
-        checkpoint = Checkpoint(W=arrays["W"], b=arrays["b"], epoch=int(document["epoch"]),
-                                last_step=float(document["last_step"]), g0=float(document["g0"]),
-                                history=document["history"], restarts=int(document["restarts"]),
-                                halvings=document["halvings"], steps=document["steps"],
-                                best_val=float("inf") if document.get("best_val") is None else float(document["best_val"]),
-                                best_epoch=int(document.get("best_epoch", 0)), best_W=arrays.get("best_W"),
-                                best_b=arrays.get("best_b"))
-    except (NpzError, KeyError, ValueError, TypeError, AssertionError) as error:
-        raise ModelFileError(f"--resume: {path} is not a softreg checkpoint ({error}).") from None
-    return checkpoint, document["run"]
+        return read_model_file(path).header["dataset"]
+    except (ModelFileError, OSError):
+        return None

@@ -22,11 +22,13 @@ OUTPUT_FORMATS = ("csv", "jsonl")
 
 
 class PredictionError(ValueError):
-    """Rows that cannot be predicted; ``rows_written`` output rows were already written."""
+    """Rows that cannot be predicted, or options that cannot be honoured (``key`` names the
+    option); ``rows_written`` output rows were already written."""
 
-    def __init__(self, message: str, rows_written: int = 0):
+    def __init__(self, message: str, rows_written: int = 0, key: str | None = None):
         super().__init__(message)
         self.rows_written = rows_written
+        self.key = key
 
 
 @dataclass
@@ -44,15 +46,17 @@ def top_k_classes(proba: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_options(options: PredictionOptions, n_classes: int) -> None:
-    """ValueError naming the option at fault."""
+    """PredictionError naming the option at fault."""
     if options.output_format not in OUTPUT_FORMATS:
-        raise ValueError(f"output format must be csv or jsonl, got '{options.output_format}'.")
+        raise PredictionError(f"output_format must be 'csv' or 'jsonl', got '{options.output_format}'.",
+                              key="output_format")
     if options.top_k is not None and not 1 <= options.top_k <= n_classes:
-        raise ValueError(f"--top-k must be between 1 and the model's {n_classes} classes, got {options.top_k}.")
+        raise PredictionError(f"top_k must be between 1 and the model's {n_classes} classes, got {options.top_k}.",
+                              key="top_k")
 
 
 def column_names(classes: np.ndarray, options: PredictionOptions) -> list[str]:
-    """label, then proba_<class> for each class (--proba), then top<j>_label, top<j>_proba."""
+    """label, then proba_<class> for each class (with_proba), then top<j>_label, top<j>_proba."""
     names = ["label"]
     if options.with_proba:
         names += [f"proba_{c}" for c in classes]

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from softreg.data import Dataset, DataError, split_indices
+from softreg.model.run.checkpoint import Checkpoints, run_identity
 from softreg.model.run.config import TrainConfig, estimator_from_config
+from softreg.model.run.errors import NeedsPreparedData, RunError, SaveError
+from softreg.model.run.persist import save_model
 from softreg.model.estimator import SoftmaxRegression
 from softreg.model.assess.metrics import classification_metrics
 from softreg.model.math.linear import logits
@@ -30,6 +33,8 @@ class TrainingRun:
     metrics: dict  # {"train": ..., "validation": ..., "test": ...}, each from classification_metrics
     seconds: float
     events: list = field(default_factory=list)  # what the engine reported (a lost worker, ...)
+    checkpoint_kept: object = None  # the checkpoint left beside the model file of an interrupted run
+    header_written: dict | None = None  # the model file's header, once written
 
     def header(self) -> dict:
         """What a model file records about this run (JSON-ready)."""
@@ -62,26 +67,46 @@ class TrainingRun:
         }
 
 
-CHECKPOINT_SECONDS = 5.0  # at most this much training is lost with a cluster (and redone on --resume)
-
-
 def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_stop=None,
-                in_place: bool = False, checkpoint_to=None, resume: bool = False) -> TrainingRun:
+                in_place: bool = False, checkpoints: Checkpoints | None = None, resume: bool = False) -> TrainingRun:
     """Split ``dataset`` by ``config``, train on the training rows, measure every split.
 
-    ``in_place=True`` (the CLI's choice, for a dataset nothing else reads afterwards) saves
-    memory: the rows of a dense X are reordered in place into train, validation and test
-    blocks, training uses views of them, and the training and validation blocks are
-    standardized in place. The dataset's X, y and weights are left in that new row order,
-    with those blocks standardized. Otherwise the splits are copied and the dataset is untouched.
+    Every engine trains through the same estimator path (:meth:`SoftmaxRegression.fit` serves
+    the rows from a memory engine, :meth:`~SoftmaxRegression.fit_engine` from a storage engine)
+    and every split is measured by the same function of the fitted weights.
 
-    The stream and dask engines write a checkpoint to ``checkpoint_to`` every
-    ``CHECKPOINT_SECONDS`` of training, and ``resume=True`` continues from it.
+    ``in_place=True`` (the CLI's choice, for a dataset nothing else reads afterwards) saves
+    memory in the memory engine: the rows of a dense X are reordered in place into train,
+    validation and test blocks, training uses views of them, and the training and validation
+    blocks are standardized in place; the dataset's X, y and weights are left that way. By
+    default the splits are copied and the dataset is untouched.
+
+    With ``checkpoints`` a checkpoint is written every CHECKPOINT_SECONDS of training, and
+    ``resume=True`` continues from it (RunError when it belongs to another run).
     """
+    splits = _training_splits(dataset, config)
+    estimator = estimator_from_config(config)
+    classes = np.unique(np.asarray(dataset.y)[splits["train"]])
+    identity = run_identity(config, dataset.spec.get("sha256"), classes)
+    if resume and checkpoints is None:
+        raise RunError("resume needs the model path of the run to continue (its checkpoint is beside it).", "resume")
+    if resume and config.batch_size is not None:
+        raise RunError("resume continues a full-batch run; mini-batch runs (batch_size) keep no checkpoints.", "resume")
+    resume_from = checkpoints.load(identity) if resume else None
+    # Checkpoints are of full-batch runs: a mini-batch epoch's state is the shuffling too.
+    writer = checkpoints.writer(identity) if checkpoints is not None and config.batch_size is None else None
+    fit = _fit_in_memory if config.engine == "memory" else _fit_from_storage
+    return fit(dataset, config, estimator, splits, callback=callback, should_stop=should_stop, in_place=in_place,
+               checkpoint=writer, resume=resume_from)
+
+
+def _training_splits(dataset: Dataset, config: TrainConfig) -> dict:
+    """{"train", "validation", "test"}: row indices of the stratified splits; DataError when a
+    class has no training rows."""
     train_rows, val_rows, test_rows = split_indices(
         dataset.y, val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed
     )
-    X, y = dataset.X, dataset.y
+    y = np.asarray(dataset.y)
     absent = sorted(set(np.unique(y).tolist()) - set(np.unique(y[train_rows]).tolist()), key=str)
     if absent:
         raise DataError(
@@ -89,67 +114,71 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
             f"{'have' if len(absent) > 1 else 'has'} no rows in the training split (val_fraction {config.val_fraction}, "
             f"test_fraction {config.test_fraction}); lower the fractions or add rows of that class."
         )
-    estimator = estimator_from_config(config)
-    if config.engine != "memory":
-        return _fit_file(dataset, config, estimator, (train_rows, val_rows, test_rows), callback, should_stop,
-                         checkpoint_to, resume)
-    if resume:
-        raise DataError("--resume continues a run of engine 'stream' or 'dask' from its checkpoint; in memory, "
-                        "train again (the engines that read a file write checkpoints as they go).")
+    return {"train": train_rows, "validation": val_rows, "test": test_rows}
+
+
+def split_metrics(y: np.ndarray, proba_of, blocks: dict, classes) -> dict:
+    """The metrics of every non-empty split, from ``proba_of(rows)``: softmax(X_s W + b) of those rows."""
+    return {name: classification_metrics(np.asarray(y[rows]), proba_of(name, rows), classes)
+            for name, rows in blocks.items() if len(y[rows])}
+
+
+def _fit_in_memory(dataset, config, estimator, splits, *, callback, should_stop, in_place, checkpoint, resume):
+    X, y = dataset.X, dataset.y
     reorder = in_place and isinstance(X, np.ndarray) and X.flags.writeable and X.flags.c_contiguous
     if reorder:
-        order = np.concatenate([train_rows, val_rows, test_rows])
+        order = np.concatenate(list(splits.values()))
         permute_rows_in_place(X, order)
         dataset.y = y = y[order]
         if dataset.sample_weight is not None:
             dataset.sample_weight = dataset.sample_weight[order]
-        ends = np.cumsum([len(train_rows), len(val_rows), len(test_rows)])
+        ends = np.cumsum([len(rows) for rows in splits.values()])
         blocks = {"train": slice(0, ends[0]), "validation": slice(ends[0], ends[1]), "test": slice(ends[1], ends[2])}
     else:
-        blocks = {"train": train_rows, "validation": val_rows, "test": test_rows}
+        blocks = dict(splits)
     # Views of the reordered X, or fresh copies: either way this function owns them, and
     # standardizing them in place saves copies the size of X.
     weights = None if dataset.sample_weight is None else dataset.sample_weight[blocks["train"]]
-    validation = (X[blocks["validation"]], y[blocks["validation"]]) if len(val_rows) else None
+    validation = (X[blocks["validation"]], y[blocks["validation"]]) if len(splits["validation"]) else None
     start = time.perf_counter()
-    estimator.fit(X[blocks["train"]], y[blocks["train"]], weights, validation_data=validation,
-                  callback=callback, should_stop=should_stop, overwrite_X=True)
+    estimator.fit(X[blocks["train"]], y[blocks["train"]], weights, validation_data=validation, callback=callback,
+                  should_stop=should_stop, overwrite_X=True, checkpoint=checkpoint, resume=resume)
     seconds = time.perf_counter() - start
-    metrics = {}
-    for name, rows in blocks.items():
-        if len(y[rows]):
-            standardized = reorder and name != "test"  # those blocks now hold standardized features
-            metrics[name] = evaluate_rows(estimator, X[rows], y[rows], standardized=standardized)
-    return TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
+
+    def proba_of(name, rows):
+        if reorder and name != "test":  # those blocks now hold standardized features
+            return softmax(logits(estimator.weights_, estimator.bias_, X[rows]))
+        return estimator.predict_proba(X[rows])
+
+    metrics = split_metrics(y, proba_of, blocks, estimator.classes_)
+    return TrainingRun(estimator, config, dataset, *splits.values(), metrics, seconds)
 
 
 def check_engine_source(config: TrainConfig) -> None:
-    """DataError unless the stream and dask engines can read ``config.dataset`` themselves (a
+    """RunError unless the stream and dask engines can read ``config.dataset`` themselves (a
     prepared .npy, a .parquet file or a folder of partitions). Worth calling before loading:
     the point of these engines is data that may not fit in memory."""
     from pathlib import Path
 
     source = Path(config.dataset)
     if config.engine != "memory" and not (source.suffix.lower() in (".npy", ".parquet") or source.is_dir()):
-        raise DataError(f"engine '{config.engine}' reads a prepared .npy file or a folder (or file) of Parquet/CSV "
-                        f"partitions, and dataset '{config.dataset}' is neither: run `softreg prepare "
-                        f"{config.dataset} data.npy` once, then train on data.npy.")
+        raise NeedsPreparedData(f"engine '{config.engine}' reads a prepared .npy file or a folder (or file) of "
+                                f"Parquet/CSV partitions, and dataset '{config.dataset}' is neither.", config.dataset)
 
 
-def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegression, splits, callback,
-              should_stop, checkpoint_to=None, resume: bool = False) -> TrainingRun:
-    """Engines that read a prepared .npy themselves (stream, dask): the same splits as in
-    memory, chosen by row weights, so X is never loaded here."""
+def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_stop, in_place, checkpoint, resume):
+    """Engines that read their rows from storage (stream, dask): the same splits as in memory,
+    chosen by row weights, so X is never loaded here."""
     from softreg.model.engines import ENGINES
 
     if dataset.spec.get("format") not in ("npy", "folder"):
         check_engine_source(config)  # raises: a library caller may not have checked before loading
-    train_rows, val_rows, test_rows = splits
     if dataset.X.dtype != np.dtype(config.dtype):
         raise DataError(f"{dataset.spec['path']} holds {dataset.X.dtype} rows and the stream and dask engines read rows "
-                        f"as they are stored: pass --dtype {dataset.X.dtype}, or prepare the file with --dtype "
+                        f"as they are stored: set dtype {dataset.X.dtype}, or prepare the file with dtype "
                         f"{config.dtype}.")
     y = np.asarray(dataset.y)
+    train_rows, val_rows = splits["train"], splits["validation"]
     classes = np.unique(y[train_rows])
     y_index = np.searchsorted(classes, y).clip(0, len(classes) - 1)  # rows of unseen classes carry weight 0
     base = np.ones(len(train_rows)) if dataset.sample_weight is None else np.asarray(dataset.sample_weight)[train_rows]
@@ -157,26 +186,17 @@ def _fit_file(dataset: Dataset, config: TrainConfig, estimator: SoftmaxRegressio
     train_weights[train_rows] = estimator.training_weights(base, y[train_rows])
     validation_weights = np.zeros(len(y))
     validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
-    source = _row_source(dataset, config)
     options = {"scheduler": config.scheduler} if config.engine == "dask" else {}
-    engine = ENGINES[config.engine](source, y_index, train_weights, n_classes=len(classes),
+    engine = ENGINES[config.engine](_row_source(dataset, config), y_index, train_weights, n_classes=len(classes),
                                     block_rows=config.block_rows, **options)
-    run_identity = {"config": {key: value for key, value in config.to_dict().items()
-                               if key not in ("max_epochs", "scheduler", "block_rows", "engine")},
-                    "dataset_sha256": dataset.spec.get("sha256"), "classes": [str(c) for c in classes]}
-    resume_from = _checkpoint_to_resume(checkpoint_to, run_identity) if resume else None
-    writer = _CheckpointWriter(checkpoint_to, run_identity) if checkpoint_to is not None else None
     start = time.perf_counter()
     with engine:
         estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,
-                             should_stop=should_stop, checkpoint=writer, resume=resume_from)
+                             should_stop=should_stop, checkpoint=checkpoint, resume=resume)
         seconds = time.perf_counter() - start
         proba = engine.probabilities(estimator.weights_, estimator.bias_)
-    metrics = {}
-    for name, rows in {"train": train_rows, "validation": val_rows, "test": test_rows}.items():
-        if len(rows):
-            metrics[name] = classification_metrics(y[rows], proba[rows], estimator.classes_)
-    run = TrainingRun(estimator, config, dataset, train_rows, val_rows, test_rows, metrics, seconds)
+    metrics = split_metrics(y, lambda name, rows: proba[rows], splits, estimator.classes_)
+    run = TrainingRun(estimator, config, dataset, *splits.values(), metrics, seconds)
     run.events = list(getattr(engine, "events", []))
     return run
 
@@ -198,44 +218,6 @@ def _row_source(dataset: Dataset, config: TrainConfig):
     blocks = [(block.start, block.stop, partial(read_block, rows.folder, block, rows.dtype.name))
               for block in rows.blocks()]
     return BlockSource(str(rows.folder.path.resolve()), rows.shape, rows.dtype.name, blocks)
-
-
-class _CheckpointWriter:
-    """Saves a checkpoint after an epoch when CHECKPOINT_SECONDS have passed since the last one."""
-
-    def __init__(self, path, run_identity: dict):
-        self.path, self.run_identity = path, run_identity
-        self.last = time.perf_counter()
-
-    def __call__(self, checkpoint) -> None:
-        from softreg.model.run.persist import save_checkpoint
-
-        if time.perf_counter() - self.last >= CHECKPOINT_SECONDS:
-            save_checkpoint(self.path, checkpoint, self.run_identity)
-            self.last = time.perf_counter()
-
-
-def _checkpoint_to_resume(path, run_identity: dict):
-    """The checkpoint at ``path``, refused when it belongs to another config or dataset."""
-    from softreg.model.run.persist import ModelFileError, load_checkpoint
-
-    if path is None:
-        raise DataError("--resume needs the --out path of the run to continue (its checkpoint is beside it).")
-    try:
-        checkpoint, saved = load_checkpoint(path)
-    except ModelFileError as error:
-        raise DataError(str(error)) from None
-    if saved.get("dataset_sha256") != run_identity["dataset_sha256"]:
-        raise DataError(f"--resume: {path} was written for other data (the dataset file changed since); train "
-                        "without --resume to start over.")
-    differing = sorted(key for key, value in run_identity["config"].items() if saved["config"].get(key) != value)
-    if differing or saved.get("classes") != run_identity["classes"]:
-        details = ", ".join(f"{key} {saved['config'].get(key)!r} there, {run_identity['config'][key]!r} now"
-                            for key in differing) or "the classes differ"
-        raise DataError(f"--resume: {path} belongs to a run with other settings ({details}); give the same settings "
-                        "(only --max-epochs, --engine, --block-rows and --scheduler may change), or train without "
-                        "--resume.")
-    return checkpoint
 
 
 def permute_rows_in_place(X: np.ndarray, order: np.ndarray) -> None:
@@ -261,11 +243,24 @@ def permute_rows_in_place(X: np.ndarray, order: np.ndarray) -> None:
             j = k
 
 
-def evaluate_rows(estimator: SoftmaxRegression, X, y, *, standardized: bool = False) -> dict:
-    """Metrics of ``estimator`` on labelled rows whose labels are all known to it; with
-    ``standardized`` the rows are already in the estimator's standardized coordinates."""
-    if standardized:
-        proba = softmax(logits(estimator.weights_, estimator.bias_, X))
-    else:
-        proba = estimator.predict_proba(X)
-    return classification_metrics(np.asarray(y), proba, estimator.classes_)
+def train_to_file(dataset: Dataset, config: TrainConfig, model_path, *, callback=None, should_stop=None,
+                  in_place: bool = False, resume: bool = False, interrupted_by=None) -> TrainingRun:
+    """Train ``dataset`` by ``config`` and write the model to ``model_path`` (atomically), with
+    the checkpoint lifecycle: a checkpoint beside the model file while training, resumed from
+    with ``resume``, removed once the finished model supersedes it and kept when the run was
+    interrupted (``run.checkpoint_kept``). ``interrupted_by()`` names what interrupted a run
+    (stored in the header). SaveError when the model file cannot be written."""
+    checkpoints = Checkpoints(model_path)
+    run = fit_dataset(dataset, config, callback=callback, should_stop=should_stop, in_place=in_place,
+                      checkpoints=checkpoints, resume=resume)
+    header = run.header()
+    if run.estimator.stop_reason_ == "interrupted" and interrupted_by is not None:
+        header["interrupted_by"] = interrupted_by()
+    try:
+        save_model(model_path, run.estimator, header, dataset.feature_names)
+    except OSError as error:
+        raise SaveError(f"training finished but the model could not be written to '{model_path}' "
+                        f"({error.strerror or error}); nothing was written there.", key="out") from None
+    run.header_written = header
+    run.checkpoint_kept = checkpoints.finish(run.estimator.stop_reason_)
+    return run

@@ -1,0 +1,101 @@
+"""softreg predict: labels (and probabilities) for every row of DATA, streamed in chunks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from softreg.cli.console import err, fail, plural
+from softreg.cli.errors import EXIT_RUN_FAILED, in_flags, reported
+from softreg.cli.options import ModelFile
+
+
+def predict(
+    model: ModelFile,
+    data: Annotated[str, typer.Argument(
+        help="Rows to predict: a .csv/.tsv (columns matched by name; others ignored), svmlight, .npz (X) or a built-in name.",
+        show_default=False)],
+    with_proba: Annotated[bool, typer.Option("--proba", help="Add one probability column per class (proba_CLASS).")] = False,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Add the K most likely labels with their probabilities.",
+                                                 show_default=False)] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Write to this .csv or .jsonl file (atomically). \\[default: CSV to stdout]",
+                                                     show_default=False)] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", help="csv or jsonl. \\[default: from --out's suffix, else csv]",
+                                                         show_default=False)] = None,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows read and predicted at a time (bounds memory).")] = 10_000,
+) -> None:
+    """Predict labels (and probabilities) for every row of DATA, streamed in chunks."""
+    from softreg.data.chunks import feature_chunks
+    from softreg.data.datasets import feature_names_are_real
+    from softreg.model.run.persist import check_writable, read_model_file
+    from softreg.model.run.predict import PredictionOptions, check_options
+
+    with reported():
+        model_file = read_model_file(model)
+    header = model_file.header
+    options = PredictionOptions(with_proba=with_proba, top_k=top_k, output_format=_format(output_format, out_path))
+    _check_out(out_path, model, data)
+    with reported():
+        check_options(options, len(model_file.classes_))
+        if out_path is not None:
+            check_writable(out_path)
+        stream = feature_chunks(data, header["feature_names"], by_name=feature_names_are_real(header["dataset"]),
+                                chunk_rows=chunk_rows, dtype=header["config"]["dtype"],
+                                zero_based=header["dataset"].get("zero_based"))
+    rows = _write(model_file, stream, options, out_path)
+    err.print(f"{rows} {plural(rows, 'row')} predicted from {escape(stream.description)}"
+              + (f", written to {escape(str(out_path))}" if out_path is not None else ""), highlight=False, soft_wrap=True)
+
+
+def _format(output_format: str | None, out_path: Path | None) -> str:
+    if output_format is not None:
+        return output_format.lower()
+    suffix = out_path.suffix.lower() if out_path is not None else ".csv"
+    if suffix not in (".csv", ".jsonl"):
+        fail(f"--out '{out_path}' has the suffix '{suffix or '(none)'}'; use .csv or .jsonl, or name the format with --format.")
+    return suffix[1:]
+
+
+def _check_out(out_path: Path | None, model: Path, data: str) -> None:
+    if out_path is None:
+        return
+    for name, source in (("MODEL", str(model)), ("DATA", data)):
+        if Path(source).exists() and Path(out_path).resolve() == Path(source).resolve():
+            fail(f"--out '{out_path}' is the {name} file itself; writing there would destroy it. Choose another --out.")
+    if Path(out_path).is_dir():
+        fail(f"--out '{out_path}' is a directory; give a file name such as predictions.csv")
+
+
+def _write(model_file, stream, options, out_path: Path | None) -> int:
+    """Write every chunk's predictions to stdout or, atomically, to ``out_path``."""
+    from softreg.data.files import atomic_file
+    from softreg.model.run.predict import write_predictions
+
+    try:
+        if out_path is None:
+            rows = write_predictions(model_file, stream.chunks, sys.stdout, options)
+            sys.stdout.flush()
+            return rows
+        with atomic_file(out_path, "w", encoding="utf-8", newline="") as handle:
+            return write_predictions(model_file, stream.chunks, handle, options)
+    except BrokenPipeError:
+        # The reader (say `| head`) took what it wanted and left; that is not an error. This
+        # must be caught here: Click's own handler would turn it into exit 1.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit()
+    except ValueError as error:  # DataError or PredictionError: a bad row
+        if out_path is not None:
+            kept = "nothing was written to --out"
+        else:
+            done = getattr(error, "rows_written", 0)
+            kept = f"the first {done} {plural(done, 'row')} had already been printed to stdout"
+        fail(f"{in_flags(str(error))} ({kept})")
+    except OSError as error:
+        fail(f"predictions could not be written to '{out_path or 'stdout'}' ({error.strerror or error}); "
+             "nothing was written there.", code=EXIT_RUN_FAILED)

@@ -1,0 +1,33 @@
+"""Where the CLI writes: results to stdout, progress, warnings and errors to stderr (so `--json`
+output and redirected results stay clean), and the one way a command fails."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-paragraph error to stderr and exit with ``code`` (2 bad input, 1 a failed run)."""
+    # The message is plain text: brackets such as softreg[plot] must not be read as markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=code)
+
+
+def say(message: str, *, to=None) -> None:
+    """A plain line (no markup, no highlighting) to stderr or ``to``."""
+    (to or err).print(message, highlight=False, soft_wrap=True, markup=False)
+
+
+def plural(count: int, noun: str) -> str:
+    return noun if count == 1 else noun + ("es" if noun.endswith("s") else "s")
+
+
+def abridged(names: list[str]) -> str:
+    """All names up to 12, else the first 8, a count, and the last 2."""
+    shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]
+    return ", ".join(shown)

@@ -1,0 +1,128 @@
+"""Checkpoints: where a run stood after an epoch, kept beside its model file so that a run cut
+short (a lost cluster, a signal) continues where it stopped.
+
+A checkpoint is an .npz of plain arrays (W, b and the best weights so far) and a JSON header
+(epoch, step, history, and the run's identity: its config, dataset digest and classes). A run
+resumes only from a checkpoint of the same run; only max_epochs, engine, block_rows and
+scheduler may change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from softreg.data.datasets import NpzError, read_npz
+from softreg.data.files import atomic_file
+from softreg.model.run.errors import RunError
+from softreg.model.run.persist import FORMAT_VERSION, _json_default
+from softreg.model.solve import Checkpoint
+
+CHECKPOINT_SECONDS = 5.0  # at most this much training is lost (and redone on resume)
+MAY_CHANGE_ON_RESUME = ("max_epochs", "scheduler", "block_rows", "engine")
+
+
+CHECKPOINT_FORMAT = "softreg-checkpoint"
+
+
+def checkpoint_path(model_path: str | Path) -> Path:
+    """Where a run writing ``model_path`` keeps its checkpoint: MODEL.checkpoint.npz beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name.removesuffix(".npz") + ".checkpoint.npz")
+
+
+def save_checkpoint(path: str | Path, checkpoint, run: dict) -> None:
+    """Write a training checkpoint atomically: weights and bias as arrays, the rest (epoch, step,
+    history, and ``run``: the config and dataset it belongs to) as a JSON header."""
+    document = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "run": run,
+                "epoch": checkpoint.epoch, "last_step": checkpoint.last_step, "g0": checkpoint.g0,
+                "history": checkpoint.history, "restarts": checkpoint.restarts,
+                "halvings": [list(h) for h in checkpoint.halvings], "steps": checkpoint.steps,
+                "best_val": checkpoint.best_val if np.isfinite(checkpoint.best_val) else None,
+                "best_epoch": checkpoint.best_epoch}
+    arrays = {"W": checkpoint.W, "b": checkpoint.b}
+    if checkpoint.best_W is not None:
+        arrays.update(best_W=checkpoint.best_W, best_b=checkpoint.best_b)
+    with atomic_file(path) as handle:
+        np.savez(handle, **arrays, header=np.asarray(json.dumps(document, default=_json_default)))
+
+
+def load_checkpoint(path: str | Path):
+    """(Checkpoint, run) from a file written by :func:`save_checkpoint`; RunError otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"resume: no checkpoint {path}; a run that was cut short writes one beside its model file. "
+                       "Train without resume to start over.", "resume")
+    try:
+        arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"))
+        document = json.loads(str(arrays["header"]))
+        assert document.get("format") == CHECKPOINT_FORMAT
+        checkpoint = Checkpoint(W=arrays["W"], b=arrays["b"], epoch=int(document["epoch"]),
+                                last_step=float(document["last_step"]), g0=float(document["g0"]),
+                                history=document["history"], restarts=int(document["restarts"]),
+                                halvings=document["halvings"], steps=document["steps"],
+                                best_val=float("inf") if document.get("best_val") is None else float(document["best_val"]),
+                                best_epoch=int(document.get("best_epoch", 0)), best_W=arrays.get("best_W"),
+                                best_b=arrays.get("best_b"))
+    except (NpzError, KeyError, ValueError, TypeError, AssertionError) as error:
+        raise RunError(f"resume: {path} is not a softreg checkpoint ({error}).", "resume") from None
+    return checkpoint, document["run"]
+
+
+def run_identity(config, dataset_sha256: str | None, classes) -> dict:
+    """What a checkpoint must match to be resumed from."""
+    return {"config": {key: value for key, value in config.to_dict().items() if key not in MAY_CHANGE_ON_RESUME},
+            "dataset_sha256": dataset_sha256, "classes": [str(c) for c in classes]}
+
+
+class Checkpoints:
+    """The checkpoint lifecycle of one run writing ``model_path``: written every
+    CHECKPOINT_SECONDS of training (:meth:`writer`), loaded on resume only when it belongs to
+    this run (:meth:`load`), removed once the finished model supersedes it (:meth:`finish`)."""
+
+    def __init__(self, model_path: str | Path):
+        self.path = checkpoint_path(model_path)
+        self.identity: dict | None = None
+
+    def writer(self, identity: dict):
+        self.identity = identity
+        return _CheckpointWriter(self.path, identity)
+
+    def load(self, identity: dict) -> Checkpoint:
+        """The checkpoint, refused (RunError) when it belongs to another config or dataset."""
+        checkpoint, saved = load_checkpoint(self.path)
+        if saved.get("dataset_sha256") != identity["dataset_sha256"]:
+            raise RunError(f"resume: {self.path} was written for other data (the dataset file changed since); train "
+                           "without resume to start over.", "resume")
+        differing = sorted(key for key, value in identity["config"].items() if saved["config"].get(key) != value)
+        if differing or saved.get("classes") != identity["classes"]:
+            details = ", ".join(f"{key} {saved['config'].get(key)!r} there, {identity['config'][key]!r} now"
+                                for key in differing) or "the classes differ"
+            raise RunError(f"resume: {self.path} belongs to a run with other settings ({details}); give the same "
+                           f"settings (only {', '.join(MAY_CHANGE_ON_RESUME)} may change), or train without resume.",
+                           "resume")
+        return checkpoint
+
+    def finish(self, stop_reason: str) -> Path | None:
+        """After the model is saved: remove the checkpoint unless the run was interrupted; the
+        path of a checkpoint kept, or None."""
+        if stop_reason != "interrupted":
+            self.path.unlink(missing_ok=True)
+            return None
+        return self.path if self.path.exists() else None
+
+
+class _CheckpointWriter:
+    """Saves a checkpoint after an epoch when CHECKPOINT_SECONDS have passed since the last one."""
+
+    def __init__(self, path, identity: dict):
+        self.path, self.identity = path, identity
+        self.last = time.perf_counter()
+
+    def __call__(self, checkpoint) -> None:
+        if time.perf_counter() - self.last >= CHECKPOINT_SECONDS:  # a module global: tests may set it to 0
+            save_checkpoint(self.path, checkpoint, self.identity)
+            self.last = time.perf_counter()

@@ -1,0 +1,64 @@
+"""Judging a saved model: on its own held-out test split (re-derived from the stored dataset spec,
+split fractions and seed, refused when the data changed since), or on other labelled data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from softreg.data import load_dataset, spec_to_string, split_indices
+from softreg.data.chunks import column_order
+from softreg.data.datasets import feature_names_are_real
+from softreg.model.assess.calibration import evaluate_model
+from softreg.model.run.errors import RunError
+from softreg.model.run.persist import load_model
+
+
+@dataclass
+class SavedModelEvaluation:
+    estimator: object
+    header: dict
+    source: str  # what the rows were, in words
+    metrics: dict  # classification metrics, calibration and unseen labels (evaluate_model)
+
+
+def test_split_of(model_path, header: dict):
+    """(X, y, words) of the model's own test split; RunError when it cannot be re-derived."""
+    config, stored = header["config"], header["dataset"]
+    spec = spec_to_string(stored)
+    if not config["test_fraction"]:
+        raise RunError(f"model '{model_path}' was trained with test_fraction 0, so it has no test split; pass data "
+                       "to evaluate on.")
+    if "path" in stored and not Path(spec).exists():
+        raise RunError(f"the data model '{model_path}' was trained on, '{spec}', is gone, so its test split cannot be "
+                       "re-derived; pass data to evaluate on.")
+    dataset = load_dataset(spec, target=config.get("target"), weight_column=config.get("weight_column"),
+                           dtype=config["dtype"], missing=config.get("missing", "error"))
+    if stored.get("sha256") is not None and dataset.spec.get("sha256") != stored["sha256"]:
+        raise RunError(f"'{spec}' has changed since '{model_path}' was trained on it (its contents differ; "
+                       f"{dataset.n_samples} rows now, {stored.get('rows', '?')} then), so the test split cannot be "
+                       "re-derived; pass data to evaluate on.")
+    _, _, rows = split_indices(dataset.y, val_fraction=config["val_fraction"], test_fraction=config["test_fraction"],
+                               seed=config["seed"])
+    return dataset.X[rows], dataset.y[rows], f"the model's test split of {spec} ({len(rows)} rows)"
+
+
+def rows_of(data: str, header: dict, *, target: str | None = None, missing: str = "error"):
+    """(X, y, words) of other labelled data, its columns matched to the model's features (by name
+    when both sides have real names, else by position, as in prediction)."""
+    dataset = load_dataset(data, target=target, dtype=header["config"]["dtype"], missing=missing)
+    names = dataset.feature_names if feature_names_are_real(dataset.spec) else None
+    columns = column_order(data, names, dataset.X.shape[1], header["feature_names"],
+                           by_name=feature_names_are_real(header["dataset"]))
+    return dataset.X[:, columns], dataset.y, f"{data} ({dataset.n_samples} rows)"
+
+
+def evaluate_saved_model(model_path, data: str | None = None, *, target: str | None = None,
+                         missing: str = "error") -> SavedModelEvaluation:
+    """Metrics and calibration of the model file at ``model_path`` on its own test split, or on ``data``."""
+    estimator, header = load_model(model_path)
+    if data is None:
+        X, y, source = test_split_of(model_path, header)
+    else:
+        X, y, source = rows_of(data, header, target=target, missing=missing)
+    return SavedModelEvaluation(estimator, header, source, evaluate_model(estimator, X, y))
