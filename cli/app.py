@@ -10,7 +10,6 @@ or 1 (a run that failed). Command modules import the library inside their bodies
 from __future__ import annotations
 
 import sys
-from importlib.metadata import version
 from typing import Annotated
 
 import typer
@@ -44,6 +43,8 @@ for command in (predict, compare, info):
 
 def _version_callback(value: bool) -> None:
     if value:
+        from importlib.metadata import version
+
         out.print(f"softreg {version('softreg')}")
         raise typer.Exit()
 

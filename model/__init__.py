@@ -5,22 +5,16 @@ Rooms: ``math`` (the derivation as functions), ``engines`` (where row sums are c
 (metrics, calibration, comparison), ``gradcheck``, and ``run`` (the application layer: config,
 training to a model file, evaluating, predicting, persisting).
 
-``SoftmaxRegression`` is imported on first use: it brings in scikit-learn, which commands
-that only read a model file do not need.
+Every name here is imported on first use: ``SoftmaxRegression`` brings in scikit-learn, which
+commands that only read a model file do not need, and the math brings numpy, which
+``softreg --help`` does not need.
 """
 
-from softreg.model.math.linear import logits, loss_and_gradient, objective
-from softreg.model.math.lipschitz import lipschitz_constant
-from softreg.model.math.softmax import (
-    cross_entropy,
-    cross_entropy_and_logit_gradient,
-    log_softmax,
-    logsumexp,
-    loss_grad_wrt_logits,
-    loss_grad_wrt_softmax,
-    softmax,
-    softmax_jacobian,
-)
+_EXPORTS = {
+    "logits": "linear", "loss_and_gradient": "linear", "objective": "linear", "lipschitz_constant": "lipschitz",
+    **{name: "softmax" for name in ("cross_entropy", "cross_entropy_and_logit_gradient", "log_softmax", "logsumexp",
+                                    "loss_grad_wrt_logits", "loss_grad_wrt_softmax", "softmax", "softmax_jacobian")},
+}
 
 __all__ = [
     "SoftmaxRegression",
@@ -40,8 +34,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "SoftmaxRegression":
-        from softreg.model.estimator import SoftmaxRegression
+    from importlib import import_module
 
-        return SoftmaxRegression
+    if name == "SoftmaxRegression":
+        return import_module("softreg.model.estimator").SoftmaxRegression
+    if name in _EXPORTS:
+        return getattr(import_module(f"softreg.model.math.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'softreg.model' has no attribute {name!r}")

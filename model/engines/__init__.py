@@ -12,12 +12,30 @@ and the ``with`` lifetime), so a new engine is its own module plus one line here
 
 from __future__ import annotations
 
-from softreg.model.engines.base import BlockSource, Engine, EngineError, EngineLost, Evaluation, WeightedView
-from softreg.model.engines.dask import DaskEngine
-from softreg.model.engines.memory import MemoryEngine
-from softreg.model.engines.stream import StreamEngine
+from importlib import import_module
 
-ENGINES: dict[str, type[Engine]] = {"memory": MemoryEngine, "stream": StreamEngine, "dask": DaskEngine}
+# name -> (module, class): the registry. Engines are imported when asked for, so reading the
+# names (the config's choices, the CLI's help) loads no numpy.
+ENGINES: dict[str, tuple[str, str]] = {
+    "memory": ("softreg.model.engines.memory", "MemoryEngine"),
+    "stream": ("softreg.model.engines.stream", "StreamEngine"),
+    "dask": ("softreg.model.engines.dask", "DaskEngine"),
+}
+_SHARED = {name: "softreg.model.engines.base" for name in
+           ("BlockSource", "Engine", "EngineError", "EngineLost", "Evaluation", "WeightedView")}
+_CLASSES = {class_name: module for module, class_name in ENGINES.values()}
 
-__all__ = ["ENGINES", "BlockSource", "DaskEngine", "Engine", "EngineError", "EngineLost", "Evaluation",
-           "MemoryEngine", "StreamEngine", "WeightedView"]
+__all__ = ["ENGINES", "engine_class", *_SHARED, *_CLASSES]
+
+
+def engine_class(name: str):
+    """The engine class registered under ``name``."""
+    module, class_name = ENGINES[name]
+    return getattr(import_module(module), class_name)
+
+
+def __getattr__(name: str):
+    module = _SHARED.get(name) or _CLASSES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'softreg.model.engines' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib.metadata import version
 from pathlib import Path
 
 from dataclasses import dataclass
@@ -46,6 +45,8 @@ def check_writable(path: str | Path) -> Path:
 def save_model(path: str | Path, estimator, header: dict, feature_names: list[str]) -> Path:
     """Write the fitted estimator, its feature names and ``header`` to ``path`` atomically
     (a temporary file in the same directory, fsynced, then renamed over the target)."""
+    from importlib.metadata import version
+
     path = Path(path)
     document = {"format": "softreg-model", "format_version": FORMAT_VERSION, "softreg_version": version("softreg")}
     document.update(header)
@@ -133,6 +134,8 @@ def read_model_file(path: str | Path) -> ModelFile:
     if not isinstance(version_number, int) or isinstance(version_number, bool):
         raise ModelFileError(f"'{path}': the model header's format_version is {version_number!r}, not an integer")
     if version_number > FORMAT_VERSION:
+        from importlib.metadata import version
+
         raise ModelFileError(
             f"'{path}' has model format version {version_number}, newer than this softreg "
             f"({version('softreg')}) reads (up to {FORMAT_VERSION}); upgrade softreg"

@@ -169,7 +169,7 @@ def check_engine_source(config: TrainConfig) -> None:
 def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_stop, in_place, checkpoint, resume):
     """Engines that read their rows from storage (stream, dask): the same splits as in memory,
     chosen by row weights, so X is never loaded here."""
-    from softreg.model.engines import ENGINES
+    from softreg.model.engines import engine_class
 
     if dataset.spec.get("format") not in ("npy", "folder"):
         check_engine_source(config)  # raises: a library caller may not have checked before loading
@@ -187,7 +187,7 @@ def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_st
     validation_weights = np.zeros(len(y))
     validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
     options = {"scheduler": config.scheduler} if config.engine == "dask" else {}
-    engine = ENGINES[config.engine](_row_source(dataset, config), y_index, train_weights, n_classes=len(classes),
+    engine = engine_class(config.engine)(_row_source(dataset, config), y_index, train_weights, n_classes=len(classes),
                                     block_rows=config.block_rows, **options)
     start = time.perf_counter()
     with engine:

@@ -20,27 +20,26 @@ restart), so the objective stays monotone. ``batch_size`` switches to mini-batch
 :func:`train_on_engine` is the one entry: every engine, full batch and mini-batch. The
 objective and gradient come from the engine (:mod:`softreg.model.engines`); the loop never
 touches X. Nothing here prints: progress reaches the caller through ``callback(record)``.
+The loops and numpy are imported when a run starts: the CLI reads this package's vocabulary
+(step rules, schedules) at start-up.
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack
 
-import numpy as np
-
-from softreg.model.engines import MemoryEngine
-from softreg.model.solve.full_batch import full_batch
-from softreg.model.solve.minibatch import minibatch
-from softreg.model.solve.result import (
-    STOP_REASONS,
-    Checkpoint,
-    EpochRecord,
-    History,
-    TrainingDiverged,
-    TrainResult,
-    Validation,
-)
 from softreg.model.solve.settings import SCHEDULES, STEP_RULES, OptimizerSettings, validate_settings
+
+_RESULTS = ("STOP_REASONS", "Checkpoint", "EpochRecord", "TrainingDiverged", "TrainResult")
+
+
+def __getattr__(name: str):
+    """The result types, imported on first use (they bring numpy)."""
+    if name in _RESULTS:
+        from softreg.model.solve import result
+
+        return getattr(result, name)
+    raise AttributeError(f"module 'softreg.model.solve' has no attribute {name!r}")
 
 __all__ = ["SCHEDULES", "STEP_RULES", "STOP_REASONS", "Checkpoint", "EpochRecord", "OptimizerSettings",
            "TrainResult", "TrainingDiverged", "train_on_engine", "train_softmax", "validate_settings"]
@@ -48,7 +47,7 @@ __all__ = ["SCHEDULES", "STEP_RULES", "STOP_REASONS", "Checkpoint", "EpochRecord
 
 def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: OptimizerSettings = OptimizerSettings(),
                     validation_engine=None, callback=None, should_stop=None, checkpoint=None,
-                    resume: Checkpoint | None = None) -> TrainResult:
+                    resume=None):
     """Minimize J from W = 0, b = 0 over the rows an engine serves (y: class indices in [0, K)).
 
     The engine is entered as a context manager for the whole run. ``validation_engine`` (say
@@ -60,6 +59,12 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
     momentum restarts from those weights, as after an adaptive restart). Raises
     :class:`TrainingDiverged` after ``settings.max_halvings`` halvings of a fixed step.
     """
+    import numpy as np
+
+    from softreg.model.solve.full_batch import full_batch
+    from softreg.model.solve.minibatch import minibatch
+    from softreg.model.solve.result import History, Validation
+
     validate_settings(settings)
     if settings.batch_size is not None and not getattr(engine, "serves_minibatches", False):
         raise ValueError(f"batch_size (mini-batch SGD) needs rows in memory; engine {type(engine).__name__} runs "
@@ -83,12 +88,14 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
 
 def train_softmax(X, y: np.ndarray, n_classes: int, *, l2: float = 0.0, sample_weight: np.ndarray | None = None,
                   settings: OptimizerSettings = OptimizerSettings(), validation: tuple | None = None, callback=None,
-                  should_stop=None, standardization=None) -> TrainResult:
+                  should_stop=None, standardization=None):
     """:func:`train_on_engine` over a memory engine of X (N, D) dense or CSR, y (N,) class indices.
 
     ``standardization=(mean, scale)`` trains on (X - mean) / scale (and the same for the
     validation rows ``validation=(X_val, y_val)``) without forming it.
     """
+    from softreg.model.engines import MemoryEngine
+
     # Mini-batch steps are many small passes: a pool costs more than it saves, BLAS keeps its threads.
     threads = 1 if settings.batch_size is not None else None
     engine = MemoryEngine(X, y, sample_weight, n_classes=n_classes, standardization=standardization, threads=threads)

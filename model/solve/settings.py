@@ -6,8 +6,6 @@ import math
 import numbers
 from dataclasses import dataclass
 
-import numpy as np
-
 STEP_RULES = ("auto", "bound")
 SCHEDULES = ("constant", "inverse-sqrt", "cosine")
 MOMENTA = ("none", "nesterov")
@@ -32,12 +30,12 @@ class OptimizerSettings:
 
 
 def is_real_number(value) -> bool:
-    """A real number, numpy scalars included, but not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    """A real number, numpy scalars included, but not a bool (numpy's bool_ is no numbers.Real)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def is_integer_number(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def validate_settings(settings: OptimizerSettings) -> None:
