@@ -37,7 +37,9 @@ def line_chart(
     """Draw several (x, y) series on one character grid, with axis labels and a legend.
 
     ``markers`` adds single labelled points (for example the best eps of a sweep).
-    Non-positive values are dropped from a log axis.
+    Non-positive values are dropped from a log axis. Kept as one function of ~80 lines: the
+    grid, the tick labels and the legend share one scale and one set of marks, and split up
+    they would pass all of them between the pieces.
     """
 
     def tx(v: float) -> float:

@@ -228,8 +228,18 @@ def check_derivation(
     X = X_raw if standardization is None else (X_raw - standardization[0]) / standardization[1]
 
     Z = X[:max_pointwise_samples] @ W + b  # (n, K) logits of the pointwise checks
-    onehots = np.eye(n_classes)[y[:max_pointwise_samples]]  # (n, K), small: only for steps 1-3
+    checks = _pointwise_checks(Z, y[:max_pointwise_samples], n_classes, eps, atol, rtol, analytic_dtype)
+    batch, n_blocks = _batch_check(X_raw, X, y, n_classes, W, b, l2, sample_weight, standardization, eps, atol,
+                                   rtol, analytic_dtype, np.random.default_rng(seed + 3), max_weight_entries)
+    problem = {"samples": int(n_samples), "features": int(n_features), "classes": int(n_classes), "l2": float(l2),
+               "seed": int(seed), "sample_weights": "uniform(0.5, 2.0)", "standardized": standardization is not None,
+               "engine_blocks": n_blocks}
+    return GradcheckReport(checks=[*checks, batch], eps=eps, dtype=dtype, tolerance_note=note, problem=problem)
 
+
+def _pointwise_checks(Z, y, n_classes, eps, atol, rtol, analytic_dtype) -> list[StepCheck]:
+    """Steps 1-3 on each row's logits z: the Jacobian, dL/ds, and both forms of dL/dz."""
+    onehots = np.eye(n_classes)[y]  # (n, K), small: only for steps 1-3
     jac_a, jac_n, ds_a, ds_n, chain_a, chain_sy, chain_n = [], [], [], [], [], [], []
     for z, y_onehot in zip(Z, onehots):
         z_a = z.astype(analytic_dtype)
@@ -242,28 +252,22 @@ def check_derivation(
         chain_a.append(J.T @ loss_grad_wrt_softmax(s.astype(analytic_dtype), y_onehot))
         chain_sy.append(loss_grad_wrt_logits(z_a, y_onehot))
         chain_n.append(central_difference(lambda z_: -np.sum(y_onehot * log_softmax(z_)), z, eps))
-
-    checks = [
+    # Step 3: both analytic forms (J^T dL/ds and s - y) against the same finite differences in z.
+    chain = (np.concatenate([np.ravel(chain_a), np.ravel(chain_sy)]), np.concatenate([np.ravel(chain_n)] * 2))
+    return [
         _compare("1. softmax Jacobian", "J = diag(s) - s sᵀ", jac_a, jac_n, atol, rtol),
         _compare("2. loss in softmax", "dL/ds = -y / s", ds_a, ds_n, atol, rtol),
+        _compare("3. chain rule", "Jᵀ dL/ds = s - y = dL/dz", *chain, atol, rtol),
     ]
-    # Both analytic forms (J^T dL/ds and s - y) against the same finite differences in z.
-    checks.append(
-        _compare(
-            "3. chain rule",
-            "Jᵀ dL/ds = s - y = dL/dz",
-            np.concatenate([np.ravel(chain_a), np.ravel(chain_sy)]),
-            np.concatenate([np.ravel(chain_n), np.ravel(chain_n)]),
-            atol,
-            rtol,
-        )
-    )
 
+
+def _batch_check(X_raw, X, y, n_classes, W, b, l2, sample_weight, standardization, eps, atol, rtol, analytic_dtype,
+                 rng, max_weight_entries) -> tuple[StepCheck, int]:
+    """Step 4: the engine's gradient against finite differences of J on the standardized rows X."""
     dW_a, db_a, n_blocks = _engine_gradient(X_raw, y, n_classes, sample_weight, standardization, W, b, l2,
                                             analytic_dtype)
     # Each numeric entry costs two passes over X, so a wide problem checks a random subset
     # of W's entries (every bias entry is always checked).
-    rng = np.random.default_rng(seed + 3)
     checked = np.arange(W.size) if W.size <= max_weight_entries else np.sort(
         rng.choice(W.size, size=max_weight_entries, replace=False)
     )
@@ -272,32 +276,10 @@ def check_derivation(
     rounding_floor = 4 * np.finfo(np.float64).eps * max(abs(objective(W, b, X, y, l2, sample_weight)), 1.0) / eps
     dW_n = central_difference(lambda W_: objective(W_, b, X, y, l2, sample_weight), W, eps, entries=checked)
     db_n = central_difference(lambda b_: objective(W, b_, X, y, l2, sample_weight), b, eps)
-    checks.append(
-        _compare(
-            "4. batch gradient",
-            "dJ/dW = Xᵀ(P - Y)/N + l2 W, dJ/db = mean(P - Y)",
-            np.concatenate([np.ravel(dW_a)[checked], np.ravel(db_a)]),
-            np.concatenate([dW_n, db_n.ravel()]),
-            max(atol, rounding_floor),
-            rtol,
-        )
-    )
-    return GradcheckReport(
-        checks=checks,
-        eps=eps,
-        dtype=dtype,
-        tolerance_note=note,
-        problem={
-            "samples": int(n_samples),
-            "features": int(n_features),
-            "classes": int(n_classes),
-            "l2": float(l2),
-            "seed": int(seed),
-            "sample_weights": "uniform(0.5, 2.0)",
-            "standardized": standardization is not None,
-            "engine_blocks": n_blocks,
-        },
-    )
+    check = _compare("4. batch gradient", "dJ/dW = Xᵀ(P - Y)/N + l2 W, dJ/db = mean(P - Y)",
+                     np.concatenate([np.ravel(dW_a)[checked], np.ravel(db_a)]), np.concatenate([dW_n, db_n.ravel()]),
+                     max(atol, rounding_floor), rtol)
+    return check, n_blocks
 
 
 def _engine_gradient(X_raw, y, n_classes, sample_weight, standardization, W, b, l2, dtype):

@@ -64,7 +64,6 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
     own fitted mean and scale); return both sides' objective, test metrics, coefficients, time,
     how each run ended, and a verdict."""
     from sklearn.base import clone
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, log_loss
 
     ours = clone(estimator)
@@ -82,18 +81,8 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
     bias_here = ours.bias_
     if hasattr(Xs_train, "toarray"):
         bias_here = ours.bias_ - (ours.feature_mean_ / ours.feature_scale_) @ ours.weights_
-    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if ours.class_weight is not None:
-        from sklearn.utils.class_weight import compute_sample_weight
-
-        weights = (np.ones(len(y_train)) if weights is None else weights) * compute_sample_weight(ours.class_weight, y_train)
-    total_weight = float(len(y_train) if weights is None else weights.sum())
-    C = sklearn_C(float(ours.l2), total_weight, n_classes)
-    max_iter = 10_000
-    theirs = LogisticRegression(C=C, tol=1e-10, max_iter=max_iter)
-    start = time.perf_counter()
-    theirs.fit(Xs_train, y_train, sample_weight=weights)
-    theirs_seconds = time.perf_counter() - start
+    weights = _row_weights(ours, y_train, sample_weight)
+    theirs, theirs_seconds, C, max_iter = _fit_lbfgs(ours, Xs_train, y_train, weights)
     W_sk, b_sk = sklearn_to_softreg(theirs.coef_, theirs.intercept_, n_classes)
     lbfgs_iterations = int(np.max(theirs.n_iter_))
 
@@ -128,6 +117,29 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
     }
     result["verdict"] = _verdict(result, ours)
     return result
+
+
+def _row_weights(ours, y_train, sample_weight):
+    """The row weights softreg trained with (sample weights times class weights), for scikit-learn too."""
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if ours.class_weight is not None:
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        weights = (np.ones(len(y_train)) if weights is None else weights) * compute_sample_weight(ours.class_weight, y_train)
+    return weights
+
+
+def _fit_lbfgs(ours, Xs_train, y_train, weights, max_iter: int = 10_000):
+    """LogisticRegression with softreg's penalty as C, fitted to a tight tolerance on the same
+    standardized rows: (model, seconds, C, max_iter)."""
+    from sklearn.linear_model import LogisticRegression
+
+    total_weight = float(len(y_train) if weights is None else weights.sum())
+    C = sklearn_C(float(ours.l2), total_weight, len(ours.classes_))
+    theirs = LogisticRegression(C=C, tol=1e-10, max_iter=max_iter)
+    start = time.perf_counter()
+    theirs.fit(Xs_train, y_train, sample_weight=weights)
+    return theirs, time.perf_counter() - start, C, max_iter
 
 
 def _verdict(result: dict, ours) -> str:
