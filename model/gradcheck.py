@@ -290,7 +290,7 @@ def _engine_gradient(X_raw, y, n_classes, sample_weight, standardization, W, b, 
     engine = MemoryEngine(X_a, y, sample_weight.astype(dtype), n_classes=n_classes, block_rows=block_rows,
                           threads=2, standardization=standardization)
     with engine:
-        at = engine.evaluate(W.astype(dtype), b.astype(dtype), l2, gradient=True)
+        at = engine.objective(W.astype(dtype), b.astype(dtype), l2, gradient=True)
     return at.dW, at.db, len(engine.ranges)
 
 

@@ -59,8 +59,8 @@ def test_engine_equals_the_formula(layout, k, weighted, l2, block_rows, threads)
     with MemoryEngine(X, y, weights, n_classes=k, block_rows=block_rows, threads=threads) as engine:
         if block_rows is not None:
             assert len(engine.blocks) == -(-503 // block_rows)
-        result = engine.evaluate(W, b, l2)
-        value_only = engine.evaluate(W, b, l2, gradient=False)
+        result = engine.objective(W, b, l2)
+        value_only = engine.objective(W, b, l2, gradient=False)
     assert abs(result.value - J) <= 1e-12 * abs(J)
     assert value_only.value == result.value and value_only.dW is None
     assert relative(result.dW, dW) <= 1e-12
@@ -71,7 +71,7 @@ def test_engine_equals_the_formula(layout, k, weighted, l2, block_rows, threads)
 def test_float32_stays_float32_and_matches_float64():
     X, y, W, b = problem(3000, 40, 5, dtype=np.float32)
     with MemoryEngine(X, y, n_classes=5, block_rows=256) as engine:
-        result = engine.evaluate(W, b, 0.01)
+        result = engine.objective(W, b, 0.01)
     assert result.dW.dtype == np.float32 and result.db.dtype == np.float32
     J, dW, db = reference(W, b, X, y, 0.01)
     assert abs(result.value - J) <= 1e-6 * abs(J)
@@ -84,7 +84,7 @@ def test_sums_are_reduced_in_block_order_whatever_the_thread_count():
     results = []
     for threads in (1, 2):
         with MemoryEngine(X, y, n_classes=6, block_rows=1024, threads=threads) as engine:
-            results.append(engine.evaluate(W, b, 0.1))
+            results.append(engine.objective(W, b, 0.1))
     assert results[0].value == results[1].value
     assert np.array_equal(results[0].dW, results[1].dW) and np.array_equal(results[0].db, results[1].db)
 
@@ -99,7 +99,7 @@ def test_row_counts_match_brute_force(layout):
     Z = X_tied @ W + b_tied
     X_in = sparse.csr_matrix(X_tied) if layout == "sparse" else X_tied
     with MemoryEngine(X_in, y, n_classes=4, block_rows=64) as engine:
-        counts = engine.evaluate(W, b_tied, 0.0, gradient=False, count=True)
+        counts = engine.objective(W, b_tied, 0.0, gradient=False, count=True)
     brute_correct = sum(int(np.argmax(Z[i]) == y[i]) for i in range(700))
     brute_unseparated = sum(
         int(not all(Z[i, y[i]] > Z[i, j] for j in range(4) if j != y[i])) for i in range(700))
@@ -115,15 +115,15 @@ def test_separable_data_is_recognized_and_zero_weight_rows_do_not_count():
     W = np.array([[-50.0, 50.0], [0.0, 0.0]])  # class 1 exactly when x0 > 0
     b = np.zeros(2)
     with MemoryEngine(X, y, n_classes=2) as engine:
-        assert engine.evaluate(W, b, 0.0, gradient=False, count=True).separates
+        assert engine.objective(W, b, 0.0, gradient=False, count=True).separates
     y_wrong = y.copy()
     y_wrong[0] = 1 - y_wrong[0]
     with MemoryEngine(X, y_wrong, n_classes=2) as engine:
-        assert engine.evaluate(W, b, 0.0, gradient=False, count=True).n_unseparated == 1
+        assert engine.objective(W, b, 0.0, gradient=False, count=True).n_unseparated == 1
     weights = np.ones(200)
     weights[0] = 0.0
     with MemoryEngine(X, y_wrong, weights, n_classes=2) as engine:
-        assert engine.evaluate(W, b, 0.0, gradient=False, count=True).separates
+        assert engine.objective(W, b, 0.0, gradient=False, count=True).separates
 
 
 @pytest.mark.parametrize("layout", ["dense", "sparse"])
@@ -184,7 +184,7 @@ def test_folded_standardization_equals_training_on_standardized_rows(layout, wei
     weights = np.random.default_rng(4).uniform(0.1, 2.0, 400) if weighted else None
     J, dW, db = reference(W, b, standardized, y, 0.2, weights)
     with MemoryEngine(X_raw, y, weights, n_classes=3, block_rows=64, standardization=(mean, scale)) as engine:
-        result = engine.evaluate(W, b, 0.2)
+        result = engine.objective(W, b, 0.2)
         L = engine.lipschitz(0.2)
     assert abs(result.value - J) <= 1e-12 * abs(J)
     assert relative(result.dW, dW) <= 1e-10 and relative(result.db, db) <= 1e-10
@@ -212,7 +212,7 @@ def test_stream_engine_reads_the_same_blocks_as_memory(tmp_path, dtype):
     for engine in (MemoryEngine(X, y, weights, n_classes=4, block_rows=700, standardization=(mean, scale)),
                    StreamEngine(path, y, weights, n_classes=4, block_rows=700, standardization=(mean, scale))):
         with engine:
-            results.append((engine.evaluate(W, b, 0.1, count=True), engine.lipschitz(0.1)))
+            results.append((engine.objective(W, b, 0.1, count=True), engine.lipschitz(0.1)))
     (memory, L_memory), (stream, L_stream) = results
     tolerance = 1e-12 if dtype == np.float64 else 1e-5
     J, dW, db = reference(W, b, (X.astype(np.float64) - mean) / scale, y, 0.1, weights)
@@ -242,7 +242,7 @@ def test_stream_engine_memory_stays_near_a_block(tmp_path):
     tracemalloc.start()
     try:
         with engine:
-            engine.evaluate(W, b, 0.0)
+            engine.objective(W, b, 0.0)
             _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -269,9 +269,9 @@ def test_nested_entries_share_one_pool_and_restore_blas_threads():
     engine = MemoryEngine(X, y, n_classes=5, threads=2)
     with engine:
         with engine:  # train_on_engine enters an engine its caller may already have entered
-            engine.evaluate(W, b)
+            engine.objective(W, b)
         assert engine._pool is not None
-        engine.evaluate(W, b)
+        engine.objective(W, b)
     assert engine._pool is None
     assert [info["num_threads"] for info in threadpool_info()] == before
 
@@ -281,7 +281,7 @@ def test_csc_and_coo_input_equal_csr():
     J, dW, _ = reference(W, b, X, y, 0.1)
     for converted in (X.tocsc(), X.tocoo()):
         with MemoryEngine(converted, y, n_classes=3, block_rows=50) as engine:
-            result = engine.evaluate(W, b, 0.1)
+            result = engine.objective(W, b, 0.1)
         assert abs(result.value - J) <= 1e-12 * abs(J) and relative(result.dW, dW) <= 1e-12
 
 
@@ -294,5 +294,5 @@ def test_pool_threads_keep_the_callers_numpy_error_state():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             with np.errstate(over="ignore", invalid="ignore"):
-                result = engine.evaluate(W * 1e306, b, gradient=False)
+                result = engine.objective(W * 1e306, b, gradient=False)
     assert not np.isfinite(result.value)

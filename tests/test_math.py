@@ -583,9 +583,9 @@ def test_a_sign_error_in_the_training_kernel_changes_training_and_fails_gradchec
     X, y = random_problem(40, 3, 3, seed=1)
     W, b = np.full((3, 3), 0.1), np.array([0.2, -0.1, 0.0])
     with MemoryEngine(X, y, n_classes=3, block_rows=16) as engine:
-        right = engine.evaluate(W, b, 0.1)
+        right = engine.objective(W, b, 0.1)
         monkeypatch.setattr(linear_module, "cross_entropy_and_logit_gradient_t", _flip_sign)
-        wrong = engine.evaluate(W, b, 0.1)
+        wrong = engine.objective(W, b, 0.1)
     np.testing.assert_allclose(wrong.db, -right.db, rtol=1e-12)
     assert check_derivation(X, y, 3).failed_steps == ["4. batch gradient"]
 

@@ -1,7 +1,7 @@
 """Where the row sums of the objective are computed: the training loop asks an engine, not X.
 
 The registry maps an engine's name to its class; the solver, the estimator and the run layer
-use only what :class:`~softreg.model.engines.base.Engine` declares (``evaluate``,
+use only what :class:`~softreg.model.engines.base.Engine` declares (``objective``,
 ``lipschitz``, ``column_moments``, ``set_standardization``, ``probabilities``, ``sibling``
 and the ``with`` lifetime), so a new engine is its own module plus one line here.
 
@@ -22,7 +22,7 @@ ENGINES: dict[str, tuple[str, str]] = {
     "dask": ("softreg.model.engines.dask", "DaskEngine"),
 }
 _SHARED = {name: "softreg.model.engines.base" for name in
-           ("BlockSource", "Engine", "EngineError", "EngineLost", "Evaluation", "WeightedView")}
+           ("BlockSource", "Engine", "EngineError", "EngineLost", "ObjectiveValue", "WeightedView")}
 _CLASSES = {class_name: module for module, class_name in ENGINES.values()}
 
 __all__ = ["ENGINES", "engine_class", *_SHARED, *_CLASSES]

@@ -3,7 +3,7 @@
 J(W, b) and its gradient are sums over rows (step 4), so an engine splits the rows into
 blocks, applies :func:`softreg.model.math.linear.block_sums` to each and adds the partial sums
 with :func:`softreg.model.math.linear.add_block_sums`. The training loop only calls
-``evaluate(W, b, l2, gradient=..., count=...)``; engines differ in where the blocks live and
+``objective(W, b, l2, gradient=..., count=...)``; engines differ in where the blocks live and
 who computes them (:mod:`.memory`, :mod:`.stream`, :mod:`.dask`; the registry is in
 :mod:`softreg.model.engines`).
 
@@ -83,7 +83,7 @@ class BlockSource:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class ObjectiveValue:
     """J(W, b) at one point, with its gradient and row counts when asked for."""
 
     value: float  # J = data term + (l2/2) ||W||^2
@@ -99,14 +99,14 @@ class Evaluation:
 
 
 
-def evaluation_from_parts(parts: list[BlockSums], W: np.ndarray, l2: float, standardization=None) -> Evaluation:
-    """An :class:`Evaluation` from the blocks' partial sums: the one reduction, then the penalty
+def evaluation_from_parts(parts: list[BlockSums], W: np.ndarray, l2: float, standardization=None) -> ObjectiveValue:
+    """An :class:`ObjectiveValue` from the blocks' partial sums: the one reduction, then the penalty
     and (for sums over raw rows with folded weights) the fold's chain rule."""
     # Looked up in the module at call time, like block_sums' kernel: what gradcheck checks (and a
     # test may replace) is what every engine runs.
     total = linear.add_block_sums(parts)
     value, dW, db = linear.objective_from_sums(total, W, l2, standardization)
-    return Evaluation(value, dW, db, total.n_correct, total.n_unseparated)
+    return ObjectiveValue(value, dW, db, total.n_correct, total.n_unseparated)
 
 
 class Engine:
@@ -157,8 +157,8 @@ class WeightedView:
     def __exit__(self, *exc_info) -> None:
         self.engine.__exit__(*exc_info)
 
-    def evaluate(self, W, b, l2: float = 0.0, *, gradient: bool = True, count: bool = False) -> Evaluation:
-        return self.engine.evaluate(W, b, l2, gradient=gradient, count=count, row_weights=self.row_weights)
+    def objective(self, W, b, l2: float = 0.0, *, gradient: bool = True, count: bool = False) -> ObjectiveValue:
+        return self.engine.objective(W, b, l2, gradient=gradient, count=count, row_weights=self.row_weights)
 
 
 class EngineError(RuntimeError):

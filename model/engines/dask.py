@@ -14,7 +14,7 @@ from softreg.model.engines.base import (
     Engine,
     EngineError,
     EngineLost,
-    Evaluation,
+    ObjectiveValue,
     available_cores,
     block_column_moments,
     block_probabilities,
@@ -101,7 +101,7 @@ class DaskEngine(Engine):
         self._weights = weights
         self._labelled = None  # the labelled blocks on the workers carry the old weights
         self.n_weighted = self.n_samples if weights is None else int(np.count_nonzero(weights > 0))
-        self.labels = None if self.ranges is None else [
+        self.labels_and_weights = None if self.ranges is None else [
             (self.y[start:stop], self.dtype.type(1.0 / self.n_samples) if weights is None else weights[start:stop])
             for start, stop in self.ranges]
 
@@ -266,7 +266,7 @@ class DaskEngine(Engine):
         """Futures of (rows, (y, weights)) per block, made on the workers from the rows' futures."""
         if getattr(self, "_labelled", None) is None:
             self._labelled = [self._client.submit(_with_labels, block, labels, pure=True)
-                              for block, labels in zip(self._blocks, self.labels)]
+                              for block, labels in zip(self._blocks, self.labels_and_weights)]
             self._block_owners = None
         return self._labelled
 
@@ -288,8 +288,8 @@ class DaskEngine(Engine):
             self._block_owners = None  # ask again where the blocks are
         self._workers = workers
 
-    def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
-                 count: bool = False, row_weights: np.ndarray | None = None) -> Evaluation:
+    def objective(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
+                 count: bool = False, row_weights: np.ndarray | None = None) -> ObjectiveValue:
         W_t = np.ascontiguousarray(W.T, dtype=self.dtype)
         labels = None if row_weights is None else [(self.y[start:stop], row_weights[start:stop])
                                                     for start, stop in self.ranges]

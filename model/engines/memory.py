@@ -17,7 +17,7 @@ import numpy as np
 from softreg.model.engines.base import (
     SMALL_PROBLEM_FLOPS,
     Engine,
-    Evaluation,
+    ObjectiveValue,
     available_cores,
     block_column_moments,
     block_probabilities,
@@ -31,7 +31,7 @@ from softreg.model.math.lipschitz import block_gram_product, folded_gram, lipsch
 from softreg.model.math.softmax import normalized_weights
 
 class MemoryEngine(Engine):
-    serves_minibatches = True  # evaluate_rows: X is at hand
+    serves_minibatches = True  # objective_of_rows: X is at hand
     """Row-block sums of J over an in-memory X (dense or CSR), on a thread pool.
 
     ``standardization=(mean, scale)`` trains on the standardized rows (x - mean) / scale without
@@ -146,12 +146,12 @@ class MemoryEngine(Engine):
         return total
 
     def probabilities(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """softmax(X_s W + b) for every (served) row, (N, K), block by block; W, b as in evaluate."""
+        """softmax(X_s W + b) for every (served) row, (N, K), block by block; W, b as in objective."""
         W_raw, b_raw = (W, b) if self._fold is None else fold_standardization(W, b, *self._fold)
         return np.concatenate(self._map(lambda block: block_probabilities(self._rows(block[0]), W_raw, b_raw)))
 
-    def evaluate(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
-                 count: bool = False, row_weights: np.ndarray | None = None) -> Evaluation:
+    def objective(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
+                 count: bool = False, row_weights: np.ndarray | None = None) -> ObjectiveValue:
         """J(W, b) (and dJ/dW, dJ/db; and the row counts) from one pass over X's blocks;
         ``row_weights`` (N,), normalized, replaces the engine's own for this pass."""
         W_raw, b_raw = (W, b) if self._fold is None else fold_standardization(W, b, *self._fold)
@@ -167,7 +167,7 @@ class MemoryEngine(Engine):
                                                                                                      self.ranges)]
         return evaluation_from_parts(self._map(one_block, blocks), W, l2, self._fold)
 
-    def evaluate_rows(self, W: np.ndarray, b: np.ndarray, l2: float, rows: np.ndarray) -> Evaluation | None:
+    def objective_of_rows(self, W: np.ndarray, b: np.ndarray, l2: float, rows: np.ndarray) -> ObjectiveValue | None:
         """J and its gradient over the rows ``rows`` (sorted indices) alone, their weights
         renormalized to sum to 1: one mini-batch, through the same block pass as a full one.
         None when every row of the batch has weight 0."""

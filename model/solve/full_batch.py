@@ -6,7 +6,7 @@ The step rule (:meth:`FullBatchDescent.first_trial`), Armijo backtracking
 (:meth:`~FullBatchDescent.line_search`), Nesterov's extrapolation and its adaptive restart
 (:meth:`~FullBatchDescent.advance`, :meth:`~FullBatchDescent.restart_momentum`) and the
 divergence guard of a fixed step (:meth:`~FullBatchDescent.halve`) are each one method; every
-objective comes from ``engine.evaluate``.
+objective comes from ``engine.objective``.
 
 Without momentum every trial point gets its objective and gradient from one fused pass (a
 backtracking retry is accepted more often than not, so computing its gradient at once saves a
@@ -51,7 +51,7 @@ class FullBatchDescent:
     # ------------------------------------------------------------------ the point
     def start_at(self, W, b) -> None:
         """x = y = (W, b), with J and its gradient there."""
-        at_x = self.engine.evaluate(W, b, self.l2, gradient=True)
+        at_x = self.engine.objective(W, b, self.l2, gradient=True)
         self.W, self.b, self.f_x = W, b, at_x.value
         self.W_y, self.b_y, self.f_y, self.dW, self.db = W, b, at_x.value, at_x.dW, at_x.db
 
@@ -87,7 +87,7 @@ class FullBatchDescent:
         sq_norm = self._sq_norm()
         while True:
             W_new, b_new = self.W_y - t * self.dW, self.b_y - t * self.db
-            trial = self.engine.evaluate(W_new, b_new, self.l2, gradient=not self.nesterov,
+            trial = self.engine.objective(W_new, b_new, self.l2, gradient=not self.nesterov,
                                          count=self.check_separable)
             f_new = trial.value
             sufficient = f_new <= self.f_y - self.settings.armijo * t * sq_norm
@@ -138,7 +138,7 @@ class FullBatchDescent:
             self.momentum_k += 1
             beta = self.momentum_k / (self.momentum_k + 3.0)
             self.W_y, self.b_y = W_new + beta * (W_new - self.W), b_new + beta * (b_new - self.b)
-            at_y = self.engine.evaluate(self.W_y, self.b_y, self.l2, gradient=True)
+            at_y = self.engine.objective(self.W_y, self.b_y, self.l2, gradient=True)
             self.f_y, self.dW, self.db = at_y.value, at_y.dW, at_y.db
         else:
             self.W_y, self.b_y, self.f_y, self.dW, self.db = W_new, b_new, trial.value, trial.dW, trial.db

@@ -1,5 +1,5 @@
 """Mini-batch SGD over an engine: rows reshuffled each epoch from the seed, each batch's
-gradient from the engine's own pass over those rows (``engine.evaluate_rows``)."""
+gradient from the engine's own pass over those rows (``engine.objective_of_rows``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _epoch_of_batches(engine, W, b, l2: float, t: float, batch_size: int, rng) -
     order = rng.permutation(engine.n_samples)
     for start in range(0, engine.n_samples, batch_size):
         rows = np.sort(order[start : start + batch_size])
-        batch = engine.evaluate_rows(W_new, b_new, l2, rows)
+        batch = engine.objective_of_rows(W_new, b_new, l2, rows)
         if batch is None:  # every row of the batch has weight 0
             continue
         W_new -= t * batch.dW
@@ -32,7 +32,7 @@ def minibatch(engine, W, b, l2, settings, lipschitz, history: History, should_st
     rng = np.random.default_rng(settings.seed)
     base = 1.0 / lipschitz if isinstance(settings.lr, str) else float(settings.lr)
     check_separable = l2 == 0
-    at_x = engine.evaluate(W, b, l2, gradient=True)
+    at_x = engine.objective(W, b, l2, gradient=True)
     f_x, dW, db = at_x.value, at_x.dW, at_x.db
     g0 = grad_norm = max_abs(dW, db)
     history.record(0, W, b, f_x, g0, 0.0)
@@ -43,7 +43,7 @@ def minibatch(engine, W, b, l2, settings, lipschitz, history: History, should_st
         while True:
             t = base * schedule_factor(settings.schedule, epoch, settings.max_epochs)
             W_new, b_new = _epoch_of_batches(engine, W, b, l2, t, settings.batch_size, rng)
-            at_new = engine.evaluate(W_new, b_new, l2, gradient=True, count=check_separable)
+            at_new = engine.objective(W_new, b_new, l2, gradient=True, count=check_separable)
             if math.isfinite(at_new.value) and at_new.value <= f_x + 1e-12 * max(abs(f_x), 1.0):
                 break
             base /= 2.0

@@ -86,7 +86,7 @@ class Validation:
         self.engine = engine
 
     def __call__(self, W, b) -> tuple[float, float]:
-        held_out = self.engine.evaluate(W, b, 0.0, gradient=False, count=True)
+        held_out = self.engine.objective(W, b, 0.0, gradient=False, count=True)
         return held_out.value, held_out.n_correct / self.engine.n_weighted
 
 
