@@ -24,6 +24,10 @@ stretch of the machine hits both sides of a comparison alike, and each figure is
 of its runs, which one outlier cannot move. Each command runs once untimed first (warm file
 cache, compiled bytecode). Ratios to a target or to scikit-learn mean more than the seconds.
 
+Bytecode: a user's Python caches compiled modules (__pycache__), so the children run with
+PYTHONDONTWRITEBYTECODE removed from their environment even where it is set (it is on the
+machines here, where it made every start compile softreg's ~60 modules again: about 0.1 s).
+
 The model for `info` / `predict` is trained first into a temporary directory with
 `softreg train iris --quiet --out DIR/iris.npz`; the feature names for the CSV header come
 from `softreg info MODEL --json` (key "feature_names").
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -91,11 +96,14 @@ def _fail(argv: list[str], returncode: int) -> CommandFailed:
     return CommandFailed(f"command failed with exit code {returncode}: {_describe(argv)}{detail}")
 
 
+CHILD_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_timed(argv: list[str]) -> float:
     """Wall time in seconds of one whole process; raises CommandFailed on a non-zero exit."""
     t0 = time.perf_counter()
     completed = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, env=CHILD_ENV)
     elapsed = time.perf_counter() - t0
     if completed.returncode != 0:
         raise _fail(argv, completed.returncode)
@@ -104,7 +112,7 @@ def run_timed(argv: list[str]) -> float:
 
 def run_output(argv: list[str]) -> str:
     """Stdout of a setup command (untimed); raises CommandFailed on a non-zero exit."""
-    completed = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    completed = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=CHILD_ENV)
     if completed.returncode != 0:
         tail = (completed.stderr or completed.stdout or "").strip().splitlines()[-15:]
         raise CommandFailed(f"command failed with exit code {completed.returncode}: "

@@ -67,3 +67,28 @@ def test_a_model_trained_by_the_cli_reloads_clones_and_refits(runner, tmp_path):
     refitted = clone(estimator).set_params(max_epochs=300).fit(X, y)
     assert accuracy_score(y, refitted.predict(X)) > 0.95
     assert list(estimator.classes_) == ["class_0", "class_1", "class_2"]  # the built-in's class names
+
+
+def test_train_help_fits_a_screen_and_reads_its_defaults_from_the_config(tmp_path):
+    """`softreg train --help` at 80 columns: at most 60 lines, grouped in panels, every config
+    key's default as PARAMETERS declares it."""
+    import os
+    import subprocess
+    import sys
+
+    from softreg.cli.options import default_words
+
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
+    done = subprocess.run([sys.executable, "-m", "softreg.cli", "train", "--help"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.rstrip("\n").splitlines()
+    assert len(lines) <= 60, "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80
+    text = " ".join(done.stdout.replace("│", " ").split())  # a wrapped help line continues past the border
+    for panel in ("Data and split", "Objective and steps", "Stopping and engine", "Output"):
+        assert panel in text
+    for parameter in PARAMETERS:
+        if parameter.key != "dataset":
+            assert f"[default: {default_words(parameter.key)}]" in text, parameter.key
+    assert default_words("l2") == "0.001" and default_words("batch_size") == "full batch"
