@@ -27,7 +27,7 @@ FLAGS = {"with_proba": "--proba", "output_format": "--format", "resume": "--resu
 def exit_codes() -> tuple:
     """(exception type, exit code) pairs; the first matching type decides. Imported when an
     error is reported, not when the CLI starts."""
-    from softreg.data.datasets import DataError
+    from softreg.data.dataset import DataError
     from softreg.model.assess.calibration import UnscorableRows
     from softreg.model.engines.base import EngineError, EngineLost
     from softreg.model.run.config import ConfigError

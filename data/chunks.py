@@ -26,21 +26,11 @@ from typing import Iterator
 
 import numpy as np
 
-from softreg.data.datasets import (
-    BUILTINS,
-    CSV_SUFFIXES,
-    SVMLIGHT_SUFFIXES,
-    Dataset,
-    DataError,
-    delimited_rows,
-    fields_error,
-    first_bad_svmlight_line,
-    has_index_zero,
-    load_dataset,
-    not_utf8,
-    read_npz,
-    real_features,
-)
+from softreg.data.dataset import (BUILTINS, CSV_SUFFIXES, SVMLIGHT_SUFFIXES, Dataset, DataError, load_dataset,
+                                  real_features)
+from softreg.data.formats.delimited import delimited_rows, fields_error, not_utf8
+from softreg.data.formats.npz import read_npz
+from softreg.data.formats.svmlight import first_bad_svmlight_line, has_index_zero
 
 @dataclass
 class FeatureStream:

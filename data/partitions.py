@@ -15,15 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from softreg.data.datasets import (
-    CSV_SUFFIXES,
-    Dataset,
-    DataError,
-    _drop_missing_rows,
-    _load_delimited,
-    as_integers_if_possible,
-    prepared_paths,
-)
+from softreg.data.dataset import CSV_SUFFIXES, Dataset, DataError, _drop_missing_rows, as_integers_if_possible
+from softreg.data.formats.delimited import _load_delimited
+from softreg.data.formats.prepared import prepared_paths
 
 PARTITION_KINDS = {".parquet": "parquet", **{suffix: "delimited" for suffix in CSV_SUFFIXES}}
 
@@ -356,7 +350,7 @@ def folder_digest(path: Path) -> str:
     """SHA-256 over the partitions' digests, in name order: eval notices a changed partition."""
     import hashlib
 
-    from softreg.data.datasets import file_digest
+    from softreg.data.dataset import file_digest
 
     folder = Path(path)
     files = [folder] if folder.is_file() else sorted(p for p in folder.iterdir() if p.suffix.lower() in PARTITION_KINDS)

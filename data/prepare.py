@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from softreg.data.datasets import DataError, load_dataset, prepared_paths, write_prepared
+from softreg.data.dataset import DataError, load_dataset
+from softreg.data.formats.prepared import prepared_paths, write_prepared
 from softreg.data.partitions import open_folder, write_prepared_folder
 
 DTYPES = ("float64", "float32")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softreg.data.datasets import DataError
+from softreg.data.dataset import DataError
 
 
 def split_indices(

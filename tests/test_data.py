@@ -143,7 +143,7 @@ def test_a_large_csv_is_converted_chunk_by_chunk(tmp_path, monkeypatch):
     """Memory stays near the parsed arrays: the text never lives as one big list of strings."""
     import tracemalloc
 
-    import softreg.data.datasets as datasets
+    import softreg.data.formats.delimited as delimited
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((50_000, 20))
@@ -151,7 +151,7 @@ def test_a_large_csv_is_converted_chunk_by_chunk(tmp_path, monkeypatch):
     with open(path, "w") as handle:
         handle.write(",".join(f"x{i}" for i in range(20)) + ",y\n")
         np.savetxt(handle, np.column_stack([X, X[:, 0] > 0]), delimiter=",", fmt="%.17g")
-    monkeypatch.setattr(datasets, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(delimited, "CHUNK_ROWS", 1000)
     tracemalloc.start()
     data = load_dataset(str(path))
     peak = tracemalloc.get_traced_memory()[1]
@@ -162,7 +162,7 @@ def test_a_large_csv_is_converted_chunk_by_chunk(tmp_path, monkeypatch):
 
 def test_the_listed_builtin_shapes_are_the_loaders_own():
     """`softreg datasets` lists the built-ins without loading them; the table must match scikit-learn's files."""
-    from softreg.data.datasets import BUILTINS, describe_builtins, load_dataset
+    from softreg.data import BUILTINS, describe_builtins, load_dataset
 
     listed = {row["name"]: row for row in describe_builtins()}
     assert sorted(listed) == sorted(BUILTINS)

@@ -116,11 +116,9 @@ def test_a_directory_and_an_unreadable_file(runner, tmp_path, out, monkeypatch):
     check_failure(runner.invoke(app, ["train", str(tmp_path), "--out", str(out)]), 2,
                   ["holds no .parquet, .csv or .tsv partitions"], out)
     path = write(tmp_path, "secret.csv", two_class_csv())
-    import softreg.data.datasets as datasets
-
     real_access = os.access
     # Root reads any file, so unreadability is simulated at the permission check.
-    monkeypatch.setattr(datasets.os, "access", lambda p, mode: False if str(p) == path else real_access(p, mode))
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == path else real_access(p, mode))
     check_failure(runner.invoke(app, ["train", path, "--out", str(out)]), 2, ["secret.csv' is not readable"], out)
 
 

@@ -75,14 +75,14 @@ def test_walker_sees_a_known_edge():
 
 def test_checker_reports_a_synthetic_forbidden_edge():
     fake = [
-        imports.Import("softreg.model.engines.x", "softreg.data.datasets", "model/engines/x.py", 3, True),
+        imports.Import("softreg.model.engines.x", "softreg.data.dataset", "model/engines/x.py", 3, True),
         imports.Import("softreg.model.engines.x", "softreg.model.math.linear", "model/engines/x.py", 4, False),
         imports.Import("softreg.model.math.x", "sklearn.utils", "model/math/x.py", 5, False),
         imports.Import("softreg.model", ESTIMATOR, "model/__init__.py", 6, False),
     ]
     reported = [line.split("  (")[0] for line in forbidden_edges(fake)]
     assert reported == [
-        "softreg.model.engines.x -> softreg.data.datasets",
+        "softreg.model.engines.x -> softreg.data.dataset",
         "softreg.model.math.x -> sklearn.utils",
         "softreg.model -> softreg.model.estimator",
     ]

@@ -30,7 +30,7 @@ def predict(
 ) -> None:
     """Predict labels (and probabilities) for every row of DATA, streamed in chunks."""
     from softreg.data.chunks import feature_chunks
-    from softreg.data.datasets import feature_names_are_real
+    from softreg.data.dataset import feature_names_are_real
     from softreg.model.run.persist import check_writable, read_model_file
     from softreg.model.run.predict import PredictionOptions, check_options
 

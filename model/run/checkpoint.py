@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softreg.data.datasets import NpzError, read_npz
+from softreg.data.formats.npz import NpzError, read_npz
 from softreg.data.files import atomic_file
 from softreg.model.run.errors import RunError
 from softreg.model.run.persist import FORMAT_VERSION, _json_default

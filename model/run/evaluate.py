@@ -8,7 +8,7 @@ from pathlib import Path
 
 from softreg.data import load_dataset, spec_to_string, split_indices
 from softreg.data.chunks import column_order
-from softreg.data.datasets import feature_names_are_real
+from softreg.data.dataset import feature_names_are_real
 from softreg.model.assess.calibration import evaluate_model
 from softreg.model.run.errors import RunError
 from softreg.model.run.persist import load_model

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from softreg.data.datasets import NpzError, read_npz
+from softreg.data.formats.npz import NpzError, read_npz
 from softreg.model.math.softmax import softmax
 from softreg.data.files import atomic_file
 

@@ -1,0 +1,70 @@
+""".npz archives of plain arrays: :func:`read_npz` (also used for saved models) and .npz datasets
+holding arrays ``X`` and ``y``."""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from softreg.data.dataset import Dataset, DataError, real_features
+
+
+class NpzError(DataError):
+    """An .npz file that cannot be read as plain arrays; ``reason`` says why, without the path."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+def read_npz(path: Path, names) -> tuple[dict, list[str]]:
+    """The arrays ``names`` that an .npz archive holds, and the names of all its arrays.
+
+    Read with ``allow_pickle=False``: an object array is refused, never unpickled.
+    """
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):
+            raise NpzError(path, "a single .npy array, not an .npz archive of named arrays")
+        with loaded as archive:
+            return {name: archive[name] for name in names if name in archive.files}, list(archive.files)
+    except ValueError as error:
+        if "pickle" in str(error):
+            with open(path, "rb") as handle:
+                is_zip = handle.read(2) == b"PK"
+            if not is_zip:  # numpy takes any other file for a pickle
+                raise NpzError(path, "not an .npz archive (its first bytes are not a zip file's)") from None
+            raise NpzError(path, "it holds Python objects, not plain arrays: reading them would need unpickling, "
+                                 "which softreg never does") from None
+        raise NpzError(path, f"not a valid .npz archive ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise NpzError(path, f"not a readable .npz archive ({error}); it may be truncated or corrupt") from None
+
+
+def _load_npz(path: Path, dtype: str) -> Dataset:
+    arrays, present = read_npz(path, ("X", "y"))
+    missing = [key for key in ("X", "y") if key not in arrays]
+    if missing:
+        raise DataError(f"{path}: no array {' or '.join(missing)}; arrays present: {present}. "
+                        "An .npz dataset needs X (N, D) and y (N,).")
+    X, y = arrays["X"], arrays["y"]
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
+    X = real_features(path, X, dtype)
+    if y.dtype.kind == "f" and not np.all(np.isnan(y) | (y == np.round(y))):
+        raise DataError(f"{path}: y holds non-integer numbers ({y[~np.isnan(y) & (y != np.round(y))][0]!r}, ...); "
+                        "class labels must be integers or strings (softreg is a classifier, not a regressor).")
+    if y.dtype.kind == "f" and not np.isnan(y).any():
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iubUSf":
+        raise DataError(f"{path}: y has dtype {y.dtype}; class labels must be integers or strings.")
+    return Dataset(
+        X=X,
+        y=y,
+        feature_names=[f"x{i}" for i in range(X.shape[1])],
+        description=f"{path.name} (arrays X and y)",
+        spec={"path": str(path.resolve()), "format": "npz"},
+    )
