@@ -132,6 +132,11 @@ def _load_features(spec: str, dtype: str):
 
 def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_name: bool, chunk_rows: int,
                       dtype: str) -> FeatureStream:
+    """The chunks of a CSV/TSV file: its header read and matched to the model's features now,
+    its rows parsed lazily, ``chunk_rows`` at a time. About 90 lines because the two readers
+    (numpy's C parser for plain lines, the csv module from the first quoted line on) are
+    closures over the one open handle, the header and the column indices, and hand over to each
+    other mid-file; as functions of their own they would pass all of that between them."""
     try:
         handle = open(path, newline="", encoding="utf-8-sig")
     except OSError as error:
