@@ -3,6 +3,8 @@ output and redirected results stay clean), and the one way a command fails."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -31,3 +33,15 @@ def abridged(names: list[str]) -> str:
     """All names up to 12, else the first 8, a count, and the last 2."""
     shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]
     return ", ".join(shown)
+
+
+def refuse_overwriting(flag: str, target, inputs: dict) -> None:
+    """Exit 2 when writing ``target`` would destroy an input: the file itself or one it consists of."""
+    from softreg.data.dataset import overwrites_input
+
+    for name, files in inputs.items():
+        hit = overwrites_input(target, files)
+        if hit is not None:
+            what = f"{name} itself" if hit == files[0] and hit == Path(target).resolve() else f"'{hit}', part of {name}"
+            fail(f"{flag} '{target}' is {what}; writing there would destroy it. Choose another "
+                 f"{flag.removesuffix(chr(39) + 's checkpoint')}.")

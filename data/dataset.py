@@ -144,6 +144,33 @@ def _load_file(path: Path, spec: str, target: str | None, weight_column: str | N
     )
 
 
+def dataset_files(spec: str | Path | None) -> list[Path]:
+    """Every file (or folder) a dataset spec reads, resolved: the file itself, a prepared .npy's
+    labels, features and weights beside it, a folder of partitions as a whole. Nothing for a
+    built-in or synthetic name."""
+    if spec is None or not Path(spec).exists():
+        return []
+    path = Path(spec).resolve()
+    if path.suffix.lower() == ".npy":
+        from softreg.data.formats.prepared import prepared_paths
+
+        return [p.resolve() for p in prepared_paths(path).values()]
+    return [path]
+
+
+def overwrites_input(output: str | Path, inputs: list[Path]) -> Path | None:
+    """The input among ``inputs`` (files or folders, from :func:`dataset_files`) that writing
+    ``output`` would destroy: the same file, or a partition (.csv, .tsv, .parquet) inside an
+    input folder, which would change the folder's dataset."""
+    target = Path(output).resolve()
+    for source in inputs:
+        if target == source:
+            return source
+        if source.is_dir() and source in target.parents and target.suffix.lower() in (*CSV_SUFFIXES, ".parquet"):
+            return target if target.exists() else source
+    return None
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, read in blocks."""
     import hashlib

@@ -17,7 +17,7 @@ import numpy as np
 
 from softreg.data.dataset import CSV_SUFFIXES, Dataset, DataError, _drop_missing_rows, as_integers_if_possible
 from softreg.data.formats.delimited import _load_delimited
-from softreg.data.formats.prepared import prepared_paths
+from softreg.data.formats.prepared import write_prepared_set
 
 PARTITION_KINDS = {".parquet": "parquet", **{suffix: "delimited" for suffix in CSV_SUFFIXES}}
 
@@ -173,41 +173,29 @@ def write_prepared_folder(folder: Folder, destination: Path, dtype: str, missing
     X is written sequentially behind a header sized for any row count and rewritten with the
     true count at the end, so no partition is held longer than it takes to write it.
     """
-    import json
-
-    from softreg.data.files import atomic_file
-
-    paths = prepared_paths(destination)
-    labels, weights, total, dropped = [], [], 0, 0
+    labels, weights, counts = [], [], {"rows": 0, "dropped": 0}
     n_features = len(folder.feature_names)
-    with atomic_file(paths["X"]) as handle:
+
+    def write_rows(handle):
         header_length = _write_npy_header(handle, (10**15, n_features), np.dtype(dtype))
         for index in range(len(folder.files)):
             part = read_partition(folder, index, dtype, missing)
             handle.write(np.ascontiguousarray(part.X, dtype=dtype).tobytes())
             labels.append(part.y)
             weights.append(part.sample_weight)
-            total += part.X.shape[0]
-            dropped += part.dropped_rows
+            counts["rows"] += part.X.shape[0]
+            counts["dropped"] += part.dropped_rows
             if progress is not None:
-                progress(index + 1, len(folder.files), total)
-        if total == 0:
+                progress(index + 1, len(folder.files), counts["rows"])
+        if counts["rows"] == 0:
             raise DataError(f"{folder.path}: the partitions hold no rows.")
         handle.seek(0)
-        _write_npy_header(handle, (total, n_features), np.dtype(dtype), length=header_length)
+        _write_npy_header(handle, (counts["rows"], n_features), np.dtype(dtype), length=header_length)
         handle.seek(0, 2)
-    y = as_integers_if_possible(np.concatenate(labels))
-    with atomic_file(paths["labels"]) as handle:
-        np.save(handle, y, allow_pickle=False)
-    with atomic_file(paths["features"], "w", encoding="utf-8") as handle:
-        json.dump({"names": list(folder.feature_names), "real": True}, handle)
-    if folder.weight_column:
-        with atomic_file(paths["weights"]) as handle:
-            np.save(handle, np.concatenate(weights), allow_pickle=False)
-    else:
-        paths["weights"].unlink(missing_ok=True)
-        del paths["weights"]
-    return paths, total, dropped
+        return as_integers_if_possible(np.concatenate(labels)), np.concatenate(weights) if folder.weight_column else None
+
+    paths = write_prepared_set(destination, write_rows, folder.feature_names, True)
+    return paths, counts["rows"], counts["dropped"]
 
 
 def _write_npy_header(handle, shape: tuple, dtype: np.dtype, length: int | None = None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from softreg.data.dataset import DataError, load_dataset
+from softreg.data.dataset import DataError, dataset_files, load_dataset, overwrites_input
 from softreg.data.formats.prepared import prepared_paths, write_prepared
 from softreg.data.partitions import open_folder, write_prepared_folder
 
@@ -28,14 +28,11 @@ def check_destination(source: str, destination: Path) -> None:
     destination = Path(destination)
     if destination.suffix.lower() != ".npy":
         raise DataError(f"the prepared file must end in .npy, got '{destination}'.")
-    source_files = [Path(source)]
-    if Path(source).suffix.lower() == ".npy":
-        source_files = list(prepared_paths(Path(source)).values())  # a prepared source's labels count too
     for name, path in prepared_paths(destination).items():
-        for source_file in source_files:
-            if source_file.exists() and path.resolve() == source_file.resolve():
-                raise DataError(f"'{destination}' would overwrite '{source_file}', part of the source, with its "
-                                f"{name} file; choose another name.")
+        hit = overwrites_input(path, dataset_files(source))
+        if hit is not None:
+            raise DataError(f"'{destination}' would overwrite '{hit}', part of the source, with its {name} file; "
+                            "choose another name.")
     if not destination.parent.resolve().is_dir():
         raise DataError(f"the folder of '{destination}', '{destination.parent}', does not exist.")
 

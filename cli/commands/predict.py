@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from softreg.cli.console import err, fail, plural
+from softreg.cli.console import err, fail, plural, refuse_overwriting
 from softreg.cli.errors import EXIT_RUN_FAILED, in_flags, reported
 from softreg.cli.options import ModelFile
 
@@ -63,9 +63,9 @@ def _format(output_format: str | None, out_path: Path | None) -> str:
 def _check_out(out_path: Path | None, model: Path, data: str) -> None:
     if out_path is None:
         return
-    for name, source in (("MODEL", str(model)), ("DATA", data)):
-        if Path(source).exists() and Path(out_path).resolve() == Path(source).resolve():
-            fail(f"--out '{out_path}' is the {name} file itself; writing there would destroy it. Choose another --out.")
+    from softreg.data.dataset import dataset_files
+
+    refuse_overwriting("--out", out_path, {"the MODEL file": dataset_files(model), "DATA": dataset_files(data)})
     if Path(out_path).is_dir():
         fail(f"--out '{out_path}' is a directory; give a file name such as predictions.csv")
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from softreg.cli.console import err, fail, out, plural, say
+from softreg.cli.console import err, fail, out, plural, refuse_overwriting, say
 from softreg.cli.errors import EXIT_RUN_FAILED, reported
 from softreg.cli.interrupt import INTERRUPTIONS
 from softreg.cli.options import OUTPUT, AsJson, config_option
@@ -90,12 +90,13 @@ def check_outputs(config, config_file, model_path: Path, plot) -> None:
     from softreg.cli import render
     from softreg.model.run.persist import check_writable
 
-    inputs = {"the dataset file": config.dataset, "the --config file": config_file}
-    for flag, target_path in (("--out", model_path), ("--plot", plot)):
-        for name, source in inputs.items():
-            if target_path is not None and source is not None and Path(source).exists() \
-                    and Path(target_path).resolve() == Path(source).resolve():
-                fail(f"{flag} '{target_path}' is {name} itself; writing there would destroy it. Choose another {flag}.")
+    from softreg.data.dataset import dataset_files
+    from softreg.model.run.checkpoint import checkpoint_path
+
+    inputs = {"the dataset": dataset_files(config.dataset), "the --config file": dataset_files(config_file)}
+    for flag, target in (("--out", model_path), ("--out's checkpoint", checkpoint_path(model_path)), ("--plot", plot)):
+        if target is not None:
+            refuse_overwriting(flag, target, inputs)
     if plot is not None and Path(plot).resolve() == Path(model_path).resolve():
         fail(f"--plot '{plot}' is also the model file (--out); give them different names.")
     with reported():

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from softreg.data.dataset import Dataset, DataError, feature_names_are_real, file_digest, real_features
+from softreg.data.files import fingerprint, replaced_together
 
 
 def prepared_paths(path: Path) -> dict[str, Path]:
@@ -34,19 +35,24 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
     """A dataset written by ``softreg prepare``: X in a row-major .npy, labels beside it.
 
     With ``memory_map`` X is mapped, not read (the stream engine reads it block by block);
-    otherwise it is read whole, in ``dtype``.
+    otherwise it is read whole, in ``dtype``. The features file lists the fingerprints of the
+    files it was written with; a set whose files do not match them (a prepare cut short between
+    its renames, a file replaced since) is refused.
     """
-    import json
-
     paths = prepared_paths(path)
     if not paths["labels"].exists():
         raise DataError(f"{path}: no labels file {paths['labels'].name} beside it. A .npy dataset is X alone; "
                         f"preparing a dataset as {path.name} writes X with its labels ({paths['labels'].name}) and "
                         f"feature names ({paths['features'].name}).")
+    features = _read_features(paths["features"])
+    members = features.get("files")
+    if members is not None:
+        _check_members(path, paths, members)
+    with_weights = paths["weights"].exists() if members is None else "weights" in members
     try:
         X = np.load(path, mmap_mode="r" if memory_map else None, allow_pickle=False)
         y = np.load(paths["labels"], allow_pickle=False)
-        weights = np.load(paths["weights"], allow_pickle=False) if paths["weights"].exists() else None
+        weights = np.load(paths["weights"], allow_pickle=False) if with_weights else None
     except ValueError as error:
         raise DataError(f"{path}: not a plain .npy array ({error}); softreg never loads pickled objects.") from None
     except OSError as error:
@@ -60,47 +66,83 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
         raise DataError(f"{path}: X has dtype {X.dtype}; a prepared dataset holds float64 or float32.")
     if not memory_map:
         X = real_features(path, X, dtype)
-    names, real = [f"x{i}" for i in range(X.shape[1])], False
-    if paths["features"].exists():
-        try:
-            features = json.loads(paths["features"].read_text(encoding="utf-8"))
-            names, real = features["names"], bool(features["real"])
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            raise DataError(f"{paths['features']}: not the JSON object {{\"names\": [...], \"real\": true|false}} "
-                            f"of a prepared dataset ({error}).") from None
-        if not (isinstance(names, list) and len(names) == X.shape[1] and all(isinstance(n, str) for n in names)):
-            raise DataError(f"{paths['features']}: expected {X.shape[1]} feature names.")
+    names, real = features.get("names", [f"x{i}" for i in range(X.shape[1])]), bool(features.get("real", False))
+    if not (isinstance(names, list) and len(names) == X.shape[1] and all(isinstance(n, str) for n in names)):
+        raise DataError(f"{paths['features']}: expected {X.shape[1]} feature names.")
     return Dataset(X=X, y=y, feature_names=names, description=f"{path.name} ({X.shape[0]} x {X.shape[1]}, prepared)",
                    spec={"path": str(path.resolve()), "format": "npy", "named_features": real},
                    sample_weight=weights)
 
 
+def _read_features(features_path: Path) -> dict:
+    """The features file as a dict ({} when there is none: X with its labels alone)."""
+    import json
+
+    if not features_path.exists():
+        return {}
+    try:
+        features = json.loads(features_path.read_text(encoding="utf-8"))
+        features["names"], features["real"]  # noqa: B018 - both keys must be there
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise DataError(f"{features_path}: not the JSON object {{\"names\": [...], \"real\": true|false}} "
+                        f"of a prepared dataset ({error}).") from None
+    return features
+
+
+def _check_members(path: Path, paths: dict, members) -> None:
+    """Every file the features file was written with is there, unchanged."""
+    if not isinstance(members, dict) or not all(name in ("X", "labels", "weights") and isinstance(expected, dict)
+                                                for name, expected in members.items()):
+        raise DataError(f"{paths['features']}: its \"files\" entry is not the fingerprints of a prepared dataset.")
+    for name, expected in members.items():
+        if not paths[name].exists() or fingerprint(paths[name]) != expected:
+            raise DataError(f"{path}: its files do not belong together: {paths[name].name} is not the one "
+                            f"{paths['features'].name} was written with (a prepare was cut short, or a file was "
+                            "replaced since). Prepare the dataset again.")
+
+
+def write_prepared_set(destination: Path, write_rows, names: list[str], real: bool) -> dict[str, Path]:
+    """Write a prepared dataset's files as one set: X by ``write_rows(handle) -> (labels,
+    weights or None)``, then the labels, the weights, and last the features file, which holds
+    the fingerprints of the others. No target is replaced unless all were written; if the
+    renames themselves are cut short, :func:`load_prepared` refuses the mixed set. Returns the
+    paths written."""
+    import json
+
+    paths = prepared_paths(destination)
+    with replaced_together() as files:
+        with files.file(paths["X"]) as handle:
+            y, weights = write_rows(handle)
+        with files.file(paths["labels"]) as handle:
+            np.save(handle, y, allow_pickle=False)
+        if weights is not None:
+            with files.file(paths["weights"]) as handle:
+                np.save(handle, np.asarray(weights, dtype=np.float64), allow_pickle=False)
+        staged = {target: temporary for temporary, target in files.staged}
+        members = {name: fingerprint(staged[paths[name]]) for name in ("X", "labels", "weights")
+                   if paths[name] in staged}
+        with files.file(paths["features"], "w", encoding="utf-8") as handle:
+            json.dump({"names": list(names), "real": bool(real), "files": members}, handle)
+    if weights is None:
+        paths["weights"].unlink(missing_ok=True)  # the features file lists no weights: a stale one is ignored
+        del paths["weights"]
+    return paths
+
+
 def write_prepared(dataset: Dataset, path: Path) -> dict[str, Path]:
     """Write ``dataset`` as X.npy (row-major) with its labels, feature names and weights beside it.
 
-    Each file is written atomically. Returns the paths written.
+    The files replace their targets as one set (:func:`write_prepared_set`). Returns the paths written.
     """
-    import json
-
-    from softreg.data.files import atomic_file
-
     if not isinstance(dataset.X, np.ndarray):
         raise DataError(f"{dataset.spec.get('path', dataset.description)} is sparse; the .npy format (and the stream "
                         "engine) holds dense rows only. Train on the svmlight file directly.")
     if dataset.y.dtype.kind not in "iuU":
         raise DataError(f"labels of dtype {dataset.y.dtype} cannot be written without pickle; expected integers or "
                         "strings.")
-    paths = prepared_paths(path)
-    with atomic_file(paths["X"]) as handle:
+
+    def write_rows(handle):
         np.save(handle, np.ascontiguousarray(dataset.X), allow_pickle=False)
-    with atomic_file(paths["labels"]) as handle:
-        np.save(handle, dataset.y, allow_pickle=False)
-    with atomic_file(paths["features"], "w", encoding="utf-8") as handle:
-        json.dump({"names": list(dataset.feature_names), "real": feature_names_are_real(dataset.spec)}, handle)
-    if dataset.sample_weight is not None:
-        with atomic_file(paths["weights"]) as handle:
-            np.save(handle, np.asarray(dataset.sample_weight, dtype=np.float64), allow_pickle=False)
-    else:
-        paths["weights"].unlink(missing_ok=True)
-        del paths["weights"]
-    return paths
+        return dataset.y, dataset.sample_weight
+
+    return write_prepared_set(path, write_rows, dataset.feature_names, feature_names_are_real(dataset.spec))
