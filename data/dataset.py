@@ -105,6 +105,7 @@ def load_dataset(
         dataset = load_folder(path, target, weight_column, dtype, missing, lazy=memory_map)
         dataset.spec.update(rows=dataset.n_samples, sha256=folder_digest(path))
         return dataset
+    require_regular_file(path, "dataset file")
     if not os.access(path, os.R_OK):
         raise DataError(f"dataset file '{spec}' is not readable (permission denied).")
     return _load_file(path, spec, target, weight_column, dtype, missing, memory_map)
@@ -142,6 +143,16 @@ def _load_file(path: Path, spec: str, target: str | None, weight_column: str | N
         f"dataset file '{spec}' has the unknown extension '{suffix or '(none)'}'; "
         f"accepted: .csv, .tsv, .npz, .npy (a prepared dataset), {', '.join(SVMLIGHT_SUFFIXES)}."
     )
+
+
+def require_regular_file(path: str | Path, role: str = "file") -> None:
+    """DataError unless ``path`` is a regular file (a FIFO or a link to /dev/zero would be read
+    for ever or until memory runs out)."""
+    from softreg.data.files import not_regular
+
+    kind = not_regular(path)
+    if kind is not None:
+        raise DataError(f"{role} '{path}' is {kind}; softreg reads regular files only.")
 
 
 def dataset_files(spec: str | Path | None) -> list[Path]:

@@ -33,6 +33,21 @@ class UnwritableOutput(OSError):
     """An output path that names a directory, a block device or a socket."""
 
 
+def not_regular(path: str | Path) -> str | None:
+    """What an input path is when it is not a regular file ("a FIFO", "a character device",
+    ...), following links; None for a regular file or a missing one (its reader says that).
+    Reading a FIFO, or a link to /dev/zero, would block or fill memory: inputs must be files."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+            "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a special file")
+
+
 def output_kind(path: str | Path) -> str:
     """'new' (nothing there), 'regular', or 'stream' (a character device or FIFO, written straight
     to); UnwritableOutput for any other kind of file."""

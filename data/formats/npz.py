@@ -23,8 +23,14 @@ class NpzError(DataError):
 def read_npz(path: Path, names) -> tuple[dict, list[str]]:
     """The arrays ``names`` that an .npz archive holds, and the names of all its arrays.
 
-    Read with ``allow_pickle=False``: an object array is refused, never unpickled.
+    Read with ``allow_pickle=False``: an object array is refused, never unpickled. Only a
+    regular file is read (a FIFO would block for ever).
     """
+    from softreg.data.files import not_regular
+
+    kind = not_regular(path)
+    if kind is not None:
+        raise NpzError(path, f"it is {kind}, not a regular file")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not hasattr(loaded, "files"):

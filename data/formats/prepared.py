@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softreg.data.dataset import Dataset, DataError, feature_names_are_real, file_digest, real_features
+from softreg.data.dataset import Dataset, DataError, feature_names_are_real, file_digest, real_features, require_regular_file
 from softreg.data.files import fingerprint, replaced_together
 
 
@@ -40,6 +40,8 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
     its renames, a file replaced since) is refused.
     """
     paths = prepared_paths(path)
+    for part in paths.values():
+        require_regular_file(part, "prepared dataset file")
     if not paths["labels"].exists():
         raise DataError(f"{path}: no labels file {paths['labels'].name} beside it. A .npy dataset is X alone; "
                         f"preparing a dataset as {path.name} writes X with its labels ({paths['labels'].name}) and "

@@ -105,7 +105,11 @@ def choices_words(key: str, *more: str) -> str:
 
 def load_config_file(path: str | Path) -> dict:
     """Read a TOML config into a dict of known keys; unknown keys fail."""
+    from softreg.data.files import not_regular
+
     path = Path(path)
+    if not_regular(path) is not None:
+        raise ConfigError(f"config file '{path}' is {not_regular(path)}; give a regular TOML file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
