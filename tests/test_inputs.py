@@ -53,3 +53,41 @@ def test_a_special_file_is_refused_where_a_file_is_read(tmp_path, model, kind, r
     message = " ".join(done.stderr.split())
     assert done.returncode == 2, (role, done.stderr)
     assert words in message and "Traceback" not in message, message
+
+
+def _npz_with_member(path, name: str, header_shape: tuple, payload: bytes, compress=False):
+    """An .npz whose member NAME.npy has a float64 header of ``header_shape`` over ``payload``."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": header_shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
+        archive.writestr(f"{name}.npy", header.getvalue() + payload)
+    return path
+
+
+def test_a_shape_header_larger_than_its_data_is_a_corrupt_file(tmp_path, model):
+    """A 1e12-row X over 200 bytes: exit 2 naming the file, not 'not enough memory'."""
+    import numpy as np
+
+    data = _npz_with_member(tmp_path / "big.npz", "X", (10**12, 4), np.zeros(25).tobytes())
+    done = softreg(["train", str(data), "--quiet", "--out", str(tmp_path / "m.npz")], tmp_path)
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "the file is corrupt" in message and "big.npz" in message, message
+
+
+def test_a_model_member_that_would_inflate_past_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    """A zip member declaring more than a model file may hold is refused before it is inflated."""
+    import numpy as np
+
+    from softreg.model.run import persist
+    from softreg.model.run.persist import ModelFileError, read_model_file
+
+    monkeypatch.setattr(persist, "MODEL_MEMBER_BYTES", 1 << 20)  # 1 MiB, so the test file stays small
+    bomb = _npz_with_member(tmp_path / "bomb.npz", "weights", (1 << 18, 1), np.zeros(1 << 18).tobytes(), compress=True)
+    assert bomb.stat().st_size < 50_000  # 2 MiB of zeros, deflated
+    with pytest.raises(ModelFileError, match="declares 2,097,2[0-9]{2} bytes, more than the 1,048,576"):
+        read_model_file(bomb)

@@ -18,7 +18,7 @@ import numpy as np
 from softreg.data.formats.npz import NpzError, read_npz
 from softreg.data.files import atomic_file
 from softreg.model.run.errors import RunError
-from softreg.model.run.persist import FORMAT_VERSION, _json_default
+from softreg.model.run.persist import FORMAT_VERSION, MODEL_MEMBER_BYTES, _json_default
 from softreg.model.solve import Checkpoint
 
 CHECKPOINT_SECONDS = 5.0  # at most this much training is lost (and redone on resume)
@@ -57,7 +57,7 @@ def load_checkpoint(path: str | Path):
         raise RunError(f"resume: no checkpoint {path}; a run that was cut short writes one beside its model file. "
                        "Train without resume to start over.", "resume")
     try:
-        arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"))
+        arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"), max_member_bytes=MODEL_MEMBER_BYTES)
         document = json.loads(str(arrays["header"]))
         assert document.get("format") == CHECKPOINT_FORMAT
         checkpoint = Checkpoint(W=arrays["W"], b=arrays["b"], epoch=int(document["epoch"]),

@@ -23,6 +23,9 @@ from softreg.data.files import UnwritableOutput, atomic_file, output_kind
 FORMAT_VERSION = 1
 REQUIRED_ARRAYS = ("weights", "bias", "feature_mean", "feature_scale", "classes", "feature_names", "header")
 REQUIRED_HEADER_KEYS = ("config", "dataset", "split")
+# No array of a model (or checkpoint) file may declare more: 2 GiB is a million features times
+# 256 classes in float64, and a crafted member that inflates further is refused unread.
+MODEL_MEMBER_BYTES = 1 << 31
 
 
 class ModelFileError(ValueError):
@@ -123,7 +126,7 @@ def read_model_file(path: str | Path) -> ModelFile:
     if path.is_dir():
         raise ModelFileError(f"'{path}' is a directory, not a model file; pass a model file written by training")
     try:
-        arrays, _ = read_npz(path, REQUIRED_ARRAYS)
+        arrays, _ = read_npz(path, REQUIRED_ARRAYS, max_member_bytes=MODEL_MEMBER_BYTES)
     except NpzError as error:
         raise ModelFileError(f"'{path}' is not a softreg model file: {error.reason}; pass a model file "
                              "written by training") from None
