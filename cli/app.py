@@ -60,6 +60,10 @@ def main_callback(
 
 def main() -> None:
     """The console script: the app, with SIGINT and SIGTERM turned into a clean stop."""
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal or pipe that cannot show a character (PYTHONIOENCODING=ascii) gets an escape, not a crash.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     with INTERRUPTIONS:
         try:
             app()

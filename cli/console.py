@@ -3,14 +3,29 @@ output and redirected results stay clean), and the one way a command fails."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-out = Console()
-err = Console(stderr=True)
+def reader_left() -> None:
+    """The stdout reader left early (``softreg train | head``): what had to be saved was saved
+    before anything was printed, so end quietly with exit 0. Rich's default is exit 1 with
+    nothing said."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush must not fail too
+    raise SystemExit(0)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # Rich's hook for exactly this
+        reader_left()
+
+
+out = _Console()
+err = _Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -45,3 +60,4 @@ def refuse_overwriting(flag: str, target, inputs: dict) -> None:
             what = f"{name} itself" if hit == files[0] and hit == Path(target).resolve() else f"'{hit}', part of {name}"
             fail(f"{flag} '{target}' is {what}; writing there would destroy it. Choose another "
                  f"{flag.removesuffix(chr(39) + 's checkpoint')}.")
+

@@ -94,6 +94,13 @@ def load_dataset(
     if name == "synthetic":
         return _load_synthetic(params, dtype)
     path = Path(spec)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # a name longer than the file system allows, a loop of links
+        raise DataError(f"dataset '{spec[:200]}{'...' if len(spec) > 200 else ''}' cannot be opened "
+                        f"({error.strerror}).") from None
     if not path.exists():
         raise DataError(
             f"dataset '{spec}' is neither a built-in ({', '.join(BUILTINS)}, synthetic) nor an existing file. "
@@ -159,7 +166,10 @@ def dataset_files(spec: str | Path | None) -> list[Path]:
     """Every file (or folder) a dataset spec reads, resolved: the file itself, a prepared .npy's
     labels, features and weights beside it, a folder of partitions as a whole. Nothing for a
     built-in or synthetic name."""
-    if spec is None or not Path(spec).exists():
+    try:
+        if spec is None or not Path(spec).exists():
+            return []
+    except OSError:  # a name too long to look up reads nothing; its reader says so
         return []
     path = Path(spec).resolve()
     if path.suffix.lower() == ".npy":

@@ -30,7 +30,12 @@ FINGERPRINT_BYTES = 1 << 16  # hashed from each end of a file
 
 
 class UnwritableOutput(OSError):
-    """An output path that names a directory, a block device or a socket."""
+    """An output path that names a directory, a block device or a socket, or cannot be looked
+    up at all (``kind``: "a directory", ..., or "unreachable")."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
 
 
 def not_regular(path: str | Path) -> str | None:
@@ -55,6 +60,8 @@ def output_kind(path: str | Path) -> str:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "new"
+    except OSError as error:  # a name longer than the file system allows, a loop of links
+        raise UnwritableOutput(f"'{path}' cannot be written ({error.strerror})", "unreachable") from None
     if stat.S_ISREG(mode):
         return "regular"
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
@@ -62,7 +69,7 @@ def output_kind(path: str | Path) -> str:
     kind = "a directory" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else \
         "a socket" if stat.S_ISSOCK(mode) else "a special file"
     raise UnwritableOutput(f"'{path}' is {kind}; an output must be a regular file (or a new path), a character "
-                           "device or a FIFO")
+                           "device or a FIFO", kind)
 
 
 class FileSet:

@@ -23,6 +23,7 @@ namespace at call time, so a test can monkeypatch them with a wrong formula.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -186,6 +187,20 @@ def _sample_weights(n_samples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed + 2).uniform(0.5, 2.0, size=n_samples)
 
 
+def check_settings(*, l2: float, seed: int, eps: float = 1e-6, rtol: float = 0.0, atol: float = 0.0) -> None:
+    """ValueError naming the setting when one cannot give a meaningful check: an infinite
+    penalty makes J infinite, not a wrong derivation."""
+    if not (math.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+    if not (math.isfinite(eps) and 0 < eps <= 0.1):
+        raise ValueError(f"eps must be a number in (0, 0.1], got {eps}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {seed}")
+
+
 def check_derivation(
     X: np.ndarray,
     y: np.ndarray,
@@ -210,6 +225,7 @@ def check_derivation(
     the analytic side is computed in float32 and both tolerances are multiplied by
     FLOAT32_TOLERANCE_FACTOR; the numeric side is always float64.
     """
+    check_settings(l2=l2, eps=eps, rtol=rtol, atol=atol, seed=seed)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     analytic_dtype = np.dtype(dtype)

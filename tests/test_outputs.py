@@ -154,3 +154,45 @@ def test_prepare_replaces_its_files_as_one_set(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "Prepare the dataset again" in flat(result.output)
     assert runner.invoke(app, ["prepare", str(wine_like), str(destination)]).exit_code == 0
     assert load_dataset(str(destination)).n_samples == 150
+
+
+def test_names_too_long_for_the_file_system_are_bad_input(tmp_path, model):
+    long_out = str(tmp_path / ("a" * 300 + ".npz"))
+    for args in (["train", "iris", "--quiet", "--out", long_out],
+                 ["predict", str(model), "iris", "--out", str(tmp_path / ("c" * 300 + ".csv"))],
+                 ["train", "b" * 5000, "--quiet", "--out", str(tmp_path / "m.npz")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, args
+        assert "File name too long" in flat(result.output), args
+
+
+def test_a_reader_that_leaves_early_is_not_a_failure(tmp_path):
+    """`softreg train iris | head -c1`: the model is saved, and the exit code is 0."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.npz"
+    pipeline = subprocess.run(f"{sys.executable} -m softreg.cli train iris --out {out} | head -c1 > /dev/null; "
+                              "echo ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+    assert pipeline.stdout.strip() == "0", pipeline.stderr
+    assert out.exists()
+
+
+def test_an_ascii_only_stdout_gets_escapes_not_a_crash(tmp_path, model):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "softreg.cli", "info", str(model)], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=60)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"iris" in done.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seed", "-1"], "seed (--seed) must be an integer from 0 to 4294967295"),
+    (["--l2", "inf"], "l2 (--l2) must be a finite number >= 0, got inf"),
+])
+def test_gradcheck_settings_that_cannot_give_a_check_are_bad_input(args, words):
+    result = runner.invoke(app, ["gradcheck", *args])
+    assert result.exit_code == 2 and words in flat(result.output)

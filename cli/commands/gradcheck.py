@@ -29,10 +29,12 @@ def gradcheck(
     as_json: AsJson = False,
 ) -> None:
     """Prove the derivation: each step against central finite differences (exit 1 if any fails)."""
-    from softreg.model.gradcheck import check_derivation, eps_sweep
+    from softreg.model.gradcheck import check_derivation, check_settings, eps_sweep
 
     if dtype not in ("float64", "float32"):
         fail(f"--dtype must be float64 or float32, got '{dtype}'.")
+    with reported():
+        check_settings(l2=l2, eps=eps, rtol=rtol, atol=atol, seed=seed)  # before the batch is made
     X, y, n_classes, source, standardize = _batch(dataset, samples, features, classes, seed)
     report = check_derivation(X, y, n_classes, l2=l2, eps=eps, rtol=rtol, atol=atol, seed=seed, dtype=dtype,
                               standardize=standardize)

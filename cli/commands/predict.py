@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from softreg.cli.console import err, fail, plural, refuse_overwriting
+from softreg.cli.console import err, fail, plural, reader_left, refuse_overwriting
 from softreg.cli.errors import EXIT_RUN_FAILED, in_flags, reported
 from softreg.cli.options import ModelFile
 
@@ -66,8 +66,6 @@ def _check_out(out_path: Path | None, model: Path, data: str) -> None:
     from softreg.data.dataset import dataset_files
 
     refuse_overwriting("--out", out_path, {"the MODEL file": dataset_files(model), "DATA": dataset_files(data)})
-    if Path(out_path).is_dir():
-        fail(f"--out '{out_path}' is a directory; give a file name such as predictions.csv")
 
 
 def _write(model_file, stream, options, out_path: Path | None) -> int:
@@ -82,13 +80,8 @@ def _write(model_file, stream, options, out_path: Path | None) -> int:
             return rows
         with atomic_file(out_path, "w", encoding="utf-8", newline="") as handle:
             return write_predictions(model_file, stream.chunks, handle, options)
-    except BrokenPipeError:
-        # The reader (say `| head`) took what it wanted and left; that is not an error. This
-        # must be caught here: Click's own handler would turn it into exit 1.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit()
+    except BrokenPipeError:  # caught here: Click's own handler would turn it into exit 1
+        reader_left()
     except ValueError as error:  # DataError or PredictionError: a bad row
         if out_path is not None:
             kept = "nothing was written to --out"

@@ -37,12 +37,12 @@ def check_writable(path: str | Path) -> Path:
     (a character device or FIFO is written straight to), a missing or read-only directory."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if path.exists() and path.is_dir():
-        raise ModelFileError(f"output path '{path}' is a directory; give a file name such as model.npz")
     try:
         if output_kind(path) == "stream":
             return path
     except UnwritableOutput as error:
+        if error.kind == "a directory":
+            raise ModelFileError(f"output path '{path}' is a directory; give a file name") from None
         raise ModelFileError(f"{error}; choose another out='PATH'") from None
     if not directory.is_dir():
         raise ModelFileError(f"output directory '{directory}' does not exist; create it or choose another out='PATH'")
