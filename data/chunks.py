@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -96,12 +97,14 @@ def column_order(source, names: list[str] | None, width: int, feature_names: lis
             raise FeatureMismatch(f"model expects {expected} features, {source} has {width}; predict on data with the "
                             f"model's features {hint}.")
         return list(range(width))
-    repeated = sorted({name for name in feature_names if names.count(name) > 1})
+    counts = Counter(names)  # one pass: counting each name in the header was quadratic in its width
+    repeated = sorted({name for name in feature_names if counts[name] > 1})
     if repeated:
         raise DataError(f"{source}: the feature columns {repeated} appear more than once; each needs a unique name.")
-    missing = [name for name in feature_names if name not in names]
+    position = {name: index for index, name in reversed(list(enumerate(names)))}  # the first of each name
+    missing = [name for name in feature_names if name not in position]
     if not missing:
-        return [names.index(name) for name in feature_names]
+        return [position[name] for name in feature_names]
     if not by_name and width == expected:
         return list(range(width))  # the model's names are placeholders: take the columns in order
     shown = ", ".join(repr(name) for name in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

@@ -250,6 +250,21 @@ def _drop_missing_rows(dataset: Dataset, missing: str) -> Dataset:
     return dataset
 
 
+def class_labels(path, y: np.ndarray, where: str = "y") -> np.ndarray:
+    """Labels stored as numbers (svmlight, .npz, a prepared .npy) as class labels: whole floats
+    become integers, and a fraction such as 0.5 is refused naming the file (softreg is a
+    classifier, not a regressor); NaN labels are left for the missing-value rules."""
+    if y.dtype.kind != "f":
+        return y
+    finite = np.isfinite(y)
+    fractional = finite & (y != np.round(y))
+    if fractional.any():
+        raise DataError(f"{path}: {where} holds non-integer numbers ({float(y[fractional][0])!r} at row "
+                        f"{int(np.argmax(fractional))}, ...); class labels must be integers or strings (softreg is "
+                        "a classifier, not a regressor).")
+    return y.astype(np.int64) if finite.all() else y
+
+
 def as_integers_if_possible(labels: np.ndarray) -> np.ndarray:
     try:
         return labels.astype(np.int64)

@@ -54,6 +54,10 @@ __all__ = [
 # report false failures. Scaling both tolerances by 1e3 still catches every real bug the
 # check is for (a wrong sign, a missing 1/N or l2 term is off by order one).
 FLOAT32_TOLERANCE_FACTOR = 1e3
+# Step 4 runs two passes over the batch per checked entry (up to 1,000 of W's): beyond this many
+# entries (N x D, dense) a check takes minutes, and a sparse file's index of 9,999,999 would be
+# densified into gigabytes first.
+MAX_BATCH_ENTRIES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,14 @@ def _parameters(n_features: int, n_classes: int, seed: int):
 
 def _sample_weights(n_samples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed + 2).uniform(0.5, 2.0, size=n_samples)
+
+
+def check_batch_size(n_samples: int, n_features: int, source: str) -> None:
+    """ValueError when a batch of n_samples x n_features is too large to check (MAX_BATCH_ENTRIES)."""
+    if n_samples * n_features > MAX_BATCH_ENTRIES:
+        raise ValueError(f"{source} is {n_samples:,} x {n_features:,} = {n_samples * n_features:,} entries when dense; "
+                         f"gradcheck checks batches of at most {MAX_BATCH_ENTRIES:,} (two passes per checked entry): "
+                         "check a smaller dataset or the random batch")
 
 
 def check_settings(*, l2: float, seed: int, eps: float = 1e-6, rtol: float = 0.0, atol: float = 0.0) -> None:

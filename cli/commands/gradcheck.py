@@ -53,13 +53,14 @@ def _batch(dataset, samples, features, classes, seed):
     import numpy as np
 
     from softreg.data import load_dataset
-    from softreg.model.gradcheck import random_problem
+    from softreg.model.gradcheck import check_batch_size, random_problem
 
     if dataset is None:
         X, y = random_problem(samples, features, classes, seed)
         return X, y, classes, f"random batch: {samples} samples, {features} features, {classes} classes, seed {seed}", True
     with reported():
         data = load_dataset(dataset)
+        check_batch_size(*data.X.shape, f"dataset {dataset}")
     dense = not hasattr(data.X, "toarray")
     X = data.X if dense else data.X.toarray()
     class_values, y = np.unique(data.y, return_inverse=True)

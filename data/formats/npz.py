@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softreg.data.dataset import Dataset, DataError, real_features
+from softreg.data.dataset import Dataset, DataError, class_labels, real_features
 
 
 class NpzError(DataError):
@@ -94,11 +94,7 @@ def _load_npz(path: Path, dtype: str) -> Dataset:
     if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise DataError(f"{path}: X must be (N, D) and y (N,) with the same N; got X {X.shape} and y {y.shape}.")
     X = real_features(path, X, dtype)
-    if y.dtype.kind == "f" and not np.all(np.isnan(y) | (y == np.round(y))):
-        raise DataError(f"{path}: y holds non-integer numbers ({y[~np.isnan(y) & (y != np.round(y))][0]!r}, ...); "
-                        "class labels must be integers or strings (softreg is a classifier, not a regressor).")
-    if y.dtype.kind == "f" and not np.isnan(y).any():
-        y = y.astype(np.int64)
+    y = class_labels(path, y)
     if y.dtype.kind not in "iubUSf":
         raise DataError(f"{path}: y has dtype {y.dtype}; class labels must be integers or strings.")
     return Dataset(

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from softreg.data.dataset import Dataset, DataError, feature_names_are_real, file_digest, real_features, require_regular_file
+from softreg.data.dataset import (
+    Dataset,
+    DataError,
+    class_labels,
+    feature_names_are_real,
+    file_digest,
+    real_features,
+    require_regular_file,
+)
 from softreg.data.files import fingerprint, replaced_together
 
 
@@ -66,8 +74,13 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
         raise DataError(f"{paths['weights']}: {weights.shape} weights for {y.shape[0]} rows.")
     if X.dtype not in (np.float32, np.float64):
         raise DataError(f"{path}: X has dtype {X.dtype}; a prepared dataset holds float64 or float32.")
+    y = class_labels(paths["labels"], y, "the labels")
     if not memory_map:
         X = real_features(path, X, dtype)
+        bad_rows = ~np.isfinite(X).all(axis=1)
+        if bad_rows.any():  # the storage engines report these from their own passes
+            raise DataError(f"{path}: {int(bad_rows.sum())} rows hold NaN or infinite values (first at row "
+                            f"{int(np.argmax(bad_rows))}); prepare the data with missing='drop'.")
     names, real = features.get("names", [f"x{i}" for i in range(X.shape[1])]), bool(features.get("real", False))
     if not (isinstance(names, list) and len(names) == X.shape[1] and all(isinstance(n, str) for n in names)):
         raise DataError(f"{paths['features']}: expected {X.shape[1]} feature names.")

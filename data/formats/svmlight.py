@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softreg.data.dataset import Dataset, DataError
+from softreg.data.dataset import Dataset, DataError, class_labels
 
 MAX_FEATURES = 10_000_000  # W is dense (D x K): a larger index is a typo, not a feature
 
@@ -41,8 +41,7 @@ def _load_svmlight(path: Path, dtype: str) -> Dataset:
         raise DataError(f"{path}: the largest feature index is {X.shape[1] - 1 + int(not zero_based):,}; softreg "
                         f"keeps a dense weight per feature and class, so indices must stay below {MAX_FEATURES:,}. "
                         "Check that line for a typo.")
-    if np.all(y[np.isfinite(y)] == np.round(y[np.isfinite(y)])) and np.isfinite(y).all():
-        y = y.astype(np.int64)  # svmlight stores labels as floats; class labels are integers
+    y = class_labels(path, y, "the labels")  # svmlight stores labels as floats; class labels are integers
     return Dataset(
         X=X.tocsr(),
         y=y,

@@ -27,6 +27,8 @@ from softreg.model.math.linear import BlockSums, add_block_sums, block_sums
 from softreg.model.math.lipschitz import block_gram_product, lipschitz_power_iteration
 from softreg.model.math.softmax import normalized_weights
 
+MAX_BLOCKS = 1000
+
 def environment_versions() -> dict:
     """The versions that must agree between this process and every worker."""
     import sys
@@ -95,6 +97,7 @@ class DaskEngine(Engine):
             # Without block_rows, blocks are planned when the cluster's size is known (in __enter__).
             self.block_rows = block_rows
             self.ranges = row_blocks(X, block_rows) if block_rows else None
+            self._check_task_count()
         self._set_weights(normalized_weights(sample_weight, self.n_samples, self.dtype))
 
     def _set_weights(self, weights: np.ndarray | None) -> None:
@@ -104,6 +107,14 @@ class DaskEngine(Engine):
         self.labels_and_weights = None if self.ranges is None else [
             (self.y[start:stop], self.dtype.type(1.0 / self.n_samples) if weights is None else weights[start:stop])
             for start, stop in self.ranges]
+
+    def _check_task_count(self) -> None:
+        """One task per block per pass: beyond MAX_BLOCKS the scheduler's overhead is the run
+        (2,000 one-row blocks did not finish a run in 120 s)."""
+        if self.ranges is not None and len(self.ranges) > MAX_BLOCKS:
+            raise EngineError(f"block_rows {self.ranges[0][1] - self.ranges[0][0]} splits {self.n_samples:,} rows into "
+                              f"{len(self.ranges):,} blocks; the dask engine runs one task per block per pass, at most "
+                              f"{MAX_BLOCKS:,}: raise block_rows (or leave it unset: about 200,000 rows a block).")
 
     def _plan_blocks(self, n_workers: int) -> None:
         """Blocks of about 200,000 rows, as many per worker on every worker.

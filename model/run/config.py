@@ -11,6 +11,7 @@ between a config and :class:`~softreg.model.estimator.SoftmaxRegression` paramet
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
@@ -194,6 +195,9 @@ def _check_combinations(config) -> None:
     if config.engine != "memory" and config.batch_size is not None:
         raise ConfigError(f"engine '{config.engine}' runs full batches: drop batch_size, or use engine 'memory'",
                           "engine")
+    if config.scheduler is not None and not re.fullmatch(r"((tcp|tls)://)?[^\s:/]+:\d{1,5}", config.scheduler):
+        raise ConfigError(f"scheduler must be a Dask scheduler address such as tcp://host:8786 (tcp:// or tls://, "
+                          f"a host and a port), got '{config.scheduler}'", "scheduler")
     if config.scheduler is not None and config.engine != "dask":
         raise ConfigError(f"scheduler is the address of a Dask scheduler; it needs engine 'dask', not "
                           f"'{config.engine}'", "scheduler")

@@ -183,6 +183,9 @@ def _check_contents(path: Path, header: dict, arrays: dict) -> None:
         raise ModelFileError(f"'{path}': weights must be a (features, classes) float array, got {weights.dtype} "
                              f"{weights.shape}")
     n_features, n_classes = weights.shape
+    if n_classes < 2:
+        raise ModelFileError(f"'{path}': the weights have {n_classes} class columns; a model has at least 2. The "
+                             "file is damaged")
     expected = {"bias": (n_classes,), "classes": (n_classes,), "feature_mean": (n_features,),
                 "feature_scale": (n_features,), "feature_names": (n_features,)}
     for name, shape in expected.items():

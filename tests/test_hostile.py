@@ -1,0 +1,115 @@
+"""A battery of hostile inputs (issue 14): each case -> exit code, message fragment, no traceback,
+and no bound overrun. Each case is a whole `softreg` process with a timeout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+
+def softreg(args: list[str], cwd, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "softreg.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def write_svmlight_with_a_huge_index(folder):
+    path = folder / "wide.svm"
+    path.write_text("0 1:0.5 9999999:1.0\n1 2:0.25\n0 3:1.5\n1 1:2.0\n")
+    return path
+
+
+def write_fractional_svmlight(folder):
+    path = folder / "frac.svm"
+    path.write_text("0.5 1:0.5\n1.5 2:0.25\n0.5 1:1.5\n1.5 2:2.0\n")
+    return path
+
+
+def write_wide_csv(folder, columns: int = 150_000):
+    path = folder / "wide.csv"
+    header = ",".join(f"c{i}" for i in range(columns)) + ",y"
+    path.write_text(header + "\n" + ",".join(["1"] * columns) + ",a\n" + ",".join(["2"] * columns) + ",b\n")
+    return path
+
+
+def write_prepared_with_fractional_labels(folder):
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    np.save(folder / "frac.npy", X)
+    np.save(folder / "frac.labels.npy", np.linspace(0, 1, 20))
+    return folder / "frac.npy"
+
+
+def write_prepared_with_nan(folder):
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    X[7, 1] = np.nan
+    np.save(folder / "nan.npy", X)
+    np.save(folder / "nan.labels.npy", np.arange(20) % 2)
+    return folder / "nan.npy"
+
+
+def write_model_with_zero_classes(folder):
+    import json
+
+    trained = folder / "ok.npz"
+    assert softreg(["train", "iris", "--quiet", "--out", str(trained)], folder).returncode == 0
+    arrays = dict(np.load(trained, allow_pickle=False))
+    arrays.update(weights=np.zeros((4, 0)), bias=np.zeros(0), classes=np.zeros(0, dtype=np.int64))
+    header = json.loads(str(arrays["header"]))
+    arrays["header"] = np.asarray(json.dumps(header))
+    np.savez(folder / "zero.npz", **arrays)
+    return folder / "zero.npz"
+
+
+CASES = {
+    "gradcheck on a 3 KB svmlight file with index 9,999,999": (
+        lambda f: ["gradcheck", str(write_svmlight_with_a_huge_index(f))], 2, "gradcheck checks batches of at most"),
+    "svmlight labels 0.5 and 1.5": (
+        lambda f: ["train", str(write_fractional_svmlight(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        "the labels holds non-integer numbers (0.5"),
+    "a prepared .npy with fractional labels": (
+        lambda f: ["train", str(write_prepared_with_fractional_labels(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        "frac.labels.npy: the labels holds non-integer numbers"),
+    "a prepared .npy holding NaN, in memory": (
+        lambda f: ["train", str(write_prepared_with_nan(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        "1 rows hold NaN or infinite values (first at row 7)"),
+    "a model with zero classes": (
+        lambda f: ["info", str(write_model_with_zero_classes(f))], 2, "a model has at least 2"),
+    "--scheduler foo": (
+        lambda f: ["train", "iris", "--engine", "dask", "--scheduler", "foo"], 2,
+        "scheduler (--scheduler) must be a Dask scheduler address"),
+    "--scheduler inproc://x": (
+        lambda f: ["train", "iris", "--engine", "dask", "--scheduler", "inproc://x"], 2, "such as tcp://host:8786"),
+    "--scheduler ucx://host:1234": (
+        lambda f: ["train", "iris", "--engine", "dask", "--scheduler", "ucx://host:1234"], 2, "tcp:// or tls://"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_hostile_case_is_one_clear_error(tmp_path, case):
+    make_args, code, fragment = CASES[case]
+    done = softreg(make_args(tmp_path), tmp_path)
+    message = " ".join(done.stderr.split())
+    assert done.returncode == code, (case, done.stderr[-2000:])
+    assert fragment in message and "Traceback" not in message, (case, message[-1000:])
+
+
+def test_a_csv_with_150000_columns_is_read_in_linear_time(tmp_path):
+    """The duplicate-name check once counted every name in the whole header (16 s at 40,000 columns)."""
+    from softreg.data import load_dataset
+
+    path = write_wide_csv(tmp_path)
+    start = time.perf_counter()
+    data = load_dataset(str(path))
+    assert data.X.shape == (2, 150_000)
+    assert time.perf_counter() - start < 30  # a bound, not a benchmark: quadratic took minutes
+
+
+def test_dask_refuses_a_plan_of_more_tasks_than_it_can_run(tmp_path):
+    assert softreg(["prepare", "digits", str(tmp_path / "d.npy")], tmp_path).returncode == 0
+    done = softreg(["train", str(tmp_path / "d.npy"), "--engine", "dask", "--block-rows", "1", "--quiet",
+                    "--out", str(tmp_path / "m.npz")], tmp_path)
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "splits 1,797 rows into 1,797 blocks" in message and "at most 1,000" in message
