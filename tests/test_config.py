@@ -92,3 +92,15 @@ def test_train_help_fits_a_screen_and_reads_its_defaults_from_the_config(tmp_pat
         if parameter.key != "dataset":
             assert f"[default: {default_words(parameter.key)}]" in text, parameter.key
     assert default_words("l2") == "0.001" and default_words("batch_size") == "full batch"
+
+
+def test_the_estimators_defaults_are_the_configs():
+    """SoftmaxRegression keeps its defaults in its signature (scikit-learn's convention for
+    get_params and clone); they must be the config's, mapped once by estimator_params."""
+    from softreg.model.estimator import SoftmaxRegression
+    from softreg.model.solve.settings import OptimizerSettings
+
+    assert SoftmaxRegression().get_params() == estimator_params(TrainConfig())
+    settings = OptimizerSettings()
+    for key in ("lr", "max_epochs", "tol", "schedule", "batch_size", "patience"):
+        assert getattr(settings, key) == estimator_params(TrainConfig())[key], key
