@@ -28,16 +28,23 @@ out = _Console()
 err = _Console(stderr=True)
 
 
+def printable(text: str) -> str:
+    """Text with its control characters (other than newline and tab) escaped: names read from
+    files may hold terminal escape sequences, which must reach the terminal as text."""
+    return "".join(f"\\x{ord(c):02x}" if (ord(c) < 32 and c not in "\n\t") or 127 <= ord(c) < 160 else c
+                   for c in text)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a one-paragraph error to stderr and exit with ``code`` (2 bad input, 1 a failed run)."""
     # The message is plain text: brackets such as softreg[plot] must not be read as markup.
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)
 
 
 def say(message: str, *, to=None) -> None:
-    """A plain line (no markup, no highlighting) to stderr or ``to``."""
-    (to or err).print(message, highlight=False, soft_wrap=True, markup=False)
+    """A plain line (no markup, no highlighting, control characters escaped) to stderr or ``to``."""
+    (to or err).print(printable(message), highlight=False, soft_wrap=True, markup=False)
 
 
 def plural(count: int, noun: str) -> str:

@@ -550,7 +550,7 @@ def test_hand_edited_model_configs(runner, tmp_path, good_model):
     header = json.loads(str(arrays["header"]))
     cases = {
         "unknown": ({**header, "config": {**header["config"], "speed": 3}}, "unknown keys ['speed']"),
-        "metrics": ({**header, "metrics": [1, 2]}, "the stored metrics or history are not tables"),
+        "metrics": ({**header, "metrics": [1, 2]}, "header.metrics must be a table"),
     }
     for name, (edited, needle) in cases.items():
         path = tmp_path / f"{name}.npz"

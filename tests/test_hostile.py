@@ -113,3 +113,56 @@ def test_dask_refuses_a_plan_of_more_tasks_than_it_can_run(tmp_path):
                     "--out", str(tmp_path / "m.npz")], tmp_path)
     message = " ".join(done.stderr.split())
     assert done.returncode == 2 and "splits 1,797 rows into 1,797 blocks" in message and "at most 1,000" in message
+
+
+def _crafted_model(folder, name: str, *, header_text=None, mutate=None, arrays=None):
+    import json
+
+    trained = folder / "base.npz"
+    if not trained.exists():
+        assert softreg(["train", "iris", "--quiet", "--out", str(trained)], folder).returncode == 0
+    contents = dict(np.load(trained, allow_pickle=False))
+    header = json.loads(str(contents["header"]))
+    if mutate is not None:
+        mutate(header)
+    contents["header"] = np.asarray(header_text(json.dumps(header)) if header_text else json.dumps(header))
+    contents.update(arrays or {})
+    np.savez(folder / name, **contents)
+    return folder / name
+
+
+CRAFTED = {
+    "a 5,000-digit version number": (dict(header_text=lambda t: t.replace('"format_version": 1',
+                                                                         '"format_version": ' + "9" * 5000)),
+                                     "the model header is not valid JSON"),
+    "JSON nested 100,000 deep": (dict(header_text=lambda t: t[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+                                 "the model header is not valid JSON"),
+    "history of the wrong type": (dict(mutate=lambda h: h.update(history=[1, 2])), "header.history must be a table"),
+    "history columns of the wrong types": (dict(mutate=lambda h: h["history"].update(epoch="abc")),
+                                           "header.history.epoch must be a list"),
+    "metrics of the wrong type": (dict(mutate=lambda h: h.update(metrics={"test": 5})),
+                                  "header.metrics.test must be a table"),
+    "a dataset path that is a list": (dict(mutate=lambda h: h["dataset"].update(path=["a", "b"])),
+                                      "header.dataset.path must be a string"),
+    "stop details without their numbers": (dict(mutate=lambda h: h.update(stop_details={"epoch": 3})),
+                                           "header.stop_details.grad_norm is missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+@pytest.mark.parametrize("command", ["info", "predict", "eval"])
+def test_a_crafted_model_header_is_one_error_naming_the_field(tmp_path, case, command):
+    options, fragment = CRAFTED[case]
+    model = _crafted_model(tmp_path, "crafted.npz", **options)
+    args = {"info": ["info", str(model)], "predict": ["predict", str(model), "iris"], "eval": ["eval", str(model)]}
+    done = softreg(args[command], tmp_path)
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 2 and fragment in message and "crafted.npz" in message, message[-600:]
+    assert "Traceback" not in message
+
+
+def test_terminal_escapes_in_names_are_printed_escaped(tmp_path):
+    model = _crafted_model(tmp_path, "escapes.npz",
+                           arrays={"feature_names": np.asarray(["\x1b[31mred\x1b[0m", "b", "c", "d"])})
+    done = softreg(["info", str(model)], tmp_path)
+    assert done.returncode == 0 and "\x1b" not in done.stdout and "\\x1b[31mred" in done.stdout

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from softreg.data.formats.npz import NpzError, read_npz
+from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, SchemaError, TableOf, check
 from softreg.model.math.softmax import softmax
 from softreg.data.files import UnwritableOutput, atomic_file, output_kind
 
@@ -26,6 +27,33 @@ REQUIRED_HEADER_KEYS = ("config", "dataset", "split")
 # No array of a model (or checkpoint) file may declare more: 2 GiB is a million features times
 # 256 classes in float64, and a crafted member that inflates further is refused unread.
 MODEL_MEMBER_BYTES = 1 << 31
+
+
+_METRICS = Fields({
+    "samples": int, "accuracy": NUMBER, "log_loss": NUMBER, "top_k": int, "top_k_accuracy": NUMBER,
+    **{f"{kind}_{average}": NUMBER for kind in ("precision", "recall", "f1") for average in ("macro", "weighted")},
+    "per_class": TableOf(TableOf(NUMBER)), "confusion_matrix": ListOf(ListOf(int)),
+}, required=("accuracy", "log_loss"))
+# The header fields the commands read, with their forms (other keys may follow in later versions).
+HEADER_SCHEMA = Fields({
+    "softreg_version": str,
+    "dataset": Fields({"name": str, "path": str, "format": str, "description": str, "sha256": (str, type(None)),
+                       "rows": int, "dropped_rows": int, "zero_based": (bool, type(None)), "named_features": bool,
+                       "params": TableOf((str, int, float))}),
+    "split": Fields({"seed": int, "val_fraction": NUMBER, "test_fraction": NUMBER, "train_rows": int, "val_rows": int,
+                     "test_rows": int}),
+    "stop_reason": str, "stop_message": str,
+    "stop_details": Fields({"epoch": int, "grad_norm": OPTIONAL_NUMBER, "relative": NUMBER, "tol": OPTIONAL_NUMBER,
+                            "best_epoch": int, "best_val": OPTIONAL_NUMBER, "kept_best": bool},
+                           required=("epoch", "grad_norm", "relative", "tol", "best_epoch", "best_val", "kept_best")),
+    "epochs": int, "best_epoch": int, "lipschitz": NUMBER, "step_sizes": TableOf(NUMBER),
+    "halvings": ListOf(ListOf(NUMBER)), "restarts": int, "seconds": NUMBER, "engine_events": ListOf(str),
+    "interrupted_by": str,
+    "history": Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in ("train_loss", "grad_norm", "step")},
+                       **{key: ListOf(OPTIONAL_NUMBER) for key in ("val_loss", "val_accuracy")}},
+                      required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy")),
+    "metrics": TableOf(_METRICS),
+}, required=("config", "dataset", "split"))
 
 
 class ModelFileError(ValueError):
@@ -135,8 +163,8 @@ def read_model_file(path: str | Path) -> ModelFile:
         raise ModelFileError(f"'{path}' is not a softreg model: arrays {missing} are missing")
     try:
         header = json.loads(str(arrays["header"]))
-    except json.JSONDecodeError as error:
-        raise ModelFileError(f"'{path}': the model header is not valid JSON ({error})") from None
+    except (ValueError, RecursionError) as error:  # also a 5,000-digit number, or nesting 100,000 deep
+        raise ModelFileError(f"'{path}': the model header is not valid JSON ({str(error)[:120]})") from None
     if not isinstance(header, dict) or header.get("format") != "softreg-model":
         raise ModelFileError(f"'{path}' is not a softreg model (no softreg header)")
     version_number = header.get("format_version")
@@ -176,8 +204,13 @@ def _check_contents(path: Path, header: dict, arrays: dict) -> None:
         header["config"] = resolve_config(header["config"], source="the model's stored config").to_dict()
     except (ConfigError, TypeError) as error:
         raise ModelFileError(f"'{path}': {error}; the file is damaged or was edited") from None
-    if not isinstance(header.get("metrics", {}), dict) or not isinstance(header.get("history", {}), dict):
-        raise ModelFileError(f"'{path}': the stored metrics or history are not tables; the file is damaged or was edited")
+    try:
+        check(header, HEADER_SCHEMA, "header")
+    except SchemaError as error:
+        raise ModelFileError(f"'{path}': the model {error}; the file is damaged or was edited") from None
+    history = header.get("history", {})
+    if len({len(values) for values in history.values()}) > 1:
+        raise ModelFileError(f"'{path}': the stored history's columns differ in length; the file is damaged or was edited")
     weights = arrays["weights"]
     if weights.ndim != 2 or weights.dtype.kind != "f":
         raise ModelFileError(f"'{path}': weights must be a (features, classes) float array, got {weights.dtype} "
