@@ -169,7 +169,8 @@ def test_resume_refuses_a_checkpoint_of_other_settings(prepared, tmp_path):
     from softreg.model.run.checkpoint import checkpoint_path, save_checkpoint
 
     out = tmp_path / "m.npz"
-    save_checkpoint(checkpoint_path(out), Checkpoint(np.zeros((12, 4)), np.zeros(4), 3, 0.1, 1.0, {}),
+    history = {key: [] for key in ("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy")}
+    save_checkpoint(checkpoint_path(out), Checkpoint(np.zeros((12, 4)), np.zeros(4), 3, 0.1, 1.0, history),
                     {"config": {"l2": 0.5}, "dataset_sha256": "other", "classes": []})
     result = runner.invoke(app, ["train", str(prepared), "--engine", "stream", "--resume", "--quiet",
                                  "--out", str(out)])

@@ -166,3 +166,38 @@ def test_terminal_escapes_in_names_are_printed_escaped(tmp_path):
                            arrays={"feature_names": np.asarray(["\x1b[31mred\x1b[0m", "b", "c", "d"])})
     done = softreg(["info", str(model)], tmp_path)
     assert done.returncode == 0 and "\x1b" not in done.stdout and "\\x1b[31mred" in done.stdout
+
+
+CRAFTED_CHECKPOINTS = {
+    "a history of the wrong type": (lambda d, a: d.update(history=[1, 2]), "checkpoint.history must be a table"),
+    "halvings of the wrong form": (lambda d, a: d.update(halvings="twice"), "checkpoint.halvings must be a list"),
+    "weights of another shape": (lambda d, a: a.update(W=np.zeros((7, 3)), b=np.zeros(3), best_W=np.zeros((7, 3)),
+                                                       best_b=np.zeros(3)),
+                                 "holds weights of shape (7, 3), and this run's are (64, 10)"),
+    "a bias that does not fit the weights": (lambda d, a: a.update(b=np.zeros(2)), "weights of shapes"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED_CHECKPOINTS))
+def test_a_crafted_checkpoint_is_refused_naming_what_is_wrong(tmp_path, case):
+    import json
+
+    model = tmp_path / "digits.npz"
+    checkpoint = tmp_path / "digits.checkpoint.npz"
+    # A real checkpoint: an interrupted run keeps one (every epoch writes one with the interval at 0).
+    script = ("import sys; from softreg.model.run import checkpoint as c; c.CHECKPOINT_SECONDS = 0.0\n"
+              "from softreg.data import load_dataset\nfrom softreg.model.run.config import resolve_config\n"
+              "from softreg.model.run.train import train_to_file\n"
+              "epochs = []\nconfig = resolve_config({}, {'dataset': 'digits', 'max_epochs': 40})\n"
+              f"train_to_file(load_dataset('digits'), config, {str(model)!r}, callback=epochs.append, "
+              "should_stop=lambda: len(epochs) > 5)\n")
+    assert subprocess.run([sys.executable, "-c", script], timeout=120).returncode == 0
+    assert checkpoint.exists()
+    arrays = dict(np.load(checkpoint, allow_pickle=False))
+    document = json.loads(str(arrays.pop("header")))
+    change, fragment = CRAFTED_CHECKPOINTS[case]
+    change(document, arrays)
+    np.savez(checkpoint, **arrays, header=np.asarray(json.dumps(document)))
+    done = softreg(["train", "digits", "--max-epochs", "40", "--resume", "--quiet", "--out", str(model)], tmp_path)
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 2 and fragment in message and "Traceback" not in message, message[-600:]

@@ -16,12 +16,23 @@ from pathlib import Path
 import numpy as np
 
 from softreg.data.formats.npz import NpzError, read_npz
+from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, TableOf, check
 from softreg.data.files import atomic_file
 from softreg.model.run.errors import RunError
 from softreg.model.run.persist import FORMAT_VERSION, MODEL_MEMBER_BYTES, _json_default
 from softreg.model.solve import Checkpoint
 
-CHECKPOINT_SECONDS = 5.0  # at most this much training is lost (and redone on resume)
+CHECKPOINT_SECONDS = 5.0
+_HISTORY = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in ("train_loss", "grad_norm", "step")},
+                   **{key: ListOf(OPTIONAL_NUMBER) for key in ("val_loss", "val_accuracy")}},
+                  required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"))
+# Every field a resumed run reads, with its form: a damaged checkpoint fails here, naming the field.
+CHECKPOINT_SCHEMA = Fields({
+    "format": str, "epoch": int, "last_step": NUMBER, "g0": NUMBER, "history": _HISTORY, "restarts": int,
+    "halvings": ListOf(ListOf(NUMBER)), "steps": ListOf(NUMBER), "best_val": OPTIONAL_NUMBER, "best_epoch": int,
+    "run": Fields({"config": TableOf((str, int, float, bool, type(None))), "dataset_sha256": (str, type(None)),
+                   "classes": ListOf(str)}, required=("config", "dataset_sha256", "classes")),
+}, required=("format", "epoch", "last_step", "g0", "history", "restarts", "halvings", "steps", "run"))  # at most this much training is lost (and redone on resume)
 MAY_CHANGE_ON_RESUME = ("max_epochs", "scheduler", "block_rows", "engine")
 
 
@@ -59,7 +70,9 @@ def load_checkpoint(path: str | Path):
     try:
         arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"), max_member_bytes=MODEL_MEMBER_BYTES)
         document = json.loads(str(arrays["header"]))
-        assert document.get("format") == CHECKPOINT_FORMAT
+        check(document, CHECKPOINT_SCHEMA, "checkpoint")
+        assert document["format"] == CHECKPOINT_FORMAT, f"its format is {document['format']!r}"
+        _check_weights(arrays)
         checkpoint = Checkpoint(W=arrays["W"], b=arrays["b"], epoch=int(document["epoch"]),
                                 last_step=float(document["last_step"]), g0=float(document["g0"]),
                                 history=document["history"], restarts=int(document["restarts"]),
@@ -67,9 +80,20 @@ def load_checkpoint(path: str | Path):
                                 best_val=float("inf") if document.get("best_val") is None else float(document["best_val"]),
                                 best_epoch=int(document.get("best_epoch", 0)), best_W=arrays.get("best_W"),
                                 best_b=arrays.get("best_b"))
-    except (NpzError, KeyError, ValueError, TypeError, AssertionError) as error:
+    except (NpzError, KeyError, ValueError, TypeError, AssertionError, RecursionError) as error:
         raise RunError(f"resume: {path} is not a softreg checkpoint ({error}).", "resume") from None
     return checkpoint, document["run"]
+
+
+def _check_weights(arrays: dict) -> None:
+    """W (D, K) and b (K,) float arrays, finite, and the best weights of the same shapes when kept."""
+    W, b = arrays["W"], arrays["b"]
+    assert W.ndim == 2 and W.dtype.kind == "f" and b.shape == (W.shape[1],) and b.dtype.kind == "f", \
+        f"weights of shapes {W.shape} and {b.shape}"
+    for name, like in (("best_W", W), ("best_b", b)):
+        if name in arrays:
+            assert arrays[name].shape == like.shape, f"{name} of shape {arrays[name].shape}, not {like.shape}"
+    assert all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"), "non-finite weights"
 
 
 def run_identity(config, dataset_sha256: str | None, classes) -> dict:
@@ -91,9 +115,14 @@ class Checkpoints:
         self.identity = identity
         return _CheckpointWriter(self.path, identity)
 
-    def load(self, identity: dict) -> Checkpoint:
-        """The checkpoint, refused (RunError) when it belongs to another config or dataset."""
+    def load(self, identity: dict, n_features: int | None = None) -> Checkpoint:
+        """The checkpoint, refused (RunError) when it belongs to another config or dataset, or its
+        weights are not (n_features, classes)."""
         checkpoint, saved = load_checkpoint(self.path)
+        expected = (checkpoint.W.shape[0] if n_features is None else n_features, len(identity["classes"]))
+        if checkpoint.W.shape != expected:
+            raise RunError(f"resume: {self.path} holds weights of shape {checkpoint.W.shape}, and this run's are "
+                           f"{expected}; train without resume to start over.", "resume")
         if saved.get("dataset_sha256") != identity["dataset_sha256"]:
             raise RunError(f"resume: {self.path} was written for other data (the dataset file changed since); train "
                            "without resume to start over.", "resume")

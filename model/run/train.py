@@ -92,7 +92,7 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
         raise RunError("resume needs the model path of the run to continue (its checkpoint is beside it).", "resume")
     if resume and config.batch_size is not None:
         raise RunError("resume continues a full-batch run; mini-batch runs (batch_size) keep no checkpoints.", "resume")
-    resume_from = checkpoints.load(identity) if resume else None
+    resume_from = checkpoints.load(identity, dataset.n_features) if resume else None
     # Checkpoints are of full-batch runs: a mini-batch epoch's state is the shuffling too.
     writer = checkpoints.writer(identity) if checkpoints is not None and config.batch_size is None else None
     fit = _fit_in_memory if config.engine == "memory" else _fit_from_storage
