@@ -19,16 +19,13 @@ from softreg.data.formats.npz import NpzError, read_npz
 from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, TableOf, check
 from softreg.data.files import atomic_file
 from softreg.model.run.errors import RunError
-from softreg.model.run.persist import FORMAT_VERSION, MODEL_MEMBER_BYTES, _json_default
+from softreg.model.run.persist import FORMAT_VERSION, HISTORY_SCHEMA, MODEL_MEMBER_BYTES, _json_default
 from softreg.model.solve import Checkpoint
 
 CHECKPOINT_SECONDS = 5.0
-_HISTORY = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in ("train_loss", "grad_norm", "step")},
-                   **{key: ListOf(OPTIONAL_NUMBER) for key in ("val_loss", "val_accuracy")}},
-                  required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"))
 # Every field a resumed run reads, with its form: a damaged checkpoint fails here, naming the field.
 CHECKPOINT_SCHEMA = Fields({
-    "format": str, "epoch": int, "last_step": NUMBER, "g0": NUMBER, "history": _HISTORY, "restarts": int,
+    "format": str, "epoch": int, "last_step": NUMBER, "g0": NUMBER, "history": HISTORY_SCHEMA, "restarts": int,
     "halvings": ListOf(ListOf(NUMBER)), "steps": ListOf(NUMBER), "best_val": OPTIONAL_NUMBER, "best_epoch": int,
     "run": Fields({"config": TableOf((str, int, float, bool, type(None))), "dataset_sha256": (str, type(None)),
                    "classes": ListOf(str)}, required=("config", "dataset_sha256", "classes")),

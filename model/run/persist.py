@@ -34,6 +34,10 @@ _METRICS = Fields({
     **{f"{kind}_{average}": NUMBER for kind in ("precision", "recall", "f1") for average in ("macro", "weighted")},
     "per_class": TableOf(TableOf(NUMBER)), "confusion_matrix": ListOf(ListOf(int)),
 }, required=("accuracy", "log_loss"))
+# A run's per-epoch history, as models and checkpoints store it.
+HISTORY_SCHEMA = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in ("train_loss", "grad_norm", "step")},
+                         **{key: ListOf(OPTIONAL_NUMBER) for key in ("val_loss", "val_accuracy")}},
+                        required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"))
 # The header fields the commands read, with their forms (other keys may follow in later versions).
 HEADER_SCHEMA = Fields({
     "softreg_version": str,
@@ -49,9 +53,7 @@ HEADER_SCHEMA = Fields({
     "epochs": int, "best_epoch": int, "lipschitz": NUMBER, "step_sizes": TableOf(NUMBER),
     "halvings": ListOf(ListOf(NUMBER)), "restarts": int, "seconds": NUMBER, "engine_events": ListOf(str),
     "interrupted_by": str,
-    "history": Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in ("train_loss", "grad_norm", "step")},
-                       **{key: ListOf(OPTIONAL_NUMBER) for key in ("val_loss", "val_accuracy")}},
-                      required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy")),
+    "history": HISTORY_SCHEMA,
     "metrics": TableOf(_METRICS),
 }, required=("config", "dataset", "split"))
 
