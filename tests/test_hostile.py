@@ -63,7 +63,38 @@ def write_model_with_zero_classes(folder):
     return folder / "zero.npz"
 
 
+def write_prepared_with_npz_labels(folder):
+    np.save(folder / "p.npy", np.random.default_rng(0).standard_normal((20, 3)))
+    np.savez(folder / "p.labels.npy", y=np.arange(20) % 2)  # savez adds .npz: move it over the labels' name
+    (folder / "p.labels.npy.npz").rename(folder / "p.labels.npy")
+    return folder / "p.npy"
+
+
+def write_prepared_with_deep_features(folder):
+    np.save(folder / "q.npy", np.random.default_rng(0).standard_normal((20, 3)))
+    np.save(folder / "q.labels.npy", np.arange(20) % 2)
+    (folder / "q.features.json").write_text('{"names": ' + "[" * 100_000 + "]" * 100_000 + ', "real": true}')
+    return folder / "q.npy"
+
+
+def write_config(folder, text: str):
+    (folder / "c.toml").write_text(text)
+    return folder / "c.toml"
+
+
 CASES = {
+    "a config nested 5,000 deep": (
+        lambda f: ["train", "--config", str(write_config(f, 'dataset = "iris"\nx = ' + "[" * 5000 + "]" * 5000 + "\n")),
+                   "--quiet", "--out", str(f / "m.npz")], 2, "nests arrays or tables too deeply"),
+    "a config with a 1 MB dataset string": (
+        lambda f: ["train", "--config", str(write_config(f, 'dataset = "' + "a" * 1_000_000 + '"\n')), "--quiet"], 2,
+        "key 'dataset' is 1,000,000 characters long; at most 4,096"),
+    "a prepared dataset whose labels are an .npz": (
+        lambda f: ["train", str(write_prepared_with_npz_labels(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        "p.labels.npy: an .npz archive, not the .npy array"),
+    "a prepared dataset whose features JSON nests 100,000 deep": (
+        lambda f: ["train", str(write_prepared_with_deep_features(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        "q.features.json: not the JSON object"),
     "gradcheck on a 3 KB svmlight file with index 9,999,999": (
         lambda f: ["gradcheck", str(write_svmlight_with_a_huge_index(f))], 2, "gradcheck checks batches of at most"),
     "svmlight labels 0.5 and 1.5": (

@@ -63,6 +63,11 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
         X = np.load(path, mmap_mode="r" if memory_map else None, allow_pickle=False)
         y = np.load(paths["labels"], allow_pickle=False)
         weights = np.load(paths["weights"], allow_pickle=False) if with_weights else None
+        for name, array in (("X", X), ("labels", y), ("weights", weights)):
+            if array is not None and not isinstance(array, np.ndarray):  # np.load opens an .npz as an archive
+                raise DataError(f"{paths[name]}: an .npz archive, not the .npy array a prepared dataset holds.")
+    except DataError:
+        raise
     except ValueError as error:
         raise DataError(f"{path}: not a plain .npy array ({error}); softreg never loads pickled objects.") from None
     except OSError as error:
@@ -98,7 +103,7 @@ def _read_features(features_path: Path) -> dict:
     try:
         features = json.loads(features_path.read_text(encoding="utf-8"))
         features["names"], features["real"]  # noqa: B018 - both keys must be there
-    except (OSError, ValueError, TypeError, KeyError) as error:
+    except (OSError, ValueError, TypeError, KeyError, RecursionError) as error:
         raise DataError(f"{features_path}: not the JSON object {{\"names\": [...], \"real\": true|false}} "
                         f"of a prepared dataset ({error}).") from None
     return features

@@ -76,6 +76,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("scheduler", _OPTIONAL_STR, None, "Dask scheduler", STOP, default_words="local"),
 )
 BY_KEY = {parameter.key: parameter for parameter in PARAMETERS}
+MAX_VALUE_CHARACTERS = 4096
 
 
 def _to_dict(self) -> dict:
@@ -121,6 +122,9 @@ def load_config_file(path: str | Path) -> dict:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file '{path}' is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{path}' nests arrays or tables too deeply to read; a softreg config is one "
+                          "flat table of keys") from None
     unknown = sorted(set(values) - set(BY_KEY))
     if unknown:
         raise ConfigError(
@@ -136,6 +140,9 @@ def resolve_config(file_values: dict | None = None, flags: dict | None = None, *
     values.update(file_values or {})
     values.update({key: value for key, value in (flags or {}).items() if value is not None})
     for key, value in values.items():
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARACTERS:
+            raise ConfigError(f"{source} key '{key}' is {len(value):,} characters long; at most "
+                              f"{MAX_VALUE_CHARACTERS:,} (the longest path a system allows)", key)
         if key not in BY_KEY:
             raise ConfigError(f"{source}: unknown key '{key}'; known keys are {', '.join(sorted(BY_KEY))}", key)
         types = BY_KEY[key].types
