@@ -57,14 +57,14 @@ def abridged(names: list[str]) -> str:
     return ", ".join(shown)
 
 
-def refuse_overwriting(flag: str, target, inputs: dict) -> None:
-    """Exit 2 when writing ``target`` would destroy an input: the file itself or one it consists of."""
+def refuse_overwriting(output: str, target, inputs: dict, flag: str = "--out") -> None:
+    """Exit 2 when writing ``target`` (named ``output``, set by ``flag``) would destroy an input:
+    the file itself or one it consists of."""
     from softreg.data.dataset import overwrites_input
 
     for name, files in inputs.items():
         hit = overwrites_input(target, files)
         if hit is not None:
             what = f"{name} itself" if hit == files[0] and hit == Path(target).resolve() else f"'{hit}', part of {name}"
-            fail(f"{flag} '{target}' is {what}; writing there would destroy it. Choose another "
-                 f"{flag.removesuffix(chr(39) + 's checkpoint')}.")
+            fail(f"{output} '{target}' is {what}; writing there would destroy it. Choose another {flag}.")
 

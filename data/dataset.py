@@ -96,16 +96,14 @@ def load_dataset(
     path = Path(spec)
     try:
         path.stat()
-    except FileNotFoundError:
-        pass
-    except OSError as error:  # a name longer than the file system allows, a loop of links
-        raise DataError(f"dataset '{spec[:200]}{'...' if len(spec) > 200 else ''}' cannot be opened "
-                        f"({error.strerror}).") from None
-    if not path.exists():
+    except (FileNotFoundError, NotADirectoryError):
         raise DataError(
             f"dataset '{spec}' is neither a built-in ({', '.join(BUILTINS)}, synthetic) nor an existing file. "
             "Pass a built-in name or the path of a .csv, .tsv, .npz or svmlight (.svm/.svmlight/.libsvm) file."
-        )
+        ) from None
+    except OSError as error:  # a name longer than the file system allows, a loop of links
+        raise DataError(f"dataset '{spec[:200]}{'...' if len(spec) > 200 else ''}' cannot be opened "
+                        f"({error.strerror}).") from None
     if path.is_dir() or path.suffix.lower() == ".parquet":
         from softreg.data.partitions import folder_digest, load_folder
 

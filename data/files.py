@@ -38,6 +38,13 @@ class UnwritableOutput(OSError):
         self.kind = kind
 
 
+def _kind(mode: int) -> str:
+    """A file's kind in words, from its stat mode."""
+    return ("a regular file" if stat.S_ISREG(mode) else "a directory" if stat.S_ISDIR(mode) else
+            "a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+
+
 def not_regular(path: str | Path) -> str | None:
     """What an input path is when it is not a regular file ("a FIFO", "a character device",
     ...), following links; None for a regular file or a missing one (its reader says that).
@@ -46,11 +53,7 @@ def not_regular(path: str | Path) -> str | None:
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    if stat.S_ISREG(mode):
-        return None
-    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
-            "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
-            "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    return None if stat.S_ISREG(mode) else _kind(mode)
 
 
 def output_kind(path: str | Path) -> str:
@@ -66,8 +69,7 @@ def output_kind(path: str | Path) -> str:
         return "regular"
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
         return "stream"
-    kind = "a directory" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else \
-        "a socket" if stat.S_ISSOCK(mode) else "a special file"
+    kind = _kind(mode)
     raise UnwritableOutput(f"'{path}' is {kind}; an output must be a regular file (or a new path), a character "
                            "device or a FIFO", kind)
 

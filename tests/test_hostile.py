@@ -35,51 +35,53 @@ def write_wide_csv(folder, columns: int = 150_000):
     return path
 
 
+def prepared_by_hand(folder, name: str, X=None, labels=None):
+    """A prepared dataset NAME.npy written directly (20 x 3 rows, two classes unless given)."""
+    np.save(folder / f"{name}.npy", np.random.default_rng(0).standard_normal((20, 3)) if X is None else X)
+    np.save(folder / f"{name}.labels.npy", np.arange(20) % 2 if labels is None else labels)
+    return folder / f"{name}.npy"
+
+
 def write_prepared_with_fractional_labels(folder):
-    X = np.random.default_rng(0).standard_normal((20, 3))
-    np.save(folder / "frac.npy", X)
-    np.save(folder / "frac.labels.npy", np.linspace(0, 1, 20))
-    return folder / "frac.npy"
+    return prepared_by_hand(folder, "frac", labels=np.linspace(0, 1, 20))
 
 
 def write_prepared_with_nan(folder):
     X = np.random.default_rng(0).standard_normal((20, 3))
     X[7, 1] = np.nan
-    np.save(folder / "nan.npy", X)
-    np.save(folder / "nan.labels.npy", np.arange(20) % 2)
-    return folder / "nan.npy"
+    return prepared_by_hand(folder, "nan", X=X)
 
 
 def write_model_with_zero_classes(folder):
-    import json
-
     trained = folder / "ok.npz"
     assert softreg(["train", "iris", "--quiet", "--out", str(trained)], folder).returncode == 0
     arrays = dict(np.load(trained, allow_pickle=False))
     arrays.update(weights=np.zeros((4, 0)), bias=np.zeros(0), classes=np.zeros(0, dtype=np.int64))
-    header = json.loads(str(arrays["header"]))
-    arrays["header"] = np.asarray(json.dumps(header))
     np.savez(folder / "zero.npz", **arrays)
     return folder / "zero.npz"
 
 
 def write_prepared_with_npz_labels(folder):
-    np.save(folder / "p.npy", np.random.default_rng(0).standard_normal((20, 3)))
+    path = prepared_by_hand(folder, "p")
     np.savez(folder / "p.labels.npy", y=np.arange(20) % 2)  # savez adds .npz: move it over the labels' name
     (folder / "p.labels.npy.npz").rename(folder / "p.labels.npy")
-    return folder / "p.npy"
+    return path
 
 
 def write_prepared_with_deep_features(folder):
-    np.save(folder / "q.npy", np.random.default_rng(0).standard_normal((20, 3)))
-    np.save(folder / "q.labels.npy", np.arange(20) % 2)
+    path = prepared_by_hand(folder, "q")
     (folder / "q.features.json").write_text('{"names": ' + "[" * 100_000 + "]" * 100_000 + ', "real": true}')
-    return folder / "q.npy"
+    return path
 
 
 def write_config(folder, text: str):
     (folder / "c.toml").write_text(text)
     return folder / "c.toml"
+
+
+def train_on(make_dataset):
+    """The arguments of `softreg train` on the dataset ``make_dataset(folder)`` writes."""
+    return lambda folder: ["train", str(make_dataset(folder)), "--quiet", "--out", str(folder / "m.npz")]
 
 
 CASES = {
@@ -90,21 +92,21 @@ CASES = {
         lambda f: ["train", "--config", str(write_config(f, 'dataset = "' + "a" * 1_000_000 + '"\n')), "--quiet"], 2,
         "key 'dataset' is 1,000,000 characters long; at most 4,096"),
     "a prepared dataset whose labels are an .npz": (
-        lambda f: ["train", str(write_prepared_with_npz_labels(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        train_on(write_prepared_with_npz_labels), 2,
         "p.labels.npy: an .npz archive, not the .npy array"),
     "a prepared dataset whose features JSON nests 100,000 deep": (
-        lambda f: ["train", str(write_prepared_with_deep_features(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        train_on(write_prepared_with_deep_features), 2,
         "q.features.json: not the JSON object"),
     "gradcheck on a 3 KB svmlight file with index 9,999,999": (
         lambda f: ["gradcheck", str(write_svmlight_with_a_huge_index(f))], 2, "gradcheck checks batches of at most"),
     "svmlight labels 0.5 and 1.5": (
-        lambda f: ["train", str(write_fractional_svmlight(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        train_on(write_fractional_svmlight), 2,
         "the labels holds non-integer numbers (0.5"),
     "a prepared .npy with fractional labels": (
-        lambda f: ["train", str(write_prepared_with_fractional_labels(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        train_on(write_prepared_with_fractional_labels), 2,
         "frac.labels.npy: the labels holds non-integer numbers"),
     "a prepared .npy holding NaN, in memory": (
-        lambda f: ["train", str(write_prepared_with_nan(f)), "--quiet", "--out", str(f / "m.npz")], 2,
+        train_on(write_prepared_with_nan), 2,
         "1 rows hold NaN or infinite values (first at row 7)"),
     "a model with zero classes": (
         lambda f: ["info", str(write_model_with_zero_classes(f))], 2, "a model has at least 2"),

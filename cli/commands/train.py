@@ -94,9 +94,10 @@ def check_outputs(config, config_file, model_path: Path, plot) -> None:
     from softreg.model.run.checkpoint import checkpoint_path
 
     inputs = {"the dataset": dataset_files(config.dataset), "the --config file": dataset_files(config_file)}
-    for flag, target in (("--out", model_path), ("--out's checkpoint", checkpoint_path(model_path)), ("--plot", plot)):
+    for output, target, flag in (("--out", model_path, "--out"), ("--out's checkpoint", checkpoint_path(model_path),
+                                                                   "--out"), ("--plot", plot, "--plot")):
         if target is not None:
-            refuse_overwriting(flag, target, inputs)
+            refuse_overwriting(output, target, inputs, flag)
     if plot is not None and Path(plot).resolve() == Path(model_path).resolve():
         fail(f"--plot '{plot}' is also the model file (--out); give them different names.")
     with reported():

@@ -116,6 +116,8 @@ class Engine:
     ``_close``; ``_open`` leaves nothing open when it fails."""
 
     _depth = 0  # entered this many times
+    # The config keys an engine takes as constructor keywords (the run layer passes exactly these).
+    config_keys: tuple[str, ...] = ("block_rows",)
 
     def sibling(self, sample_weight: np.ndarray | None) -> "WeightedView":
         """The same rows and blocks, on the same pool, file or cluster, with other row weights

@@ -69,6 +69,8 @@ class DaskEngine(Engine):
     each) is started and stopped with the engine; with an address, the user's cluster is used.
     """
 
+    config_keys = ("block_rows", "scheduler")
+
     def __init__(self, path, y: np.ndarray, sample_weight: np.ndarray | None = None, *, n_classes: int,
                  block_rows: int | None = None, standardization=None, scheduler: str | None = None,
                  n_workers: int | None = None):

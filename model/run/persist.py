@@ -123,6 +123,7 @@ class ModelFile:
     bias: np.ndarray
     feature_mean: np.ndarray
     feature_scale: np.ndarray
+    config: object = None  # the stored config, resolved and checked (a TrainConfig)
 
     def __post_init__(self):
         W_raw = self.weights / self.feature_scale[:, None]
@@ -136,10 +137,10 @@ class ModelFile:
 
 def load_model(path: str | Path):
     """Read a model file into (SoftmaxRegression, header). Raises ModelFileError when it is not one."""
-    from softreg.model.run.config import estimator_from_config, resolve_config
+    from softreg.model.run.config import estimator_from_config
 
     model = read_model_file(path)
-    estimator = estimator_from_config(resolve_config(model.header["config"]))
+    estimator = estimator_from_config(model.config)
     estimator.classes_ = model.classes_
     estimator.feature_mean_ = model.feature_mean
     estimator.feature_scale_ = model.feature_scale
@@ -179,7 +180,7 @@ def read_model_file(path: str | Path) -> ModelFile:
             f"'{path}' has model format version {version_number}, newer than this softreg "
             f"({version('softreg')}) reads (up to {FORMAT_VERSION}); upgrade softreg"
         )
-    _check_contents(path, header, arrays)
+    config = _check_contents(path, header, arrays)
     classes = arrays["classes"]
     if classes.dtype.kind == "S":  # bytes written by hand or another tool: labels are text
         classes = classes.astype(str)
@@ -188,11 +189,12 @@ def read_model_file(path: str | Path) -> ModelFile:
         raise ModelFileError(f"'{path}': the classes must be distinct integers or strings, got {classes!r}")
     header["feature_names"] = [str(name) for name in arrays["feature_names"]]
     return ModelFile(path, header, classes, arrays["weights"], arrays["bias"], arrays["feature_mean"],
-                     arrays["feature_scale"])
+                     arrays["feature_scale"], config)
 
 
-def _check_contents(path: Path, header: dict, arrays: dict) -> None:
-    """A damaged or hand-edited file fails here, naming what is inconsistent, not later in numpy."""
+def _check_contents(path: Path, header: dict, arrays: dict):
+    """A damaged or hand-edited file fails here, naming what is inconsistent, not later in numpy.
+    Returns the stored config, resolved (its dict form replaces the header's)."""
     absent = [key for key in REQUIRED_HEADER_KEYS if not isinstance(header.get(key), dict)]
     if absent:
         raise ModelFileError(f"'{path}': the model header lacks {absent}; the file is damaged or not written by softreg")
@@ -203,7 +205,8 @@ def _check_contents(path: Path, header: dict, arrays: dict) -> None:
         raise ModelFileError(f"'{path}': the stored config has unknown keys {unknown}; the file is damaged or was edited")
     try:
         # Every key present and in range: the commands read the config without further checks.
-        header["config"] = resolve_config(header["config"], source="the model's stored config").to_dict()
+        config = resolve_config(header["config"], source="the model's stored config")
+        header["config"] = config.to_dict()
     except (ConfigError, TypeError) as error:
         raise ModelFileError(f"'{path}': {error}; the file is damaged or was edited") from None
     try:
@@ -231,6 +234,7 @@ def _check_contents(path: Path, header: dict, arrays: dict) -> None:
     if any(a.dtype.kind != "f" or not np.isfinite(a).all() for a in numeric) or not (arrays["feature_scale"] > 0).all():
         raise ModelFileError(f"'{path}': the weights, bias or scaling hold non-numbers, NaN or infinity; "
                              "the file is damaged")
+    return config
 
 
 def _json_default(value):

@@ -186,9 +186,9 @@ def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_st
     train_weights[train_rows] = estimator.training_weights(base, y[train_rows])
     validation_weights = np.zeros(len(y))
     validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
-    options = {"scheduler": config.scheduler} if config.engine == "dask" else {}
-    engine = engine_class(config.engine)(_row_source(dataset, config), y_index, train_weights, n_classes=len(classes),
-                                    block_rows=config.block_rows, **options)
+    engine_type = engine_class(config.engine)
+    options = {key: getattr(config, key) for key in engine_type.config_keys}
+    engine = engine_type(_row_source(dataset, config), y_index, train_weights, n_classes=len(classes), **options)
     start = time.perf_counter()
     with engine:
         estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,
