@@ -251,7 +251,14 @@ def _drop_missing_rows(dataset: Dataset, missing: str) -> Dataset:
 def class_labels(path, y: np.ndarray, where: str = "y") -> np.ndarray:
     """Labels stored as numbers (svmlight, .npz, a prepared .npy) as class labels: whole floats
     become integers, and a fraction such as 0.5 is refused naming the file (softreg is a
-    classifier, not a regressor); NaN labels are left for the missing-value rules."""
+    classifier, not a regressor); NaN labels are left for the missing-value rules. Byte strings
+    (numpy's ``S`` arrays) become text when they are UTF-8, as the same labels in a CSV would."""
+    if y.dtype.kind == "S":
+        try:
+            return np.char.decode(y, "utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path}: {where} holds byte strings that are not UTF-8 text ({error.object[:40]!r}); "
+                            "class labels must be integers or text.") from None
     if y.dtype.kind != "f":
         return y
     finite = np.isfinite(y)

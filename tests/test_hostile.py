@@ -4,6 +4,7 @@ and no bound overrun. Each case is a whole `softreg` process with a timeout."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 import time
 
@@ -74,6 +75,33 @@ def write_prepared_with_deep_features(folder):
     return path
 
 
+def write_npz_dataset(folder, name: str, y) -> Path:
+    np.savez(folder / name, X=np.random.default_rng(0).standard_normal((20, 3)), y=y)
+    return folder / name
+
+
+def write_npz_dataset_with_patched_members(folder, name: str, *, flags: int = 0, method: int | None = None):
+    """An .npz dataset whose zip headers (local and central) say encrypted (flag bit 0) or name a
+    compression method zipfile cannot read: the fields numpy's reader trips on."""
+    import struct
+
+    path = write_npz_dataset(folder, name, np.arange(20) % 2)
+    data = bytearray(path.read_bytes())
+    patched = 0
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        start = data.find(signature)
+        while start >= 0:
+            (flag,) = struct.unpack_from("<H", data, start + flag_at)
+            struct.pack_into("<H", data, start + flag_at, flag | flags)
+            if method is not None:
+                struct.pack_into("<H", data, start + method_at, method)
+            patched += 1
+            start = data.find(signature, start + 4)
+    assert patched == 4  # two members, each with a local and a central header
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_config(folder, text: str):
     (folder / "c.toml").write_text(text)
     return folder / "c.toml"
@@ -97,6 +125,15 @@ CASES = {
     "a prepared dataset whose features JSON nests 100,000 deep": (
         train_on(write_prepared_with_deep_features), 2,
         "q.features.json: not the JSON object"),
+    ".npz data whose labels are byte strings that are not UTF-8": (
+        train_on(lambda f: write_npz_dataset(f, "latin.npz", np.array([b"\xe9t\xe9", b"b"] * 10))), 2,
+        "latin.npz: y holds byte strings that are not UTF-8 text"),
+    ".npz data with encrypted members": (
+        train_on(lambda f: write_npz_dataset_with_patched_members(f, "enc.npz", flags=1)), 2,
+        "enc.npz: not a readable .npz archive (File <ZipInfo filename='X.npy'"),
+    ".npz data with an unknown compression method": (
+        train_on(lambda f: write_npz_dataset_with_patched_members(f, "unk.npz", method=99)), 2,
+        "unk.npz: not a readable .npz archive (That compression method is not supported)"),
     "gradcheck on a 3 KB svmlight file with index 9,999,999": (
         lambda f: ["gradcheck", str(write_svmlight_with_a_huge_index(f))], 2, "gradcheck checks batches of at most"),
     "svmlight labels 0.5 and 1.5": (
@@ -179,6 +216,8 @@ CRAFTED = {
                                       "header.dataset.path must be a string"),
     "stop details without their numbers": (dict(mutate=lambda h: h.update(stop_details={"epoch": 3})),
                                            "header.stop_details.grad_norm is missing"),
+    "a convergence stop whose gradient is null": (dict(mutate=lambda h: h["stop_details"].update(grad_norm=None)),
+                                                  "header.stop_details.grad_norm must be a number for stop_reason"),
 }
 
 
@@ -234,3 +273,58 @@ def test_a_crafted_checkpoint_is_refused_naming_what_is_wrong(tmp_path, case):
     done = softreg(["train", "digits", "--max-epochs", "40", "--resume", "--quiet", "--out", str(model)], tmp_path)
     message = " ".join(done.stderr.split())
     assert done.returncode == 2 and fragment in message and "Traceback" not in message, message[-600:]
+
+
+def _serve_in_a_thread(server):
+    import threading
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.server_address[1]}"
+
+
+class _Noise:
+    """A port that answers every connection with bytes whose length prefix claims exabytes."""
+
+    def __init__(self):
+        import socketserver
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.sendall(b"\xff" * 64)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+
+
+@pytest.mark.parametrize("kind", ["web server", "noise"])
+def test_a_scheduler_address_that_is_not_dask_is_exit_2_within_the_handshake_timeout(tmp_path, kind):
+    """A web server once hung softreg until killed, and noise made Dask allocate 3 EiB."""
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler) if kind == "web server" else _Noise().server
+    address = _serve_in_a_thread(server)
+    try:
+        assert softreg(["prepare", "iris", str(tmp_path / "i.npy")], tmp_path).returncode == 0
+        start = time.perf_counter()
+        done = softreg(["train", str(tmp_path / "i.npy"), "--engine", "dask", "--scheduler", address, "--quiet",
+                        "--out", str(tmp_path / "m.npz")], tmp_path, timeout=60)
+        elapsed = time.perf_counter() - start
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 2, message
+    assert f"the address '{address}' answers, but not as a Dask scheduler" in message and "Traceback" not in message
+    assert ("no Dask handshake within 5 s" if kind == "web server" else "claims 18,446,744,073,709,551,615 bytes") in message
+    assert elapsed < 30 and not (tmp_path / "m.npz").exists()
+
+
+def test_npz_labels_stored_as_utf8_bytes_train_as_text(tmp_path):
+    """numpy's ``S`` labels were a scikit-learn TypeError traceback; UTF-8 bytes are the text they spell."""
+    from softreg.data import load_dataset
+
+    data = load_dataset(str(write_npz_dataset(tmp_path, "b.npz", np.array(["été".encode(), b"b"] * 10))))
+    assert data.y.dtype.kind == "U" and sorted(set(data.y)) == ["b", "été"]
+    done = softreg(train_on(lambda f: f / "b.npz")(tmp_path), tmp_path)
+    assert done.returncode == 0, done.stderr
+    shown = softreg(["info", str(tmp_path / "m.npz")], tmp_path)
+    assert shown.returncode == 0 and "été" in shown.stdout

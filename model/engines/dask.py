@@ -28,6 +28,58 @@ from softreg.model.math.lipschitz import block_gram_product, lipschitz_power_ite
 from softreg.model.math.softmax import normalized_weights
 
 MAX_BLOCKS = 1000
+HANDSHAKE_SECONDS = 5.0
+# A Dask scheduler's handshake (compression, python version, pickle protocol) is about 60
+# bytes; the first frame's length prefix of anything else can claim exabytes.
+MAX_HANDSHAKE_BYTES = 65536
+
+
+def _read_exactly(connection, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def probe_scheduler(address: str, seconds: float = HANDSHAKE_SECONDS) -> None:
+    """Check that ``address`` speaks Dask's protocol before ``Client`` is let near it.
+
+    A Dask scheduler sends its handshake as soon as a connection opens: an 8-byte length, then
+    a msgpack frame naming its pickle protocol. Anything else (a web server waiting for a
+    request, a port that answers with noise) made ``Client`` wait for ever or allocate the
+    length that noise claimed; here it is a bounded read and one error naming the address.
+    Only plain tcp:// is probed: tls:// needs the cluster's certificates, which ``Client``
+    brings.
+    """
+    import socket
+    import struct
+
+    if address.startswith("tls://"):
+        return
+    host, _, port = address.removeprefix("tcp://").rpartition(":")
+    wrong = (f"the address {address!r} answers, but not as a Dask scheduler ({{}}); check the host and port "
+             "(a scheduler listens on 8786 by default; its dashboard port speaks HTTP, not Dask)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds) as connection:
+            connection.settimeout(seconds)
+            prefix = _read_exactly(connection, 8)
+            if len(prefix) < 8:
+                raise EngineError(wrong.format("it closed the connection without a Dask handshake"))
+            (size,) = struct.unpack("<Q", prefix)
+            if size > MAX_HANDSHAKE_BYTES:
+                raise EngineError(wrong.format(f"its first message claims {size:,} bytes; a Dask handshake "
+                                               f"is under {MAX_HANDSHAKE_BYTES:,}"))
+            frame = _read_exactly(connection, size)
+    except TimeoutError:
+        raise EngineError(wrong.format(f"no Dask handshake within {seconds:g} s")) from None
+    except OSError as error:
+        raise EngineError(f"cannot reach the Dask scheduler at {address!r} ({error.strerror or error}); check "
+                          "the address (for example tcp://host:8786) and that the scheduler is running.") from None
+    if len(frame) < size or b"pickle-protocol" not in frame:
+        raise EngineError(wrong.format("its first message is not a Dask handshake"))
 
 def environment_versions() -> dict:
     """The versions that must agree between this process and every worker."""
@@ -162,7 +214,8 @@ class DaskEngine(Engine):
                                                  silence_logs=logging.CRITICAL)
                 self._client = Client(self._cluster)
             else:
-                self._client = Client(self.scheduler, timeout="5s")
+                probe_scheduler(self.scheduler, HANDSHAKE_SECONDS)
+                self._client = Client(self.scheduler, timeout=f"{HANDSHAKE_SECONDS:g}s")
         except (OSError, TimeoutError) as error:
             self._close()
             raise EngineError(f"cannot reach the Dask scheduler at {self.scheduler!r} ({error}); check the address "

@@ -19,6 +19,7 @@ import numpy as np
 from softreg.data.formats.npz import NpzError, read_npz
 from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, SchemaError, TableOf, check
 from softreg.model.math.softmax import softmax
+from softreg.model.solve.result import STOP_NUMBERS
 from softreg.data.files import UnwritableOutput, atomic_file, output_kind
 
 FORMAT_VERSION = 1
@@ -213,6 +214,15 @@ def _check_contents(path: Path, header: dict, arrays: dict):
         check(header, HEADER_SCHEMA, "header")
     except SchemaError as error:
         raise ModelFileError(f"'{path}': the model {error}; the file is damaged or was edited") from None
+    details = header.get("stop_details")
+    if details is not None:
+        needed = list(STOP_NUMBERS.get(header.get("stop_reason"), ()))
+        if header.get("stop_reason") == "interrupted" and details["kept_best"]:
+            needed.append("best_val")
+        for key in needed:
+            if details[key] is None:
+                raise ModelFileError(f"'{path}': the model header.stop_details.{key} must be a number for stop_reason "
+                                     f"{header['stop_reason']!r}, got None; the file is damaged or was edited")
     history = header.get("history", {})
     if len({len(values) for values in history.values()}) > 1:
         raise ModelFileError(f"'{path}': the stored history's columns differ in length; the file is damaged or was edited")

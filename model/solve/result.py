@@ -170,6 +170,11 @@ def parameter_setting(key: str, value) -> str:
     return f"{key} {value!r}"
 
 
+# The numbers of stop_details each stop's message is made of (the others may be None).
+STOP_NUMBERS = {"converged": ("grad_norm", "relative", "tol"), "precision": ("grad_norm", "relative", "tol"),
+                "max_epochs": ("grad_norm", "relative", "tol"), "early_stopped": ("best_val",)}
+
+
 def stop_message(reason: str, details: dict, name=parameter_name, setting=parameter_setting) -> str:
     """Why a run stopped; ``details`` as in TrainResult.stop_details. Parameters are named by
     ``name(key)`` and settings by ``setting(key, value)``: by default as a Python caller spells
