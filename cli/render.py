@@ -173,12 +173,12 @@ def metrics_table(metrics: dict) -> Table:
     rows = [("accuracy", "accuracy"), ("log loss", "log_loss")]
     first = metrics[splits[0]]
     if "top_k_accuracy" in first:
-        rows.append((f"top-{first['top_k']} accuracy", "top_k_accuracy"))
+        rows.append((f"top-{first.get('top_k', 'k')} accuracy", "top_k_accuracy"))
     for average in ("macro", "weighted"):
         for name in ("precision", "recall", "f1"):
             rows.append((f"{name} ({average})", f"{name}_{average}"))
     for label, key in rows:
-        table.add_row(label, *(fmt(metrics[s][key]) for s in splits))
+        table.add_row(label, *(fmt(metrics[s].get(key)) for s in splits))
     return table
 
 

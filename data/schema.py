@@ -3,8 +3,9 @@ boundary: a damaged or crafted header fails here with one error naming the field
 as a KeyError or TypeError deep in the code that trusted it.
 
 A schema is a type or tuple of types (``bool`` is never taken for a number), :class:`Fields`
-(a table with known keys, some required; other keys are allowed), :class:`TableOf` (any string
-keys, one schema for the values) or :class:`ListOf`.
+(a table with known keys, some required; other keys are allowed unless it is ``closed``), :class:`TableOf` (any string
+keys, one schema for the values), :class:`ListOf` or :class:`Row` (a list of fixed length, one
+schema per position).
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ MAX_ITEMS = 10_000_000  # entries of one list of a header
 class SchemaError(ValueError):
     """A value that does not have the declared form; ``field`` names where, as a.b[3].c."""
 
-    def __init__(self, field_name: str, expected: str | None, value=None):
+    def __init__(self, field_name: str, expected: str | None, value=None, unexpected: list | None = None):
         shown = repr(value)
-        super().__init__(f"{field_name} is missing" if expected is None else
-                         f"{field_name} must be {expected}, got {shown[:60]}{'...' if len(shown) > 60 else ''}")
+        if unexpected is not None:
+            message = f"{field_name} is not one of the fields there ({', '.join(unexpected)})"
+        elif expected is None:
+            message = f"{field_name} is missing"
+        else:
+            message = f"{field_name} must be {expected}, got {shown[:60]}{'...' if len(shown) > 60 else ''}"
+        super().__init__(message)
         self.field = field_name
 
 
@@ -29,6 +35,7 @@ class SchemaError(ValueError):
 class Fields:
     schemas: dict
     required: tuple = ()
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,11 @@ class TableOf:
 class ListOf:
     items: object
     max_items: int = MAX_ITEMS
+
+
+@dataclass(frozen=True)
+class Row:
+    items: tuple
 
 
 NUMBER = (int, float)
@@ -56,6 +68,10 @@ def check(value, schema, field_name: str) -> None:
         for key in schema.required:
             if key not in value:
                 raise SchemaError(f"{field_name}.{key}", None)
+        if schema.closed:
+            for key in value:
+                if key not in schema.schemas:
+                    raise SchemaError(f"{field_name}.{str(key)[:40]}", None, unexpected=list(schema.schemas))
         for key, sub in schema.schemas.items():
             if key in value:
                 check(value[key], sub, f"{field_name}.{key}")
@@ -69,6 +85,11 @@ def check(value, schema, field_name: str) -> None:
             raise SchemaError(field_name, f"a list of at most {schema.max_items:,} entries", value)
         for index, item in enumerate(value):
             check(item, schema.items, f"{field_name}[{index}]")
+    elif isinstance(schema, Row):
+        if not isinstance(value, list) or len(value) != len(schema.items):
+            raise SchemaError(field_name, f"a list of exactly {len(schema.items)} entries", value)
+        for index, (item, sub) in enumerate(zip(value, schema.items)):
+            check(item, sub, f"{field_name}[{index}]")
     else:
         types = schema if isinstance(schema, tuple) else (schema,)
         if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):

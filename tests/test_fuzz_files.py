@@ -70,7 +70,10 @@ def header_edits(draw, document: dict):
 
 
 def check_exit_0_or_2(result, output: Path | None = None) -> None:
-    assert result.exit_code in (0, 2), result.output[-2000:]
+    import traceback
+
+    where = "".join(traceback.format_exception(*result.exc_info)[-8:]) if result.exc_info else ""
+    assert result.exit_code in (0, 2), result.output[-1000:] + where
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
     if result.exit_code == 2:

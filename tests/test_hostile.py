@@ -218,6 +218,11 @@ CRAFTED = {
                                            "header.stop_details.grad_norm is missing"),
     "a convergence stop whose gradient is null": (dict(mutate=lambda h: h["stop_details"].update(grad_norm=None)),
                                                   "header.stop_details.grad_norm must be a number for stop_reason"),
+    # Found by tests/test_fuzz_files.py: each crashed `info` with a KeyError or unpacking error.
+    "test metrics without the f1 score": (dict(mutate=lambda h: h["metrics"]["test"].pop("f1_macro")),
+                                         "header.metrics.test.f1_macro is missing"),
+    "halvings that are not (epoch, step) pairs": (dict(mutate=lambda h: h.update(halvings=[[]])),
+                                                  "header.halvings[0] must be a list of exactly 2 entries"),
 }
 
 
@@ -240,9 +245,28 @@ def test_terminal_escapes_in_names_are_printed_escaped(tmp_path):
     assert done.returncode == 0 and "\x1b" not in done.stdout and "\\x1b[31mred" in done.stdout
 
 
+def test_lone_surrogates_in_a_model_header_are_printed_escaped(tmp_path):
+    """JSON may spell half a UTF-16 pair (\\ud800), which no terminal encoding can print."""
+    def mutate(header):
+        header["dataset"]["path"] = "iris\ud800"
+        header["config"]["dataset"] = "iris\udc00x"
+
+    model = _crafted_model(tmp_path, "surrogates.npz", mutate=mutate)
+    done = softreg(["info", str(model)], tmp_path)
+    assert done.returncode == 0 and "iris\\ud800" in done.stdout and "iris\\udc00x" in done.stdout, done.stderr
+    done = softreg(["predict", str(model), "iris"], tmp_path)
+    assert done.returncode == 0 and done.stdout.splitlines()[0] == "label" and len(done.stdout.splitlines()) == 151
+
+
 CRAFTED_CHECKPOINTS = {
     "a history of the wrong type": (lambda d, a: d.update(history=[1, 2]), "checkpoint.history must be a table"),
     "halvings of the wrong form": (lambda d, a: d.update(halvings="twice"), "checkpoint.halvings must be a list"),
+    # Found by tests/test_fuzz_files.py: a TypeError in the resumed history, an unpacking error in the summary.
+    "a history with a column it never had": (lambda d, a: d["history"].update(extra=[1.0]),
+                                             "checkpoint.history.extra is not one of the fields there"),
+    "history columns of unequal lengths": (lambda d, a: d["history"]["step"].pop(), "history columns of unequal lengths"),
+    "a halving without its step": (lambda d, a: d.update(halvings=[[3]]),
+                                   "checkpoint.halvings[0] must be a list of exactly 2 entries"),
     "weights of another shape": (lambda d, a: a.update(W=np.zeros((7, 3)), b=np.zeros(3), best_W=np.zeros((7, 3)),
                                                        best_b=np.zeros(3)),
                                  "holds weights of shape (7, 3), and this run's are (64, 10)"),

@@ -19,14 +19,14 @@ from softreg.data.formats.npz import NpzError, read_npz
 from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, TableOf, check
 from softreg.data.files import atomic_file
 from softreg.model.run.errors import RunError
-from softreg.model.run.persist import FORMAT_VERSION, HISTORY_SCHEMA, MODEL_MEMBER_BYTES, _json_default
+from softreg.model.run.persist import FORMAT_VERSION, HALVINGS_SCHEMA, HISTORY_SCHEMA, MODEL_MEMBER_BYTES, _json_default
 from softreg.model.solve import Checkpoint
 
 CHECKPOINT_SECONDS = 5.0
 # Every field a resumed run reads, with its form: a damaged checkpoint fails here, naming the field.
 CHECKPOINT_SCHEMA = Fields({
     "format": str, "epoch": int, "last_step": NUMBER, "g0": NUMBER, "history": HISTORY_SCHEMA, "restarts": int,
-    "halvings": ListOf(ListOf(NUMBER)), "steps": ListOf(NUMBER), "best_val": OPTIONAL_NUMBER, "best_epoch": int,
+    "halvings": HALVINGS_SCHEMA, "steps": ListOf(NUMBER), "best_val": OPTIONAL_NUMBER, "best_epoch": int,
     "run": Fields({"config": TableOf((str, int, float, bool, type(None))), "dataset_sha256": (str, type(None)),
                    "classes": ListOf(str)}, required=("config", "dataset_sha256", "classes")),
 }, required=("format", "epoch", "last_step", "g0", "history", "restarts", "halvings", "steps", "run"))  # at most this much training is lost (and redone on resume)
@@ -68,7 +68,9 @@ def load_checkpoint(path: str | Path):
         arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"), max_member_bytes=MODEL_MEMBER_BYTES)
         document = json.loads(str(arrays["header"]))
         check(document, CHECKPOINT_SCHEMA, "checkpoint")
-        assert document["format"] == CHECKPOINT_FORMAT, f"its format is {document['format']!r}"
+        _require(document["format"] == CHECKPOINT_FORMAT, f"its format is {document['format']!r}")
+        _require(len({len(column) for column in document["history"].values()}) == 1,
+                 "history columns of unequal lengths")
         _check_weights(arrays)
         checkpoint = Checkpoint(W=arrays["W"], b=arrays["b"], epoch=int(document["epoch"]),
                                 last_step=float(document["last_step"]), g0=float(document["g0"]),
@@ -77,7 +79,7 @@ def load_checkpoint(path: str | Path):
                                 best_val=float("inf") if document.get("best_val") is None else float(document["best_val"]),
                                 best_epoch=int(document.get("best_epoch", 0)), best_W=arrays.get("best_W"),
                                 best_b=arrays.get("best_b"))
-    except (NpzError, KeyError, ValueError, TypeError, AssertionError, RecursionError) as error:
+    except (NpzError, KeyError, ValueError, TypeError, RecursionError) as error:
         raise RunError(f"resume: {path} is not a softreg checkpoint ({error}).", "resume") from None
     return checkpoint, document["run"]
 
@@ -85,12 +87,18 @@ def load_checkpoint(path: str | Path):
 def _check_weights(arrays: dict) -> None:
     """W (D, K) and b (K,) float arrays, finite, and the best weights of the same shapes when kept."""
     W, b = arrays["W"], arrays["b"]
-    assert W.ndim == 2 and W.dtype.kind == "f" and b.shape == (W.shape[1],) and b.dtype.kind == "f", \
-        f"weights of shapes {W.shape} and {b.shape}"
+    _require(W.ndim == 2 and W.dtype.kind == "f" and b.shape == (W.shape[1],) and b.dtype.kind == "f",
+             f"weights of shapes {W.shape} and {b.shape}")
     for name, like in (("best_W", W), ("best_b", b)):
         if name in arrays:
-            assert arrays[name].shape == like.shape, f"{name} of shape {arrays[name].shape}, not {like.shape}"
-    assert all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"), "non-finite weights"
+            _require(arrays[name].shape == like.shape, f"{name} of shape {arrays[name].shape}, not {like.shape}")
+    _require(all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"), "non-finite weights")
+
+
+def _require(condition: bool, reason: str) -> None:
+    """ValueError(reason) unless ``condition``: a check of a file that ``python -O`` keeps, as it would not an assert."""
+    if not condition:
+        raise ValueError(reason)
 
 
 def run_identity(config, dataset_sha256: str | None, classes) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from softreg.data.formats.npz import NpzError, read_npz
-from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, SchemaError, TableOf, check
+from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, Row, SchemaError, TableOf, check
 from softreg.model.math.softmax import softmax
 from softreg.model.solve.result import STOP_NUMBERS
 from softreg.data.files import UnwritableOutput, atomic_file, output_kind
@@ -33,12 +33,17 @@ MODEL_MEMBER_BYTES = 1 << 31
 _METRICS = Fields({
     "samples": int, "accuracy": NUMBER, "log_loss": NUMBER, "top_k": int, "top_k_accuracy": NUMBER,
     **{f"{kind}_{average}": NUMBER for kind in ("precision", "recall", "f1") for average in ("macro", "weighted")},
-    "per_class": TableOf(TableOf(NUMBER)), "confusion_matrix": ListOf(ListOf(int)),
-}, required=("accuracy", "log_loss"))
+    "per_class": TableOf(Fields({key: NUMBER for key in ("precision", "recall", "f1-score", "support")},
+                                required=("precision", "recall", "f1-score", "support"))),
+    "confusion_matrix": ListOf(ListOf(int)),
+}, required=("samples", "accuracy", "log_loss",
+             *(f"{kind}_{average}" for kind in ("precision", "recall", "f1") for average in ("macro", "weighted"))))
 # A run's per-epoch history, as models and checkpoints store it.
 HISTORY_SCHEMA = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in ("train_loss", "grad_norm", "step")},
                          **{key: ListOf(OPTIONAL_NUMBER) for key in ("val_loss", "val_accuracy")}},
-                        required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"))
+                        required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"), closed=True)
+# The divergence guard's halvings: (epoch, the step it halved to) each.
+HALVINGS_SCHEMA = ListOf(Row((int, NUMBER)))
 # The header fields the commands read, with their forms (other keys may follow in later versions).
 HEADER_SCHEMA = Fields({
     "softreg_version": str,
@@ -52,7 +57,7 @@ HEADER_SCHEMA = Fields({
                             "best_epoch": int, "best_val": OPTIONAL_NUMBER, "kept_best": bool},
                            required=("epoch", "grad_norm", "relative", "tol", "best_epoch", "best_val", "kept_best")),
     "epochs": int, "best_epoch": int, "lipschitz": NUMBER, "step_sizes": TableOf(NUMBER),
-    "halvings": ListOf(ListOf(NUMBER)), "restarts": int, "seconds": NUMBER, "engine_events": ListOf(str),
+    "halvings": HALVINGS_SCHEMA, "restarts": int, "seconds": NUMBER, "engine_events": ListOf(str),
     "interrupted_by": str,
     "history": HISTORY_SCHEMA,
     "metrics": TableOf(_METRICS),

@@ -119,7 +119,7 @@ class History:
 
     def restore(self, checkpoint: Checkpoint, dtype) -> None:
         """Continue from a checkpoint's history and early-stopping state."""
-        self.columns = {key: list(values) for key, values in checkpoint.history.items()}
+        self.columns = {key: list(checkpoint.history[key]) for key in self.columns}
         self.best_val, self.best_epoch = checkpoint.best_val, checkpoint.best_epoch
         if checkpoint.best_W is not None:
             self.best_weights = (checkpoint.best_W.astype(dtype), checkpoint.best_b.astype(dtype))
