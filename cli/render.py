@@ -361,3 +361,32 @@ def training_report(run, config, stop: str, log_scale: bool) -> list:
     return [loss_curves(estimator.history_, log_scale=log_scale), f"[bold]stop:[/] {escape(stop)}",
             step_summary(estimator, config), metrics_table(shown),
             *per_class_report(run.metrics[report_split], f" ({report_split})")]
+
+
+def schema_table(encoding, *, classes: int, standardize: bool, title: str) -> Table:
+    """What was done with every column of a table: its type as read, its role, and how it was
+    encoded (levels, the other bucket, imputed cells) or why it was left out."""
+    table = Table(title=title, title_justify="left")
+    for name in ("column", "read as", "role", "what was done"):
+        table.add_column(name)
+    scaled = "; standardized" if standardize else ""
+    for column in encoding.columns:
+        if column.kind == "categorical":
+            done = f"one-hot, {len(column.levels)} {'level' if len(column.levels) == 1 else 'levels'}"
+            if column.other:
+                done += f" + other ({len(column.other)} rarer than {encoding.min_frequency} rows)"
+            if column.missing_cells:
+                done += f"; {column.missing_cells} missing: the level '(missing)'"
+        elif column.kind in ("numeric", "boolean"):
+            done = ("0/1" if column.kind == "boolean" else "numbers") + scaled
+            if column.missing_cells and column.indicator:
+                done += f"; {column.missing_cells} cells imputed (mean {column.fill:.4g}) + a 0/1 missing column"
+            elif column.missing_cells:
+                done += f"; {column.missing_cells} missing cells (--missing {encoding.missing})"
+        else:
+            done = column.note
+        table.add_row(column.name, column.read_as, "left out" if column.kind == "ignored" else column.kind, done)
+    table.add_row(encoding.target, "", "label", f"{classes} classes")
+    if encoding.weight_column:
+        table.add_row(encoding.weight_column, "", "row weights", "")
+    return table

@@ -39,10 +39,12 @@ class FeatureStream:
 
     description: str
     chunks: Iterator[tuple[int, np.ndarray]]
+    unseen_levels: dict = None  # a table's: categorical levels the model never saw, counted per column as read
 
 
 def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True, chunk_rows: int = 10_000,
-                   dtype: str = "float64", zero_based: bool | None = None) -> FeatureStream:
+                   dtype: str = "float64", zero_based: bool | None = None, encoding=None, missing: str | None = None,
+                   strict: bool = False, data_format: str | None = None) -> FeatureStream:
     """Stream the features of ``spec`` that a model with ``feature_names`` expects.
 
     ``by_name``: the model's feature names are real names (it was trained on a CSV/TSV file or
@@ -54,11 +56,23 @@ def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True,
     Yields (index of the chunk's first data row, X of shape (rows, D)) with at most
     ``chunk_rows`` rows each. Raises DataError before the first chunk for a missing file or
     missing columns, and while streaming for a bad cell (naming its line and column).
+
+    ``encoding`` (a model's TableEncoding) reads a CSV/TSV table (or ``-``, standard input, read as
+    ``data_format``) by pyarrow, block by block, and encodes it as training did: missing cells
+    by ``missing`` (default: the model's rule), unseen levels counted in the stream's
+    ``unseen_levels`` or, with ``strict``, refused.
     """
     if chunk_rows < 1:
         raise DataError(f"chunk size must be at least 1 row, got {chunk_rows}.")
     path = Path(spec)
     suffix = path.suffix.lower()
+    if encoding is not None:
+        from softreg.data.formats.table import table_suffix
+
+        kind = "." + data_format if data_format else table_suffix(path)[0]
+        if spec == "-" or (kind in CSV_SUFFIXES and path.is_file()):
+            return _table_chunks(spec, CSV_SUFFIXES.get(kind, ","), encoding, chunk_rows, dtype,
+                                 missing or encoding.missing, strict)
     if path.is_file() and suffix in CSV_SUFFIXES:
         return _delimited_chunks(path, CSV_SUFFIXES[suffix], feature_names, by_name, chunk_rows, dtype)
     if path.is_file() and suffix in SVMLIGHT_SUFFIXES:
@@ -71,6 +85,45 @@ def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True,
         description=spec,
         chunks=((start, X[start:start + chunk_rows]) for start in range(0, dataset.n_samples, chunk_rows)),
     )
+
+
+def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: str, missing: str,
+                  strict: bool) -> FeatureStream:
+    """The chunks of a table encoded by a model's encoding; the header is checked now."""
+    import pyarrow as pa
+
+    from softreg.data.encoding import encode, missing_cells
+    from softreg.data.formats.table import header_names, stream_batches
+
+    names = header_names(spec, delimiter, encoding.header)
+    used = [column.name for column in encoding.used()]
+    column_order(spec, names, len(names), used, by_name=True)  # the same error as any table's
+    types = encoding.read_types()
+    unseen: dict = {}
+
+    def chunks():
+        start = 0
+        for batch in stream_batches(spec, delimiter, encoding.header, types, used):
+            table = pa.Table.from_batches([batch])
+            if missing == "error":
+                bad = missing_cells(encoding.used(), table)
+                if bad.any():
+                    raise DataError(f"{spec}: data row {start + int(np.argmax(bad)) + 1} has a missing, NaN or "
+                                    "infinite feature value (--missing error); pass --missing impute to fill it with "
+                                    "the training mean, as the model's encoding says.")
+            X, found = encode(encoding, table, dtype, source=spec)
+            if found and strict:
+                column, count = next(iter(found.items()))
+                raise DataError(f"{spec}: column '{column}' holds {count} value{'s' if count > 1 else ''} the model "
+                                "never saw in training (--strict); leave out --strict to encode them as its other "
+                                "level (or all zeros).")
+            for column, count in found.items():
+                unseen[column] = unseen.get(column, 0) + count
+            for offset in range(0, len(X), chunk_rows):
+                yield start + offset, X[offset:offset + chunk_rows]
+            start += len(X)
+
+    return FeatureStream(description="standard input" if spec == "-" else spec, chunks=chunks(), unseen_levels=unseen)
 
 
 def _header_lines(handle):

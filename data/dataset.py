@@ -27,7 +27,8 @@ import numpy as np
 BUILTINS = ("iris", "wine", "digits", "breast_cancer")
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 SVMLIGHT_SUFFIXES = (".svm", ".svmlight", ".libsvm")
-MISSING_POLICIES = ("error", "drop")
+MISSING_POLICIES = ("impute", "drop", "error")
+FORMATS = ("csv", "tsv", "svmlight", "npz", "npy", "parquet")
 
 
 class DataError(ValueError):
@@ -44,7 +45,13 @@ class Dataset:
     description: str
     spec: dict = field(default_factory=dict)
     sample_weight: np.ndarray | None = None
-    dropped_rows: int = 0  # rows removed for missing values (missing="drop")
+    dropped_rows: int = 0  # rows removed for missing values (missing="drop"), or for a missing label
+    # A table's (CSV/TSV): what was done with each column (softreg.data.encoding.TableEncoding),
+    # the table itself (for fitting that encoding again on the training rows alone) and the
+    # unseen categorical levels met per column when a model's encoding was applied.
+    encoding: object = None
+    table: object = None
+    unseen_levels: dict = field(default_factory=dict)
 
     @property
     def class_names(self) -> list[str]:
@@ -65,8 +72,12 @@ def load_dataset(
     target: str | None = None,
     weight_column: str | None = None,
     dtype: str = "float64",
-    missing: str = "error",
+    missing: str = "impute",
     memory_map: bool = False,
+    header: bool | None = None,
+    columns=None,
+    encoding=None,
+    format: str | None = None,
 ) -> Dataset:
     """Load the dataset that ``spec`` names (see the module docstring for the forms).
 
@@ -79,13 +90,39 @@ def load_dataset(
     ``weight_column`` names a column of per-sample weights, removed from the features.
     Features come back in ``dtype`` (float64 or float32).
 
-    ``missing`` says what to do with rows holding a missing value (an empty cell or one of
-    NA, N/A, NaN, null, None, ?) or an infinite one: "error" (the default) raises a DataError
-    naming the columns and the number of rows; "drop" removes those rows and records how many
-    in ``Dataset.dropped_rows``.
+    ``missing`` says what to do with a missing value (an empty cell or one of NA, N/A, NaN,
+    null, None, ?) or an infinite one: "impute" (the default) fills a table's numeric cells with
+    the training mean, adds a 0/1 column saying which were missing, and makes a missing category
+    a level of its own (:mod:`softreg.data.encoding`); other formats have no means to fill
+    with, so there it is "error". "error" raises a DataError naming the columns and the number
+    of rows; "drop" removes those rows and records how many in ``Dataset.dropped_rows``.
+
+    A CSV/TSV table (also .csv.gz, .tsv.bz2, ..., or ``-`` for standard input, which needs
+    ``format``) has its columns typed and encoded: ``columns`` (a
+    :class:`~softreg.data.encoding.ColumnChoices`) forces roles, ``encoding`` (a model's
+    :class:`~softreg.data.encoding.TableEncoding`) applies a stored encoding instead of fitting
+    one, ``header`` None detects whether the first row names the columns. ``format`` reads a
+    file of any extension as csv, tsv, svmlight, npz or parquet.
     """
     if missing not in MISSING_POLICIES:
-        raise DataError(f"missing must be 'error' or 'drop', got '{missing}'.")
+        raise DataError(f"missing must be 'impute', 'drop' or 'error', got '{missing}'.")
+    if format is not None and format not in FORMATS:
+        raise DataError(f"format must be one of {', '.join(FORMATS)}, got '{format}'.")
+    table_options = dict(header=header, choices=columns, encoding=encoding)
+    if spec == "-":
+        from softreg.data.formats.table import load_table
+
+        if format not in ("csv", "tsv"):
+            raise DataError("dataset '-' is standard input; say what it holds with --format csv or --format tsv "
+                            "(svmlight, npz and parquet are read from files).")
+        import hashlib
+
+        from softreg.data.formats.table import stdin_bytes
+
+        dataset = load_table("-", CSV_SUFFIXES["." + format], target=target, weight_column=weight_column,
+                             dtype=dtype, missing=missing, fmt=format, **table_options)
+        dataset.spec.update(rows=dataset.n_samples, sha256=hashlib.sha256(stdin_bytes()).hexdigest())
+        return dataset
     from softreg.data.formats.builtin import _load_builtin, _load_synthetic
 
     name, _, params = spec.partition(":")
@@ -104,7 +141,7 @@ def load_dataset(
     except OSError as error:  # a name longer than the file system allows, a loop of links
         raise DataError(f"dataset '{spec[:200]}{'...' if len(spec) > 200 else ''}' cannot be opened "
                         f"({error.strerror}).") from None
-    if path.is_dir() or path.suffix.lower() == ".parquet":
+    if path.is_dir() or path.suffix.lower() == ".parquet" or format == "parquet":
         from softreg.data.partitions import folder_digest, load_folder
 
         dataset = load_folder(path, target, weight_column, dtype, missing, lazy=memory_map)
@@ -113,26 +150,32 @@ def load_dataset(
     require_regular_file(path, "dataset file")
     if not os.access(path, os.R_OK):
         raise DataError(f"dataset file '{spec}' is not readable (permission denied).")
-    return _load_file(path, spec, target, weight_column, dtype, missing, memory_map)
+    return _load_file(path, spec, target, weight_column, dtype, missing, memory_map, format, table_options)
 
 
 def _load_file(path: Path, spec: str, target: str | None, weight_column: str | None, dtype: str, missing: str,
-               memory_map: bool) -> Dataset:
-    """The readable file ``path``, read by the reader its suffix picks, with its row count and digest in its spec."""
-    from softreg.data.formats.delimited import _load_delimited
+               memory_map: bool, format: str | None = None, table_options: dict | None = None) -> Dataset:
+    """The readable file ``path``, read by the reader its suffix (or ``format``) picks, with its
+    row count and digest in its spec."""
     from softreg.data.formats.npz import _load_npz
     from softreg.data.formats.prepared import load_prepared, prepared_digest
     from softreg.data.formats.svmlight import _load_svmlight
+    from softreg.data.formats.table import load_table, table_suffix
 
-    suffix = path.suffix.lower()
+    suffix, compression = table_suffix(path)
+    suffix = "." + format if format is not None else suffix
+    missing_here = "error" if missing == "impute" else missing  # only tables have means to impute from
     if suffix in CSV_SUFFIXES:
-        dataset = _load_delimited(path, CSV_SUFFIXES[suffix], target, weight_column, dtype, missing)
+        dataset = load_table(path, CSV_SUFFIXES[suffix], target=target, weight_column=weight_column, dtype=dtype,
+                             missing=missing, fmt=format, **(table_options or {}))
+    elif compression is not None:
+        dataset = None
     elif suffix == ".npz":
-        dataset = _drop_missing_rows(_load_npz(path, dtype), missing)
+        dataset = _drop_missing_rows(_load_npz(path, dtype), missing_here)
     elif suffix == ".npy":
         dataset = load_prepared(path, dtype, memory_map=memory_map)
     elif suffix in SVMLIGHT_SUFFIXES:
-        dataset = _drop_missing_rows(_load_svmlight(path, dtype), missing)
+        dataset = _drop_missing_rows(_load_svmlight(path, dtype), missing_here)
     else:
         dataset = None
     if dataset is not None and dataset.n_samples == 0:
@@ -145,8 +188,10 @@ def _load_file(path: Path, spec: str, target: str | None, weight_column: str | N
                             prepared_digest(path))
         return dataset
     raise DataError(
-        f"dataset file '{spec}' has the unknown extension '{suffix or '(none)'}'; "
-        f"accepted: .csv, .tsv, .npz, .npy (a prepared dataset), {', '.join(SVMLIGHT_SUFFIXES)}."
+        f"dataset file '{spec}' has the {'compressed ' if compression else ''}extension "
+        f"'{''.join(path.suffixes[-2:]) if compression else suffix or '(none)'}'; accepted: .csv, .tsv (also "
+        f"compressed: .gz, .bz2, .zst, .lz4), .npz, .npy (a prepared dataset), {', '.join(SVMLIGHT_SUFFIXES)}, "
+        "or any name with --format csv|tsv|svmlight|npz|parquet."
     )
 
 

@@ -68,16 +68,16 @@ DATA_CASES = {
     "class too small": (("s.csv", "a,y\n1,p\n2,p\n3,p\n4,q\n5,p\n6,p\n"),
                         ["class 'q' has only 1 row", "too few to stratify"]),
     "non-numeric column": (("n.csv", two_class_csv(cells={5: "0.5,abc,1"})),
-                           ["n.csv: column 'b' is not numeric: line 5 holds 'abc'", "--target"]),
+                           ["n.csv: column 'b' holds numbers but also 'abc' (data row 4", "--categorical"]),
     "ragged row": (("r.csv", two_class_csv(cells={7: "0.5,1"})), ["r.csv, line 7: 2 fields where the header has 3"]),
     "wrong delimiter": (("d.csv", "a;b;y\n1;2;0\n3;4;1\n"), ["the header is the single column 'a;b;y'", "semicolons"]),
     "invalid bytes": (("x.csv", b"a,b,y\n1,2,\xff\n"), ["x.csv, line 2: byte 10 (b'\\xff') is not valid UTF-8"]),
     "duplicate columns": (("u.csv", "a,a,y\n1,2,0\n"), ["duplicate column names ['a']"]),
     "missing values": (("m.csv", two_class_csv(cells={4: "0.1,,1", 9: "NA,0.2,0"})),
-                       ["m.csv: 2 rows have missing, NaN or infinite values (first at line 4)", "'a': 1", "'b': 1",
-                        "--missing drop"]),
+                       ["m.csv: 2 rows have missing, NaN or infinite values (first at data row 3)", "'a': 1",
+                        "'b': 1", "--missing drop"]),
     "nan and infinity": (("i.csv", two_class_csv(cells={3: "nan,1,0", 6: "inf,2,1", 8: "1,-inf,1"})),
-                         ["3 rows have missing, NaN or infinite values (first at line 3)", "'a': 2", "'b': 1"]),
+                         ["3 rows have missing, NaN or infinite values (first at data row 2)", "'a': 2", "'b': 1"]),
     "missing label": (("l.csv", two_class_csv(cells={6: "1,2,"})), ["'y': 1", "--missing drop"]),
     "single class": (("o.csv", "a,y\n" + "".join(f"{i},k\n" for i in range(30))),
                      ["the training data has 1 class (k)", "at least 2 classes"]),
@@ -108,7 +108,8 @@ def materialize(tmp_path, spec):
 def test_bad_data_exits_2_naming_the_problem(runner, tmp_path, out, case):
     spec, needles = DATA_CASES[case]
     dataset = materialize(tmp_path, spec)
-    result = runner.invoke(app, ["train", dataset, "--out", str(out), "--quiet"])
+    # --missing error: the default, impute, fills a table's missing cells (tests/test_tables.py)
+    result = runner.invoke(app, ["train", dataset, "--out", str(out), "--quiet", "--missing", "error"])
     check_failure(result, 2, needles, out)
 
 
@@ -162,7 +163,7 @@ def test_constant_and_duplicated_columns_train_normally(runner, tmp_path):
     (["--val-fraction", "0.5", "--test-fraction", "0.5"], "val_fraction + test_fraction must be below 1"),
     (["--max-epochs", "0"], "max_epochs (--max-epochs) must be at least 1"),
     (["--batch-size", "0"], "batch_size (--batch-size) must be a positive integer"),
-    (["--missing", "impute"], "missing (--missing) must be 'error' or 'drop'"),
+    (["--missing", "fill"], "missing (--missing) must be 'impute', 'drop' or 'error'"),
     (["--tol", "-1"], "tol (--tol) must be a finite number >= 0"),
     (["--tol", "inf"], "tol (--tol) must be a finite number >= 0, got inf"),
     (["--seed", "99999999999"], "seed (--seed) must be an integer from 0 to 4294967295"),
@@ -442,7 +443,10 @@ def test_the_weight_column_cannot_be_the_labels(runner, tmp_path, out, args, nee
 def test_na_like_labels_are_missing_values(runner, tmp_path, out):
     lines = "a,y\n" + "".join(f"{i},{['x', 'z', 'NA', 'x', 'nan', 'z'][i % 6]}\n" for i in range(60))
     path = write(tmp_path, "na.csv", lines)
-    check_failure(runner.invoke(app, ["train", path, "--out", str(out)]), 2, ["20 rows have missing", "'y': 20"], out)
+    check_failure(runner.invoke(app, ["train", path, "--out", str(out), "--missing", "error"]), 2,
+                  ["20 rows have missing", "'y': 20"], out)
+    imputed = runner.invoke(app, ["train", path, "--out", str(tmp_path / "i.npz")])  # a label is never imputed
+    assert imputed.exit_code == 0 and "left out 20 rows with no label" in " ".join(imputed.output.split())
     model = tmp_path / "m.npz"
     result = runner.invoke(app, ["train", path, "--missing", "drop", "--out", str(model), "--quiet"])
     assert result.exit_code == 0, result.output

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from softreg.cli.console import err, out
 from softreg.cli.errors import reported
-from softreg.cli.options import AsJson, Missing, ModelFile, Target
+from softreg.cli.options import AsJson, ModelFile, Target
 
 
 def evaluate(
@@ -19,7 +19,10 @@ def evaluate(
         help="Data to evaluate on (any format train accepts). \\[default: the model's own held-out test split]",
         show_default=False)] = None,
     target: Target = None,
-    missing: Missing = "error",
+    missing: Annotated[Optional[str], typer.Option("--missing", help="Missing cells of DATA: impute|drop|error. \\[default: the model's rule]",
+                                                   show_default=False)] = None,
+    data_format: Annotated[Optional[str], typer.Option("--format", help="Read DATA as csv|tsv|svmlight|npz|parquet (any extension; '-' is stdin).",
+                                                       show_default=False)] = None,
     as_json: AsJson = False,
 ) -> None:
     """Evaluate a saved model: the training metrics plus calibration, on its test split or on DATA."""
@@ -27,7 +30,7 @@ def evaluate(
     from softreg.model.run.evaluate import evaluate_saved_model
 
     with reported():
-        evaluation = evaluate_saved_model(model, data, target=target, missing=missing)
+        evaluation = evaluate_saved_model(model, data, target=target, missing=missing, format=data_format)
     result = evaluation.metrics
     if result["unseen_labels"]:
         err.print(f"[yellow]warning:[/] {result['unseen_rows']} rows have labels the model never saw "

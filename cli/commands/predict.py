@@ -27,6 +27,11 @@ def predict(
     output_format: Annotated[Optional[str], typer.Option("--format", help="csv or jsonl. \\[default: from --out's suffix, else csv]",
                                                          show_default=False)] = None,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows read and predicted at a time (bounds memory).")] = 10_000,
+    missing: Annotated[Optional[str], typer.Option("--missing", help="Missing cells of a table: impute|error. \\[default: the model's rule]",
+                                                   show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse categories the model never saw (default: its other level, or all zeros).")] = False,
+    data_format: Annotated[Optional[str], typer.Option("--data-format", help="Read DATA as csv or tsv (any extension; '-' is stdin).",
+                                                       show_default=False)] = None,
 ) -> None:
     """Predict labels (and probabilities) for every row of DATA, streamed in chunks."""
     from softreg.data.chunks import feature_chunks
@@ -34,6 +39,13 @@ def predict(
     from softreg.model.run.persist import check_writable, read_model_file
     from softreg.model.run.predict import PredictionOptions, check_options
 
+    from softreg.model.run.evaluate import stored_encoding
+
+    if missing not in (None, "impute", "error"):
+        fail(f"--missing must be 'impute' or 'error' for predict (it writes one row per input row, so 'drop' has no "
+             f"place here), got '{missing}'.")
+    if data_format not in (None, "csv", "tsv"):
+        fail(f"--data-format must be 'csv' or 'tsv', got '{data_format}'; other formats are known by their extension.")
     with reported():
         model_file = read_model_file(model)
     header = model_file.header
@@ -45,8 +57,13 @@ def predict(
             check_writable(out_path)
         stream = feature_chunks(data, header["feature_names"], by_name=feature_names_are_real(header["dataset"]),
                                 chunk_rows=chunk_rows, dtype=header["config"]["dtype"],
-                                zero_based=header["dataset"].get("zero_based"))
+                                zero_based=header["dataset"].get("zero_based"), encoding=stored_encoding(header),
+                                missing=missing, strict=strict, data_format=data_format)
     rows = _write(model_file, stream, options, out_path)
+    for column, count in (stream.unseen_levels or {}).items():
+        err.print(f"[yellow]note:[/] column '{escape(column)}': {count} {plural(count, 'row')} held a category the "
+                  "model never saw; encoded as its other level (or all zeros). --strict refuses them.",
+                  highlight=False, soft_wrap=True)
     err.print(f"{rows} {plural(rows, 'row')} predicted from {escape(stream.description)}"
               + (f", written to {escape(str(out_path))}" if out_path is not None else ""), highlight=False, soft_wrap=True)
 

@@ -25,6 +25,13 @@ def train(
     target: Annotated[Opt[str], config_option("target")] = None,
     weight_column: Annotated[Opt[str], config_option("weight_column")] = None,
     missing: Annotated[Opt[str], config_option("missing")] = None,
+    format: Annotated[Opt[str], config_option("format")] = None,
+    header: Annotated[Opt[bool], config_option("header")] = None,
+    categorical: Annotated[Opt[str], config_option("categorical")] = None,
+    numeric: Annotated[Opt[str], config_option("numeric")] = None,
+    ignore: Annotated[Opt[str], config_option("ignore")] = None,
+    features: Annotated[Opt[str], config_option("features")] = None,
+    min_frequency: Annotated[Opt[int], config_option("min_frequency")] = None,
     val_fraction: Annotated[Opt[float], config_option("val_fraction")] = None,
     test_fraction: Annotated[Opt[float], config_option("test_fraction")] = None,
     seed: Annotated[Opt[int], config_option("seed")] = None,
@@ -112,15 +119,21 @@ def check_outputs(config, config_file, model_path: Path, plot) -> None:
 
 def load_training_data(config, *, quiet: bool):
     from softreg.data import load_dataset
+    from softreg.model.run.config import dataset_options
     from softreg.model.run.train import check_engine_source
 
     with reported():
         check_engine_source(config)
-        data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column,
-                            dtype=config.dtype, missing=config.missing, memory_map=config.engine != "memory")
+        data = load_dataset(config.dataset, **dataset_options(config), memory_map=config.engine != "memory")
     if data.dropped_rows and not quiet:
-        say(f"--missing drop: left out {data.dropped_rows} {plural(data.dropped_rows, 'row')} with missing, NaN or "
-            "infinite values")
+        why = "with missing, NaN or infinite values" if config.missing == "drop" else "with no label (or weight)"
+        say(f"--missing {config.missing}: left out {data.dropped_rows} {plural(data.dropped_rows, 'row')} {why}")
+    if not quiet and data.encoding is not None:
+        from softreg.cli import render
+
+        err.print(render.schema_table(data.encoding, classes=len(data.class_names), standardize=config.standardize,
+                                      title="columns (levels, means and missing columns are learned from the training "
+                                            "rows)"), highlight=False)
     if not quiet:
         err.print(f"[bold]{escape(data.description)}[/]: {data.n_samples} {plural(data.n_samples, 'row')}, "
                   f"{data.n_features} {plural(data.n_features, 'feature')}, {len(data.class_names)} "

@@ -93,13 +93,26 @@ def _combine_chunks(path: Path, parts: list[dict], header: list[str], columns, w
 
 def _resolve_columns(path: Path, header: list[str], delimiter: str, target: str | None, weight_column: str | None):
     """(target name, feature column indices, target index, weight index or None) from the header."""
+    target, weight_column = check_header(path, header, delimiter, target, weight_column, unnamed_index=False)
+    target_index = header.index(target)
+    weight_index = header.index(weight_column) if weight_column else None
+    feature_indices = [i for i in range(len(header)) if i not in (target_index, weight_index)]
+    return target, feature_indices, target_index, weight_index
+
+
+def check_header(path: Path, header: list[str], delimiter: str, target: str | None, weight_column: str | None,
+                 *, unnamed_index: bool = True) -> tuple[str, str | None]:
+    """(target, weight column) once the header is usable: two columns at least, unique names, the
+    target and weight columns present. ``unnamed_index`` lets the first column have no name (a
+    pandas index, which the column planner recognizes)."""
     if len(header) == 1:
         raise DataError(f"{path}: the header is the single column {header[0]!r}. {_delimiter_hint(header[0], delimiter)}")
     duplicates = sorted(name for name, count in Counter(header).items() if count > 1)  # linear: 150,000 columns
     if duplicates:
         raise DataError(f"{path}: duplicate column names {duplicates}; each column needs a unique name.")
-    if "" in header:
-        raise DataError(f"{path}: column {header.index('') + 1} of the header has no name (a trailing delimiter?); "
+    unnamed = [index for index, name in enumerate(header) if name == "" and not (unnamed_index and index == 0)]
+    if unnamed:
+        raise DataError(f"{path}: column {unnamed[0] + 1} of the header has no name (a trailing delimiter?); "
                         "every column needs a name.")
     target = header[-1] if target is None else target
     if target not in header:
@@ -109,10 +122,7 @@ def _resolve_columns(path: Path, header: list[str], delimiter: str, target: str 
                         "for the weights, or choose the labels with target='COLUMN'.")
     if weight_column is not None and weight_column not in header:
         raise DataError(f"{path}: no weight column '{weight_column}'; columns are {header}.")
-    target_index = header.index(target)
-    weight_index = header.index(weight_column) if weight_column else None
-    feature_indices = [i for i in range(len(header)) if i not in (target_index, weight_index)]
-    return target, feature_indices, target_index, weight_index
+    return target, weight_column
 
 
 def fields_error(path: Path, line_no: int, count: int, expected: int, delimiter: str) -> DataError:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from softreg.data import load_dataset, split_indices
 from softreg.model.assess.compare import compare_with_sklearn
-from softreg.model.run.config import estimator_from_config
+from softreg.data.formats.table import refit_on_rows
+from softreg.model.run.config import dataset_options, estimator_from_config
 from softreg.model.run.errors import RunError
 
 
@@ -24,10 +25,11 @@ def compare_on_dataset(config) -> DatasetComparison:
     fit both sides on the training rows and measure both on the test rows."""
     from sklearn.exceptions import ConvergenceWarning
 
-    data = load_dataset(config.dataset, target=config.target, weight_column=config.weight_column,
-                        dtype=config.dtype, missing=config.missing)
+    data = load_dataset(config.dataset, **dataset_options(config))
     train_rows, _, test_rows = split_indices(data.y, val_fraction=0.0, test_fraction=config.test_fraction,
                                              seed=config.seed)
+    if data.encoding is not None:
+        refit_on_rows(data, train_rows)  # both sides learn the table's encoding from the training rows
     if not len(test_rows):
         raise RunError("test_fraction must be above 0: the comparison reports test metrics.", "test_fraction")
     weights = None if data.sample_weight is None else data.sample_weight[train_rows]

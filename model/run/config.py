@@ -45,10 +45,11 @@ class Parameter:
     more_choices: str | None = None  # what else is accepted besides the choices ("a number")
 
     def accepts(self, value) -> bool:
-        return self.choices is None or value in frozenset(self.choices)
+        return self.choices is None or value in frozenset(self.choices) or (value is None and type(None) in self.types)
 
 
-DATA, SCALING, OBJECTIVE, STOP = "Data and split", "Scaling", "Objective and steps", "Stopping and engine"
+DATA, COLUMNS, SCALING, OBJECTIVE, STOP = ("Data and split", "Columns and scaling", "Scaling", "Objective and steps",
+                                           "Stopping and engine")
 _OPTIONAL_INT, _OPTIONAL_STR, _NUMBER = (int, type(None)), (str, type(None)), (float, int)
 
 # Meanings are short: they are the CLI's help lines (80 columns); the README explains each key.
@@ -56,18 +57,26 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("dataset", (str,), "digits", "built-in name, synthetic:..., or a file", DATA),
     Parameter("target", _OPTIONAL_STR, None, "CSV/TSV label column", DATA, default_words="last column"),
     Parameter("weight_column", _OPTIONAL_STR, None, "column of row weights", DATA),
-    Parameter("missing", (str,), "error", "missing cells", DATA, ("error", "drop")),
+    Parameter("missing", (str,), "impute", "NA", DATA, ("impute", "drop", "error")),
+    Parameter("format", _OPTIONAL_STR, None, "format", DATA, ("csv", "tsv", "svmlight", "npz", "parquet"),
+              default_words="by suffix"),
+    Parameter("header", (bool, type(None)), None, "header row", COLUMNS, default_words="auto"),
+    Parameter("categorical", _OPTIONAL_STR, None, "one-hot: A,B", COLUMNS),
+    Parameter("numeric", _OPTIONAL_STR, None, "numbers: A,B", COLUMNS),
+    Parameter("ignore", _OPTIONAL_STR, None, "skip: A,B", COLUMNS),
+    Parameter("features", _OPTIONAL_STR, None, "use only: A,B", COLUMNS, default_words="all"),
+    Parameter("min_frequency", (int,), 5, "rows per level", COLUMNS),
     Parameter("val_fraction", _NUMBER, 0.15, "validation share", DATA),
     Parameter("test_fraction", _NUMBER, 0.15, "test share", DATA),
     Parameter("seed", (int,), 0, "seed of splits and shuffling", DATA),
-    Parameter("standardize", (bool,), True, "standardize on the training rows", SCALING),
+    Parameter("standardize", (bool,), True, "scale features", COLUMNS),
     Parameter("l2", _NUMBER, 1e-3, "L2 penalty on W (not b)", OBJECTIVE),
     Parameter("class_weight", (str,), "none", "class weights", OBJECTIVE, ("none", "balanced")),
     Parameter("dtype", (str,), "float64", "dtype", OBJECTIVE, ("float64", "float32")),
     Parameter("lr", (str, float, int), "auto", "step", OBJECTIVE, STEP_RULES, more_choices="a number"),
     Parameter("momentum", (str,), "none", "momentum", OBJECTIVE, MOMENTA),
     Parameter("batch_size", _OPTIONAL_INT, None, "mini-batch size", OBJECTIVE, default_words="full batch"),
-    Parameter("schedule", (str,), "constant", "fixed-step decay", OBJECTIVE, SCHEDULES),
+    Parameter("schedule", (str,), "constant", "decay", OBJECTIVE, SCHEDULES),
     Parameter("max_epochs", (int,), 1000, "epoch limit", STOP),
     Parameter("tol", _NUMBER, 1e-5, "relative gradient tolerance", STOP),
     Parameter("patience", _OPTIONAL_INT, None, "early-stopping patience", STOP, default_words="off"),
@@ -190,6 +199,9 @@ def _check_ranges(config) -> None:
         raise ConfigError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {config.seed}", "seed")
     if config.max_epochs < 1:
         raise ConfigError(f"max_epochs must be at least 1, got {config.max_epochs}", "max_epochs")
+    if config.min_frequency < 1:
+        raise ConfigError(f"min_frequency must be at least 1 (rows a category needs to keep its own column), got "
+                          f"{config.min_frequency}", "min_frequency")
     for key in ("batch_size", "block_rows", "patience"):
         if getattr(config, key) is not None and getattr(config, key) < 1:
             raise ConfigError(f"{key} must be a positive integer, got {getattr(config, key)}", key)
@@ -222,6 +234,19 @@ def check_config(config) -> None:
     _check_choices(config)
     _check_ranges(config)
     _check_combinations(config)
+
+
+def dataset_options(config: "TrainConfig | dict") -> dict:
+    """The :func:`~softreg.data.load_dataset` parameters that a config (or a model file's stored
+    config, which may predate some keys) sets."""
+    from softreg.data.encoding import ColumnChoices
+
+    values = config if isinstance(config, dict) else config.to_dict()
+    get = lambda key: values.get(key, BY_KEY[key].default)  # noqa: E731
+    columns = ColumnChoices.from_words(get("categorical"), get("numeric"), get("ignore"), get("features"),
+                                       get("min_frequency"))
+    return dict(target=get("target"), weight_column=get("weight_column"), dtype=get("dtype"),
+                missing=values.get("missing", "error"), header=get("header"), format=get("format"), columns=columns)
 
 
 def to_toml(config) -> str:

@@ -10,6 +10,7 @@ from softreg.data import load_dataset, spec_to_string, split_indices
 from softreg.data.chunks import column_order
 from softreg.data.dataset import feature_names_are_real
 from softreg.model.assess.calibration import evaluate_model
+from softreg.model.run.config import dataset_options
 from softreg.model.run.errors import RunError
 from softreg.model.run.persist import load_model
 
@@ -32,8 +33,7 @@ def test_split_of(model_path, header: dict):
     if "path" in stored and not Path(spec).exists():
         raise RunError(f"the data model '{model_path}' was trained on, '{spec}', is gone, so its test split cannot be "
                        "re-derived; pass data to evaluate on.")
-    dataset = load_dataset(spec, target=config.get("target"), weight_column=config.get("weight_column"),
-                           dtype=config["dtype"], missing=config.get("missing", "error"))
+    dataset = load_dataset(spec, **{**dataset_options(config), "encoding": stored_encoding(header)})
     if stored.get("sha256") is not None and dataset.spec.get("sha256") != stored["sha256"]:
         raise RunError(f"'{spec}' has changed since '{model_path}' was trained on it (its contents differ; "
                        f"{dataset.n_samples} rows now, {stored.get('rows', '?')} then), so the test split cannot be "
@@ -43,22 +43,37 @@ def test_split_of(model_path, header: dict):
     return dataset.X[rows], dataset.y[rows], f"the model's test split of {spec} ({len(rows)} rows)"
 
 
-def rows_of(data: str, header: dict, *, target: str | None = None, missing: str = "error"):
+def rows_of(data: str, header: dict, *, target: str | None = None, missing: str | None = None,
+            format: str | None = None):
     """(X, y, words) of other labelled data, its columns matched to the model's features (by name
-    when both sides have real names, else by position, as in prediction)."""
-    dataset = load_dataset(data, target=target, dtype=header["config"]["dtype"], missing=missing)
+    when both sides have real names, else by position, as in prediction); a table is encoded by
+    the model's stored encoding. ``missing`` None follows the model's own rule."""
+    encoding = stored_encoding(header)
+    if missing is None:
+        missing = encoding.missing if encoding is not None else "error"
+    dataset = load_dataset(data, target=target, dtype=header["config"]["dtype"], missing=missing, format=format,
+                           encoding=encoding)
+    if dataset.encoding is not None:
+        return dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)"
     names = dataset.feature_names if feature_names_are_real(dataset.spec) else None
     columns = column_order(data, names, dataset.X.shape[1], header["feature_names"],
                            by_name=feature_names_are_real(header["dataset"]))
     return dataset.X[:, columns], dataset.y, f"{data} ({dataset.n_samples} rows)"
 
 
+def stored_encoding(header: dict):
+    """The model's table encoding (a TableEncoding), or None for a model of another format."""
+    from softreg.data.encoding import TableEncoding
+
+    return TableEncoding.from_dict(header["encoding"]) if header.get("encoding") else None
+
+
 def evaluate_saved_model(model_path, data: str | None = None, *, target: str | None = None,
-                         missing: str = "error") -> SavedModelEvaluation:
+                         missing: str | None = None, format: str | None = None) -> SavedModelEvaluation:
     """Metrics and calibration of the model file at ``model_path`` on its own test split, or on ``data``."""
     estimator, header = load_model(model_path)
     if data is None:
         X, y, source = test_split_of(model_path, header)
     else:
-        X, y, source = rows_of(data, header, target=target, missing=missing)
+        X, y, source = rows_of(data, header, target=target, missing=missing, format=format)
     return SavedModelEvaluation(estimator, header, source, evaluate_model(estimator, X, y))

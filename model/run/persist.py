@@ -44,6 +44,14 @@ HISTORY_SCHEMA = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in
                         required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"), closed=True)
 # The divergence guard's halvings: (epoch, the step it halved to) each.
 HALVINGS_SCHEMA = ListOf(Row((int, NUMBER)))
+# What was done with each column of a table (softreg.data.encoding.TableEncoding.to_dict).
+_ENCODED_COLUMN = Fields({"name": str, "kind": str, "read_as": str, "note": str, "levels": ListOf(str),
+                          "other": ListOf(str), "fill": OPTIONAL_NUMBER, "indicator": bool, "missing_cells": int},
+                         required=("name", "kind", "read_as", "note", "levels", "other", "fill", "indicator",
+                                   "missing_cells"), closed=True)
+ENCODING_SCHEMA = Fields({"columns": ListOf(_ENCODED_COLUMN), "target": str, "weight_column": (str, type(None)),
+                          "missing": str, "header": bool, "min_frequency": int},
+                         required=("columns", "target", "weight_column", "missing", "header"))
 # The header fields the commands read, with their forms (other keys may follow in later versions).
 HEADER_SCHEMA = Fields({
     "softreg_version": str,
@@ -61,6 +69,7 @@ HEADER_SCHEMA = Fields({
     "interrupted_by": str,
     "history": HISTORY_SCHEMA,
     "metrics": TableOf(_METRICS),
+    "encoding": ENCODING_SCHEMA,
 }, required=("config", "dataset", "split"))
 
 
@@ -194,8 +203,24 @@ def read_model_file(path: str | Path) -> ModelFile:
     if classes.dtype.kind not in "iubU" or len(set(classes.tolist())) != len(classes):
         raise ModelFileError(f"'{path}': the classes must be distinct integers or strings, got {classes!r}")
     header["feature_names"] = [str(name) for name in arrays["feature_names"]]
+    if header.get("encoding") is not None:
+        _check_encoding(path, header)
     return ModelFile(path, header, classes, arrays["weights"], arrays["bias"], arrays["feature_mean"],
                      arrays["feature_scale"], config)
+
+
+def _check_encoding(path: Path, header: dict) -> None:
+    """The stored table encoding names known kinds and policies and makes exactly the model's features."""
+    from softreg.data.encoding import KINDS, MISSING_POLICIES, TableEncoding
+
+    document = header["encoding"]
+    kinds = sorted({column["kind"] for column in document["columns"]} - set(KINDS))
+    if kinds or document["missing"] not in MISSING_POLICIES:
+        raise ModelFileError(f"'{path}': the model header's encoding has unknown column kinds {kinds} or missing rule "
+                             f"{document['missing']!r}; the file is damaged or was edited")
+    if TableEncoding.from_dict(document).feature_names() != header["feature_names"]:
+        raise ModelFileError(f"'{path}': the model header's encoding does not make the model's "
+                             f"{len(header['feature_names'])} features; the file is damaged or was edited")
 
 
 def _check_contents(path: Path, header: dict, arrays: dict):

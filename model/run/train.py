@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from softreg.data import Dataset, DataError, split_indices
+from softreg.data.formats.table import refit_on_rows
 from softreg.model.run.checkpoint import Checkpoints, run_identity
 from softreg.model.run.config import TrainConfig, estimator_from_config
 from softreg.model.run.errors import NeedsPreparedData, RunError, SaveError
@@ -64,6 +65,7 @@ class TrainingRun:
             "metrics": self.metrics,
             "seconds": self.seconds,
             "engine_events": list(self.events),
+            **({"encoding": self.dataset.encoding.to_dict()} if self.dataset.encoding is not None else {}),
         }
 
 
@@ -85,6 +87,8 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     ``resume=True`` continues from it (RunError when it belongs to another run).
     """
     splits = _training_splits(dataset, config)
+    if dataset.encoding is not None:
+        refit_on_rows(dataset, splits["train"])  # levels, means and indicators from the training rows alone
     estimator = estimator_from_config(config)
     classes = np.unique(np.asarray(dataset.y)[splits["train"]])
     identity = run_identity(config, dataset.spec.get("sha256"), classes)

@@ -1,0 +1,417 @@
+"""What softreg does with each column of a table, learned from the training rows and applied the
+same way to every table after: the column's role (numeric, boolean, categorical, or left out and
+why), its levels, its "other" bucket, the value a missing cell takes.
+
+The learned state is plain data (:meth:`TableEncoding.to_dict`), stored in a model file's JSON
+header, never a pickle. scikit-learn's OneHotEncoder learns the levels (``min_frequency`` folds
+the rare ones into one "other" level); applying stored levels is a lookup.
+
+Missing cells (``missing``): "impute" gives a numeric or boolean cell the training mean and adds
+one 0/1 column per column that had a missing cell (scikit-learn's SimpleImputer with
+``add_indicator=True`` does the same); a missing categorical cell is its own level. "drop" leaves
+out rows with a missing cell, "error" refuses them. A missing label is never imputed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from softreg.data.dataset import DataError
+
+MISSING_POLICIES = ("impute", "drop", "error")
+MISSING_LEVEL = "(missing)"
+OTHER_LEVEL = "(other)"
+DEFAULT_MIN_FREQUENCY = 5
+KINDS = ("numeric", "boolean", "categorical", "ignored")
+ID_NAME = re.compile(r"^(id|.*[_ .-]id|.*ID|index|key|uuid|row|rownames|unnamed: ?\d+)$", re.IGNORECASE)
+NUMBER_TEXT = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(inf|infinity)\s*$"
+FREE_TEXT_CHARACTERS = 30  # mean length of a string column above which many distinct values are free text
+
+
+@dataclass(frozen=True)
+class ColumnChoices:
+    """The user's say over the columns: names forced to a role, and how rare a level may be."""
+
+    categorical: tuple = ()
+    numeric: tuple = ()
+    ignore: tuple = ()
+    features: tuple | None = None  # only these (with the target and weights); None: every usable column
+    min_frequency: int = DEFAULT_MIN_FREQUENCY
+
+    @classmethod
+    def from_words(cls, categorical=None, numeric=None, ignore=None, features=None, min_frequency=None):
+        """From comma-separated names, as flags and config files give them."""
+        def names(words):
+            return tuple(name.strip() for name in words.split(",") if name.strip()) if words else ()
+
+        return cls(names(categorical), names(numeric), names(ignore), names(features) or None,
+                   DEFAULT_MIN_FREQUENCY if min_frequency is None else int(min_frequency))
+
+
+@dataclass
+class Column:
+    """One column of the table and what was done with it."""
+
+    name: str
+    kind: str  # one of KINDS
+    read_as: str  # the type the column was read as (int64, double, bool, string, timestamp[s], ...)
+    note: str = ""  # why it was left out, or what was done besides the kind (shown in the schema table)
+    levels: list = field(default_factory=list)  # categorical: the levels with a column of their own
+    other: list = field(default_factory=list)  # categorical: the rare levels folded into OTHER_LEVEL
+    fill: float | None = None  # numeric, boolean: the value of a missing cell (the training mean)
+    indicator: bool = False  # numeric, boolean: a 0/1 "is missing" column follows
+    missing_cells: int = 0  # in the rows the encoding was fitted on
+
+    def feature_names(self) -> list[str]:
+        if self.kind == "ignored":
+            return []
+        if self.kind == "categorical":
+            return [f"{self.name}={level}" for level in self.levels] + ([f"{self.name}={OTHER_LEVEL}"] if self.other
+                                                                         else [])
+        return [self.name] + ([f"{self.name}:missing"] if self.indicator else [])
+
+
+@dataclass
+class TableEncoding:
+    """Every column's :class:`Column`, the label and weight columns, and the missing-cell policy."""
+
+    columns: list
+    target: str
+    weight_column: str | None
+    missing: str
+    header: bool
+    min_frequency: int = DEFAULT_MIN_FREQUENCY
+
+    def feature_names(self) -> list[str]:
+        return [name for column in self.columns for name in column.feature_names()]
+
+    def used(self) -> list[Column]:
+        return [column for column in self.columns if column.kind != "ignored"]
+
+    def read_types(self) -> dict:
+        """The pyarrow type to read each used column as, so that new data parses as training did."""
+        import pyarrow as pa
+
+        kinds = {"numeric": pa.float64(), "boolean": pa.bool_(), "categorical": pa.string()}
+        return {column.name: kinds[column.kind] for column in self.used()}
+
+    def to_dict(self) -> dict:
+        return {"columns": [asdict(column) for column in self.columns], "target": self.target,
+                "weight_column": self.weight_column, "missing": self.missing, "header": self.header,
+                "min_frequency": self.min_frequency}
+
+    @classmethod
+    def from_dict(cls, document: dict) -> "TableEncoding":
+        columns = [Column(**column) for column in document["columns"]]
+        return cls(columns, document["target"], document["weight_column"], document["missing"], document["header"],
+                   document.get("min_frequency", DEFAULT_MIN_FREQUENCY))
+
+
+def plan_columns(source, table, target: str, weight_column: str | None, choices: ColumnChoices) -> list[Column]:
+    """Each column's role, from its type, values and name, and the user's choices; DataError
+    listing every column that cannot be used as asked (all at once, not one per run)."""
+    import pyarrow as pa
+
+    names = table.column_names
+    asked = {"--categorical": choices.categorical, "--numeric": choices.numeric, "--ignore": choices.ignore,
+             "--features": choices.features or ()}
+    unknown = [f"{flag} {name!r}" for flag, chosen in asked.items() for name in chosen if name not in names]
+    if unknown:
+        raise DataError(f"{source}: no column {', '.join(unknown)}; the columns are {names}.")
+    both = sorted(set(choices.categorical) & set(choices.numeric))
+    if both:
+        raise DataError(f"{source}: {both} named in both --categorical and --numeric; choose one for each.")
+    columns, problems = [], []
+    n_rows = table.num_rows
+    for position, name in enumerate(names):
+        if name in (target, weight_column):
+            continue
+        values = table.column(name)
+        read_as = str(values.type)
+        if name in choices.ignore:
+            columns.append(Column(name, "ignored", read_as, "left out by --ignore"))
+        elif choices.features is not None and name not in choices.features:
+            columns.append(Column(name, "ignored", read_as, "not in --features"))
+        elif name in choices.categorical:
+            columns.append(Column(name, "categorical", read_as))
+        elif name in choices.numeric:
+            if _is_text(values.type):
+                bad = _first_non_number(values)
+                if bad is not None:
+                    problems.append(f"column '{name}' (--numeric) holds {bad[1]!r} at data row {bad[0] + 1}")
+                    continue
+            elif not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+                      or pa.types.is_boolean(values.type) or pa.types.is_null(values.type)):
+                problems.append(f"column '{name}' (--numeric) is read as {read_as}, not numbers")
+                continue
+            columns.append(Column(name, "numeric", read_as))
+        else:
+            column = _inferred_column(name, position, values, n_rows)
+            if isinstance(column, str):
+                problems.append(column)
+            else:
+                columns.append(column)
+    if problems:
+        raise DataError(f"{source}: {'; '.join(problems)}. Fix those cells, or choose the columns' roles with "
+                        "--categorical COL, --numeric COL or --ignore COL.")
+    if not any(column.kind != "ignored" for column in columns):
+        left_out = "; ".join(f"'{column.name}': {column.note}" for column in columns) or "there is no other column"
+        raise DataError(f"{source}: no column is left to learn from ({left_out}). Bring one back with "
+                        "--numeric COL or --categorical COL.")
+    return columns
+
+
+def _inferred_column(name: str, position: int, values, n_rows: int):
+    """The Column softreg infers for a column nobody chose a role for, or the text of why it
+    cannot be used (a column of numbers with a stray word in it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    read_as = str(values.type)
+    kind_of = values.type
+    if pa.types.is_null(kind_of):
+        return Column(name, "ignored", read_as, "every cell is missing")
+    if pa.types.is_boolean(kind_of):
+        return Column(name, "boolean", read_as)
+    if pa.types.is_integer(kind_of) or pa.types.is_floating(kind_of) or pa.types.is_decimal(kind_of):
+        if pa.types.is_integer(kind_of) and n_rows > 1:
+            if position == 0 and (name == "" or name.lower().startswith("unnamed")) and \
+                    pc.all(pc.equal(values, pa.array(np.arange(n_rows)))).as_py():
+                return Column(name, "ignored", read_as, "a pandas index (0..N-1 in an unnamed first column)")
+            if ID_NAME.match(name) and pc.count_distinct(values).as_py() == n_rows:
+                return Column(name, "ignored", read_as, "an id: named like one, a different value in every row; "
+                                                        f"--numeric {name} uses it")
+        if name != "":
+            return Column(name, "numeric", read_as)
+    if name == "":
+        return "the first column has no name and is not a pandas index (0..N-1); give it a name"
+    if pa.types.is_temporal(kind_of):
+        return Column(name, "ignored", read_as, f"dates or times; --categorical {name} takes them as levels")
+    if _is_text(kind_of):
+        present = pc.drop_null(values)
+        if len(present) == 0:
+            return Column(name, "ignored", read_as, "every cell is missing")
+        numbers = pc.sum(pc.match_substring_regex(present, NUMBER_TEXT)).as_py() or 0
+        if numbers >= 0.9 * len(present):
+            row, cell = _first_non_number(values)
+            return (f"column '{name}' holds numbers but also {cell!r} (data row {row + 1}, "
+                    f"{len(present) - numbers} such cells)")
+        distinct = pc.count_distinct(present).as_py()
+        mean_length = pc.mean(pc.utf8_length(present)).as_py()
+        if distinct > 0.5 * len(present) and len(present) >= 20 and mean_length > FREE_TEXT_CHARACTERS:
+            return Column(name, "ignored", read_as, f"free text ({distinct:,} distinct values, {mean_length:.0f} "
+                                                    f"characters on average); --categorical {name} uses it")
+        if len(present) >= 20 and (distinct == len(present) or (ID_NAME.match(name) and distinct > 0.5 * len(present))):
+            why = "a different value in every row" if distinct == len(present) else \
+                f"named like one, {distinct:,} distinct values in {len(present):,} rows"
+            return Column(name, "ignored", read_as, f"an id: {why}; --categorical {name} uses it")
+        return Column(name, "categorical", read_as)
+    return Column(name, "ignored", read_as, f"values of type {read_as} are not used")
+
+
+def _is_text(kind_of) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind_of) or pa.types.is_large_string(kind_of)
+
+
+def _first_non_number(values) -> tuple[int, str] | None:
+    import pyarrow.compute as pc
+
+    matches = pc.fill_null(pc.match_substring_regex(values, NUMBER_TEXT), True).to_numpy(zero_copy_only=False)
+    if matches.all():
+        return None
+    row = int(np.argmin(matches))
+    return row, values[row].as_py()
+
+
+def fit_encoding(columns: list[Column], table, rows: np.ndarray | None, *, target: str, weight_column: str | None,
+                 missing: str, header: bool, min_frequency: int) -> TableEncoding:
+    """The encoding learned from ``rows`` of ``table`` (all rows when None): each categorical
+    column's levels, each numeric column's mean and whether it had missing cells."""
+    from dataclasses import replace
+
+    from sklearn.preprocessing import OneHotEncoder
+
+    fitted = [replace(column) for column in columns]
+    numeric = [column for column in fitted if column.kind in ("numeric", "boolean")]
+    chosen = None
+    if rows is not None:
+        chosen = np.zeros(table.num_rows, dtype=bool)
+        chosen[rows] = True
+    sums, counts, cells = np.zeros(len(numeric)), np.zeros(len(numeric)), np.zeros(len(numeric), dtype=np.int64)
+    for start, block in numeric_blocks(table, [column.name for column in numeric]):
+        if chosen is not None:
+            block = block[chosen[start:start + len(block)]]
+        finite = np.isfinite(block)
+        sums += np.where(finite, block, 0.0).sum(axis=0)
+        counts += finite.sum(axis=0)
+        cells += len(block) - finite.sum(axis=0)
+    for j, column in enumerate(numeric):
+        column.missing_cells = int(cells[j])
+        column.indicator = bool(cells[j]) and missing == "impute"
+        column.fill = float(sums[j] / counts[j]) if counts[j] else 0.0
+    for column in fitted:
+        if column.kind == "categorical":
+            values = table.column(column.name)
+            texts = _texts(values if rows is None else values.take(rows))
+            column.missing_cells = int(np.sum(texts == MISSING_LEVEL))
+            encoder = OneHotEncoder(min_frequency=min_frequency, handle_unknown="infrequent_if_exist")
+            encoder.fit(texts.reshape(-1, 1))
+            rare = encoder.infrequent_categories_[0]
+            column.other = [] if rare is None else [str(level) for level in rare]
+            folded = set(column.other)
+            column.levels = [str(level) for level in encoder.categories_[0] if str(level) not in folded]
+    return TableEncoding(fitted, target, weight_column, missing, header, min_frequency)
+
+
+def encode(encoding: TableEncoding, table, dtype: str = "float64", *, source="data") -> tuple[np.ndarray, dict]:
+    """(X of shape (rows, len(feature_names)), unseen levels counted per column) of ``table`` by
+    ``encoding``. Missing cells take the stored fill (or are refused under missing="error",
+    which the loader has checked before); an unseen level is the other level, or all zeros."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    used = encoding.used()
+    present = set(table.column_names)  # a set: 'in' on the list of names was quadratic in a wide table
+    absent = [column.name for column in used if column.name not in present]
+    if absent:
+        raise DataError(f"{source}: the model's feature column{'s' if len(absent) > 1 else ''} "
+                        f"{', '.join(repr(name) for name in absent)} {'are' if len(absent) > 1 else 'is'} not in the "
+                        f"data; its columns are {table.column_names[:20]}. Other columns are ignored.")
+    n_rows = table.num_rows
+    offsets = np.cumsum([0] + [len(column.feature_names()) for column in used])
+    X = np.zeros((n_rows, int(offsets[-1])), dtype=dtype)
+    numeric = [j for j, column in enumerate(used) if column.kind in ("numeric", "boolean")]
+    if numeric:
+        places = offsets[numeric]
+        fills = np.array([used[j].fill for j in numeric])
+        flagged = [k for k, j in enumerate(numeric) if used[j].indicator]
+        contiguous = places[-1] - places[0] == len(places) - 1
+        for start, block in numeric_blocks(table, [used[j].name for j in numeric]):
+            rows = slice(start, start + len(block))
+            absent_cells = ~np.isfinite(block)
+            filled = np.where(absent_cells, fills, block)
+            if contiguous:  # an all-numeric table: one block copy, not a scatter of columns
+                X[rows, places[0]:places[-1] + 1] = filled
+            else:
+                X[rows, places] = filled
+            if flagged:
+                X[rows, places[flagged] + 1] = absent_cells[:, flagged]
+    unseen = {}
+    for j, column in enumerate(used):
+        if column.kind != "categorical":
+            continue
+        offset = offsets[j]
+        texts = pc.fill_null(pc.cast(table.column(column.name), pa.string()), MISSING_LEVEL)
+        index = pc.index_in(texts, value_set=pa.array(column.levels, pa.string())).to_numpy(zero_copy_only=False)
+        known = ~np.isnan(index) if index.dtype.kind == "f" else np.ones(n_rows, dtype=bool)
+        X[np.flatnonzero(known), offset + index[known].astype(np.int64)] = 1.0
+        if (~known).any():
+            rest = np.flatnonzero(~known)
+            count = len(rest)
+            if column.other:
+                X[rest, offset + len(column.levels)] = 1.0
+                is_rare = pc.is_in(texts.take(pa.array(rest)), value_set=pa.array(column.other, pa.string()))
+                count -= int(pc.sum(is_rare).as_py() or 0)
+            if count:
+                unseen[column.name] = count
+    return X, unseen
+
+
+def missing_cells(encoding_columns: list[Column], table) -> np.ndarray:
+    """Per row, whether a used numeric or boolean cell is missing (categorical cells never are:
+    a missing one is a level of its own)."""
+    rows = np.zeros(table.num_rows, dtype=bool)
+    names = [column.name for column in encoding_columns if column.kind in ("numeric", "boolean")]
+    for start, block in numeric_blocks(table, names):
+        rows[start:start + len(block)] = ~np.isfinite(block).all(axis=1)
+    return rows
+
+
+BLOCK_CELLS = 1 << 21  # cells of the numeric columns converted at a time (16 MiB of float64)
+
+
+def numeric_blocks(table, names: list[str]):
+    """(first row, float64 array (rows, len(names))) over the table in row blocks, NaN where a
+    cell is missing: one conversion of many columns at a time (a wide table's cost was the
+    per-column calls), memory bounded by the block."""
+    import pyarrow as pa
+
+    if not names or table.num_rows == 0:
+        return
+    numbers = table.select(names)
+    for index, kind in enumerate(numbers.schema.types):
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):  # booleans, decimals, text read --numeric
+            numbers = numbers.set_column(index, names[index], pa.chunked_array(
+                [_numbers(numbers.column(index))], pa.float64()))
+    step = max(1, BLOCK_CELLS // len(names))
+    for start in range(0, numbers.num_rows, step):
+        block = numbers.slice(start, step)
+        yield start, np.asarray(block.to_tensor(null_to_nan=True, row_major=True), dtype=np.float64)
+
+
+def _numbers(values) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if _is_text(values.type):
+        values = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
+    elif not pa.types.is_floating(values.type) or values.type != pa.float64():
+        values = pc.cast(values, pa.float64())
+    return values.to_numpy(zero_copy_only=False)
+
+
+def _texts(values) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.fill_null(pc.cast(values, pa.string()), MISSING_LEVEL).to_pylist(), dtype=object)
+
+
+def _refuse_continuous(source, target: str, distinct: int, rows: int, fraction: float | None, advice: str) -> None:
+    if fraction is not None or (distinct > max(20, 0.5 * rows) and rows > 40):
+        raise DataError(f"{source}: the target column '{target}' looks continuous ({distinct:,} distinct values in "
+                        f"{rows:,} rows{', fractions such as ' + repr(fraction) if fraction is not None else ''}); "
+                        f"{advice}.")
+
+
+def table_labels(source, table, target: str) -> np.ndarray:
+    """The label column as class labels: whole numbers (also "1.0") as integers, booleans and
+    text as text; a column that looks continuous (most values distinct, or fractions) is refused,
+    naming it (softreg is a classifier, not a regressor). Missing labels come back as None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = table.column(target)
+    kind_of = values.type
+    present = pc.drop_null(values)
+    distinct = pc.count_distinct(present).as_py()
+    advice = "choose the label column with --target COLUMN (softreg is a classifier, not a regressor)"
+    if pa.types.is_floating(kind_of) or pa.types.is_integer(kind_of) or pa.types.is_decimal(kind_of):
+        numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        finite = np.isfinite(numbers)
+        fractional = finite & (numbers != np.round(numbers))
+        _refuse_continuous(source, target, distinct, len(present),
+                           float(numbers[fractional][0]) if fractional.any() else None, advice)
+        labels = np.empty(len(numbers), dtype=object)
+        labels[finite] = [int(label) for label in numbers[finite]]
+        labels[~finite] = None
+        return labels
+    if _is_text(kind_of) and len(present) and pc.all(pc.match_substring_regex(present, NUMBER_TEXT)).as_py():
+        if pc.all(pc.match_substring_regex(present, r"^\s*[-+]?\d+\s*$")).as_py():
+            whole = [None if text is None else int(text) for text in values.to_pylist()]
+            if all(label is None or -2**63 <= label < 2**63 for label in whole):
+                _refuse_continuous(source, target, distinct, len(present), None, advice)
+                return np.asarray(whole, dtype=object)
+            return np.asarray([None if label is None else str(label) for label in whole], dtype=object)  # beyond int64
+        return table_labels(source, table.set_column(table.column_names.index(target), target,
+                                                     pc.cast(pc.utf8_trim_whitespace(values), pa.float64())), target)
+    texts = np.asarray(pc.cast(values, pa.string()).to_pylist(), dtype=object)
+    if distinct == len(present) and len(present) > 40:
+        raise DataError(f"{source}: the target column '{target}' holds a different value in every row ({distinct:,}); "
+                        f"it looks like an id, not a class; {advice}.")
+    return texts

@@ -1,0 +1,340 @@
+"""CSV/TSV tables read by pyarrow's CSV reader: typed columns (integers, floats, booleans,
+strings, dates), missing cells as nulls, compressed files (.gz, .bz2, .zst, .lz4) and standard
+input. What softreg then does with each column is :mod:`softreg.data.encoding`'s business.
+
+pyarrow reports a bad row by its text, not its line; when it refuses a plain file, the strict
+reader of :mod:`softreg.data.formats.delimited` reads it again to name the line at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from softreg.data.dataset import DataError
+
+STDIN = "-"
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+# Cells read as missing, in the spellings tables use (pyarrow compares them exactly).
+MISSING_CELLS = sorted({spelling for word in ("", "na", "n/a", "nan", "null", "none", "?", "#n/a", "-nan")
+                        for spelling in (word, word.upper(), word.title())})
+TRUE_CELLS = ["true", "True", "TRUE", "t", "T", "yes", "Yes", "YES"]
+FALSE_CELLS = ["false", "False", "FALSE", "f", "F", "no", "No", "NO"]
+HEADER_PROBE_BYTES = 1 << 16  # what is read of a file to decide whether its first row is a header
+
+
+def table_suffix(path: Path) -> tuple[str, str | None]:
+    """(the suffix that names the format, the compression or None): data.csv.gz -> (.csv, gzip)."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        return (suffixes[0] if len(suffixes) == 2 else ""), COMPRESSIONS[suffixes[-1]]
+    return (suffixes[-1] if suffixes else ""), None
+
+
+def read_table(source: str | Path, delimiter: str, header: bool | None = None, *, column_types: dict | None = None,
+               include_columns: list[str] | None = None, label_column: str | None = None, labels: bool = False):
+    """(pyarrow Table, whether the first row was a header) of a delimited file or of stdin ("-").
+
+    ``header`` None decides from the first row: a row whose every cell is a number is data, and
+    the columns are named f0, f1, ... ``column_types`` fixes the types of named columns (as a
+    model's encoding needs them); ``include_columns`` reads only those.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    raw = stdin_bytes() if str(source) == STDIN else None
+    if header is None:
+        header = not _first_row_is_numbers(source, delimiter, raw)
+    column_types = dict(column_types or {})
+    if labels:
+        names = header_names(source, delimiter, header)
+        if label_column is None or label_column in names:
+            column_types[label_column or names[-1]] = pa.string()
+    read_options = pacsv.ReadOptions(autogenerate_column_names=not header, block_size=1 << 24)
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    convert_options = pacsv.ConvertOptions(null_values=MISSING_CELLS, strings_can_be_null=True,
+                                           quoted_strings_can_be_null=True, true_values=TRUE_CELLS,
+                                           false_values=FALSE_CELLS, column_types=column_types,
+                                           include_columns=include_columns or [])
+    try:
+        table = pacsv.read_csv(pa.BufferReader(raw) if raw is not None else str(source), read_options=read_options,
+                               parse_options=parse_options, convert_options=convert_options)
+    except pa.ArrowInvalid as error:
+        raise _located_error(source, delimiter, raw, str(error)) from None
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
+    _refuse_undecodable(source, table)
+    _refuse_unclosed_quote(source, delimiter, raw)
+    return table, header
+
+
+def stream_batches(source: str | Path, delimiter: str, header: bool, column_types: dict, include_columns: list[str],
+                   block_bytes: int = 1 << 22):
+    """The record batches of a delimited file, read block by block with the given column types
+    (prediction: memory bounded by the block, whatever the file's size)."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    raw = stdin_bytes() if str(source) == STDIN else None
+    options = dict(
+        read_options=pacsv.ReadOptions(autogenerate_column_names=not header, block_size=block_bytes),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(null_values=MISSING_CELLS, strings_can_be_null=True,
+                                             quoted_strings_can_be_null=True, true_values=TRUE_CELLS,
+                                             false_values=FALSE_CELLS, column_types=column_types,
+                                             include_columns=include_columns))
+    _refuse_unclosed_quote(source, delimiter, raw)  # before any row is written
+    try:
+        reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source), **options)
+        for batch in reader:
+            yield batch
+    except pa.ArrowInvalid as error:
+        message = str(error)
+        if "In CSV column" in message and "conversion error" in message.lower():
+            raise DataError(f"{source}: {_conversion_words(message)}") from None
+        raise _located_error(source, delimiter, raw, message) from None
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
+
+
+def header_names(source: str | Path, delimiter: str, header: bool) -> list[str]:
+    """The column names of a delimited file (f0, f1, ... without a header), reading one block."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    raw = stdin_bytes() if str(source) == STDIN else None
+    try:
+        reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source),
+                                read_options=pacsv.ReadOptions(autogenerate_column_names=not header),
+                                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                                convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True))
+        return list(reader.schema.names)
+    except pa.ArrowInvalid as error:
+        raise _located_error(source, delimiter, raw, str(error)) from None
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
+
+
+_STDIN_BYTES: dict = {}
+
+
+def stdin_bytes() -> bytes:
+    """Standard input, read once (a pipe cannot be read twice: the header probe and the reader share it)."""
+    if "bytes" not in _STDIN_BYTES:
+        _STDIN_BYTES["bytes"] = sys.stdin.buffer.read()
+    return _STDIN_BYTES["bytes"]
+
+
+
+def _first_row_is_numbers(source, delimiter: str, raw: bytes | None) -> bool:
+    import pyarrow as pa
+
+    if raw is not None:
+        prefix = raw[:HEADER_PROBE_BYTES]
+    else:
+        try:
+            with pa.input_stream(str(source), compression="detect") as stream:
+                prefix = stream.read(HEADER_PROBE_BYTES)
+        except (pa.ArrowException, OSError) as error:
+            raise DataError(f"{source}: cannot be read ({error}).") from None
+    text = prefix.decode("utf-8-sig", errors="replace")
+    try:
+        first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    except csv.Error:
+        return False
+    return bool(first) and all(_is_number(cell) for cell in first)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return cell.strip() != ""
+
+
+def _refuse_unclosed_quote(source, delimiter: str, raw: bytes | None) -> None:
+    """pyarrow reads a quote that is never closed as one field holding the rest of the file; an
+    odd number of quote characters (an escaped quote is two) gives it away, and the strict
+    reader then names the line where the field opened."""
+    path = Path(str(source))
+    if raw is None and path.suffix.lower() in COMPRESSIONS:
+        return
+    quotes = raw.count(b'"') if raw is not None else _count_quotes(path)
+    if quotes % 2:
+        raise _located_error(source, delimiter, raw, "a quoted field is never closed")
+
+
+def _count_quotes(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            count += block.count(b'"')
+    return count
+
+
+def _refuse_undecodable(source, table) -> None:
+    """pyarrow keeps a column of invalid UTF-8 as binary; softreg reads text."""
+    import pyarrow as pa
+
+    for name, kind in zip(table.schema.names, table.schema.types):
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            path = Path(str(source))
+            if str(source) != STDIN and path.suffix.lower() not in COMPRESSIONS:
+                from softreg.data.formats.delimited import not_utf8
+
+                raise not_utf8(path)
+            raise DataError(f"{source}: column '{name}' is not valid UTF-8 text; save the file as UTF-8.")
+
+
+def _located_error(source, delimiter: str, raw: bytes | None, message: str) -> DataError:
+    """A pyarrow parse error as one naming the line: the strict reader finds it in a plain file."""
+    if "Empty CSV file" in message:
+        return DataError(f"{source} is empty; expected a header row and at least one data row.")
+    path = Path(str(source))
+    if raw is None and path.suffix.lower() not in COMPRESSIONS:
+        from softreg.data.formats.delimited import delimited_rows, fields_error
+
+        width = None
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                for line, row in delimited_rows(path, handle, delimiter):
+                    if not row:
+                        continue
+                    if width is None:
+                        width = len(row)
+                    elif len(row) != width:
+                        return fields_error(path, line, len(row), width, delimiter)
+        except DataError as located:
+            return located
+        except UnicodeDecodeError:
+            from softreg.data.formats.delimited import not_utf8
+
+            return not_utf8(path)
+    return DataError(f"{source}: not a valid {_kind(delimiter)} table ({message.removeprefix('CSV parse error: ')}); "
+                     "check the delimiter and quoting.")
+
+
+def _conversion_words(message: str) -> str:
+    return message.replace("In CSV column #", "column number ").replace("CSV conversion error to", "a cell is not")
+
+
+def _kind(delimiter: str) -> str:
+    return "tab-separated" if delimiter == "\t" else "comma-separated"
+
+
+def cell_texts(column) -> np.ndarray:
+    """A table column as an array of Python strings, None where the cell is missing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        column = pc.cast(column, pa.string())
+    return np.asarray(column.to_pylist(), dtype=object)
+
+
+def load_table(source: str | Path, delimiter: str, *, target: str | None, weight_column: str | None, dtype: str,
+               missing: str, header: bool | None = None, choices=None, encoding=None, fmt: str | None = None):
+    """A :class:`~softreg.data.dataset.Dataset` of a delimited table, its columns encoded by
+    ``encoding`` (a model's) or by one fitted on every row; :func:`refit_on_rows` fits it
+    again on the training rows once they are known. Rows with a missing label (or weight) are
+    dropped under missing="impute" and "drop", and counted in ``dropped_rows``."""
+    from softreg.data.dataset import Dataset
+    from softreg.data.encoding import ColumnChoices, encode, fit_encoding, missing_cells, plan_columns, table_labels
+    from softreg.data.formats.delimited import check_header
+
+    if encoding is not None:
+        header = encoding.header if header is None else header
+        target = encoding.target if target is None else target
+    table, header = read_table(source, delimiter, header, label_column=target, labels=True)
+    names = table.column_names
+    target, weight_column = check_header(Path(str(source)), names, delimiter, target, weight_column)
+    if table.num_rows == 0:
+        raise DataError(f"{source} has a header but no data rows.")
+    if encoding is None:
+        choices = choices or ColumnChoices()
+        columns = plan_columns(source, table, target, weight_column, choices)
+    else:
+        columns = encoding.columns
+    labels = table_labels(source, table, target)
+    no_label = np.array([label is None for label in labels], dtype=bool)
+    weights = None
+    no_weight = np.zeros(table.num_rows, dtype=bool)
+    if weight_column is not None:
+        from softreg.data.encoding import _numbers
+
+        weights = _numbers(table.column(weight_column))
+        no_weight = ~np.isfinite(weights)
+    no_feature = missing_cells([c for c in columns if c.kind != "ignored"], table)
+    refused = no_label | no_weight | (no_feature if missing in ("error", "drop") else False)
+    dropped = 0
+    if refused.any():
+        counts = _missing_counts(table, columns, target, weight_column, no_label, no_weight,
+                                 missing in ("error", "drop"))
+        if missing == "error":
+            raise DataError(f"{source}: {int(refused.sum())} rows have missing, NaN or infinite values (first at data "
+                            f"row {int(np.argmax(refused)) + 1}); cells per column: {counts}. Fill them in, pass "
+                            "--missing impute to fill them with the training mean, or --missing drop to leave those "
+                            "rows out.")
+        keep = np.flatnonzero(~refused)
+        if not len(keep):
+            raise DataError(f"{source}: every row has a missing value ({counts}); nothing is left to train on.")
+        import pyarrow as pa
+
+        table = table.take(pa.array(keep))
+        labels, weights = labels[keep], None if weights is None else weights[keep]
+        dropped = int(refused.sum())
+    if weights is not None and (np.any(weights < 0) or not np.any(weights > 0)):
+        raise DataError(f"{source}: weight column '{weight_column}' must be non-negative with a positive sum.")
+    y = _label_array(labels)
+    if encoding is None:
+        encoding = fit_encoding(columns, table, None, target=target, weight_column=weight_column, missing=missing,
+                                header=header, min_frequency=choices.min_frequency)
+    X, unseen = encode(encoding, table, dtype, source=source)
+    kind = "tsv" if delimiter == "\t" else "csv"
+    name = "standard input" if str(source) == STDIN else Path(str(source)).name
+    spec = {"path": STDIN if str(source) == STDIN else str(Path(source).resolve()), "format": fmt or kind,
+            "target": target, "weight_column": weight_column, "header": header}
+    dataset = Dataset(X=X, y=y, feature_names=encoding.feature_names(), description=f"{name} (target column '{target}')",
+                      spec=spec, sample_weight=weights, dropped_rows=dropped)
+    dataset.encoding, dataset.table, dataset.unseen_levels = encoding, table, unseen
+    return dataset
+
+
+def refit_on_rows(dataset, rows: np.ndarray) -> None:
+    """Fit a table dataset's encoding again on ``rows`` alone (the training split: no level,
+    mean or indicator learned from held-out rows) and encode every row by it."""
+    from softreg.data.encoding import encode, fit_encoding
+
+    old = dataset.encoding
+    dataset.encoding = fit_encoding(old.columns, dataset.table, rows, target=old.target, weight_column=old.weight_column,
+                                    missing=old.missing, header=old.header, min_frequency=old.min_frequency)
+    dataset.X, _ = encode(dataset.encoding, dataset.table, dataset.X.dtype.name)
+    dataset.feature_names = dataset.encoding.feature_names()
+
+
+def _label_array(labels: np.ndarray) -> np.ndarray:
+    if all(isinstance(label, (int, np.integer)) for label in labels):
+        return np.asarray(labels, dtype=np.int64)
+    return np.asarray([str(label) for label in labels])
+
+
+def _missing_counts(table, columns, target, weight_column, no_label, no_weight, features: bool) -> dict:
+    from softreg.data.encoding import _numbers
+
+    counts = {}
+    if features:
+        for column in columns:
+            if column.kind in ("numeric", "boolean"):
+                n = int((~np.isfinite(_numbers(table.column(column.name)))).sum())
+                if n:
+                    counts[column.name] = n
+    if no_label.any():
+        counts[target] = int(no_label.sum())
+    if no_weight.any():
+        counts[weight_column] = int(no_weight.sum())
+    return counts

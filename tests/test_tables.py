@@ -1,0 +1,248 @@
+"""Real tables as they come (issue 15): typed columns, categories, missing cells, read by pyarrow,
+encoded as scikit-learn's ColumnTransformer would and stored in the model file as plain data.
+The tables ship inside packages (palmerpenguins, statsmodels); nothing is downloaded."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from softreg.cli.app import app
+
+runner = CliRunner()
+PENGUINS = Path(str(files("palmerpenguins") / "data" / "penguins.csv"))
+PENGUINS_RAW = Path(str(files("palmerpenguins") / "data" / "penguins-raw.csv"))
+
+
+def train(args: list[str], tmp_path, name: str = "m.npz", **kwargs):
+    model = tmp_path / name
+    done = runner.invoke(app, ["train", *args, "--quiet", "--out", str(model)], **kwargs)
+    assert done.exit_code == 0, done.output[-1500:]
+    return model, done
+
+
+def header_of(model: Path) -> dict:
+    return json.loads(str(np.load(model, allow_pickle=False)["header"]))
+
+
+def test_penguins_train_eval_and_predict_with_no_flag_but_the_target(tmp_path):
+    model, done = train([str(PENGUINS), "--target", "species"], tmp_path)
+    assert "island" in done.output and "one-hot, 3 levels" in done.output  # the schema table
+    encoding = header_of(model)["encoding"]
+    kinds = {column["name"]: column["kind"] for column in encoding["columns"]}
+    assert kinds == {"island": "categorical", "bill_length_mm": "numeric", "bill_depth_mm": "numeric",
+                     "flipper_length_mm": "numeric", "body_mass_g": "numeric", "sex": "categorical",
+                     "year": "numeric"}
+    evaluated = runner.invoke(app, ["eval", str(model), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.output)["metrics"]["accuracy"] > 0.95
+    predicted = runner.invoke(app, ["predict", str(model), str(PENGUINS)])
+    assert predicted.exit_code == 0, predicted.output
+    lines = predicted.stdout.splitlines()
+    assert lines[0] == "label" and len(lines) == 1 + 344  # rows 4 and 272 hold NA cells: predicted too
+    import pandas as pd
+
+    truth = pd.read_csv(PENGUINS)["species"].to_numpy()
+    assert np.mean(np.asarray(lines[1:]) == truth) > 0.97
+
+
+def test_penguins_probabilities_equal_the_scikit_learn_pipeline(tmp_path):
+    """ColumnTransformer(SimpleImputer(add_indicator) | OneHotEncoder(min_frequency)) ->
+    StandardScaler -> LogisticRegression at C = 1 / (l2 N), fitted on the same training rows."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from softreg.data import load_dataset, split_indices
+    from softreg.data.formats.table import refit_on_rows
+    from softreg.model.estimator import SoftmaxRegression
+
+    l2 = 1e-2
+    data = load_dataset(str(PENGUINS), target="species")
+    train_rows, _, _ = split_indices(data.y, val_fraction=0.0, test_fraction=0.2, seed=0)
+    refit_on_rows(data, train_rows)
+    ours = SoftmaxRegression(l2=l2, tol=1e-11, max_epochs=50_000, momentum="nesterov").fit(data.X[train_rows],
+                                                                                         data.y[train_rows])
+    frame = pd.read_csv(PENGUINS)
+    numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
+    categorical = ["island", "sex"]
+    pipeline = make_pipeline(
+        ColumnTransformer([
+            ("numbers", SimpleImputer(strategy="mean", add_indicator=True), numeric),
+            ("levels", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
+                                     OneHotEncoder(min_frequency=5, handle_unknown="infrequent_if_exist")),
+             categorical)]),
+        StandardScaler(),
+        LogisticRegression(C=1.0 / (l2 * len(train_rows)), tol=1e-12, max_iter=100_000))
+    pipeline.fit(frame.iloc[train_rows], frame["species"].iloc[train_rows])
+    assert list(pipeline.classes_) == list(ours.classes_)
+    theirs = pipeline.predict_proba(frame)
+    gap = np.abs(ours.predict_proba(data.X) - theirs).max()
+    print(f"largest probability gap to the scikit-learn pipeline: {gap:.2e}")
+    assert gap < 1e-6
+
+
+def test_penguins_raw_leaves_out_ids_and_dates_and_reads_yes_no_as_booleans(tmp_path):
+    model, done = train([str(PENGUINS_RAW), "--target", "Species", "--ignore", "Comments"], tmp_path)
+    columns = {column["name"]: column for column in header_of(model)["encoding"]["columns"]}
+    assert columns["Individual ID"]["kind"] == "ignored" and "an id" in columns["Individual ID"]["note"]
+    assert columns["Date Egg"]["kind"] == "ignored" and "dates" in columns["Date Egg"]["note"]
+    assert columns["Clutch Completion"]["kind"] == "boolean"  # Yes / No
+    assert columns["Comments"]["kind"] == "ignored" and "--ignore" in columns["Comments"]["note"]
+    assert columns["Delta 15 N (o/oo)"]["indicator"] is True  # 14 NA cells
+    predicted = runner.invoke(app, ["predict", str(model), str(PENGUINS_RAW)])
+    assert predicted.exit_code == 0 and len(predicted.stdout.splitlines()) == 345, predicted.output[-800:]
+
+
+def test_statsmodels_fair_float_labels_are_numbers_sorted_numerically(tmp_path):
+    """rate_marriage is stored as 1.0 .. 5.0: classes 1 .. 5, not the strings '1.0' .. '5.0'."""
+    source = Path(str(files("statsmodels.datasets") / "fair" / "fair.csv"))
+    model, _ = train([str(source), "--target", "rate_marriage", "--max-epochs", "200"], tmp_path)
+    classes = np.load(model, allow_pickle=False)["classes"]
+    assert classes.dtype.kind == "i" and classes.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_statsmodels_grunfeld_text_target(tmp_path):
+    source = Path(str(files("statsmodels.datasets") / "grunfeld" / "grunfeld.csv"))
+    model, _ = train([str(source), "--target", "firm", "--max-epochs", "300"], tmp_path)
+    assert len(np.load(model, allow_pickle=False)["classes"]) == 11
+
+
+def _penguin_rows(count=None) -> list[str]:
+    lines = PENGUINS.read_text().splitlines()
+    return lines if count is None else lines[:count]
+
+
+def test_a_headerless_table_keeps_its_first_row(tmp_path):
+    rows = [",".join(str(v) for v in row) for row in np.random.default_rng(0).integers(0, 5, size=(60, 4))]
+    path = tmp_path / "plain.csv"
+    path.write_text("\n".join(rows) + "\n")
+    from softreg.data import load_dataset
+
+    data = load_dataset(str(path))
+    assert data.n_samples == 60 and data.feature_names == ["f0", "f1", "f2"]
+    assert load_dataset(str(path), header=True).n_samples == 59  # --header says the first row names the columns
+
+
+def test_a_pandas_index_column_is_dropped_with_a_note(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "frame.csv"
+    pd.read_csv(PENGUINS).to_csv(path)  # writes the unnamed 0..N-1 index first
+    model, _ = train([str(path), "--target", "species"], tmp_path)
+    first = header_of(model)["encoding"]["columns"][0]
+    assert first["name"] == "" and first["kind"] == "ignored" and "pandas index" in first["note"]
+
+
+def test_an_id_column_is_not_a_feature(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "ids.csv"
+    path.write_text("customer_id,x,y\n" + "".join(f"{1000 + i},{rng.normal():.4f},{i % 2}\n" for i in range(80)))
+    from softreg.data import load_dataset
+
+    data = load_dataset(str(path))
+    assert data.feature_names == ["x"]
+    assert load_dataset(str(path), columns=_choices(numeric="customer_id")).feature_names == ["customer_id", "x"]
+
+
+def _choices(**words):
+    from softreg.data.encoding import ColumnChoices
+
+    return ColumnChoices.from_words(**words)
+
+
+def test_a_continuous_target_is_refused_naming_it(tmp_path):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "prices.csv"
+    path.write_text("a,price\n" + "".join(f"{rng.normal():.3f},{rng.uniform(1, 100):.2f}\n" for _ in range(99)))
+    done = runner.invoke(app, ["train", str(path), "--quiet", "--out", str(tmp_path / "m.npz")])
+    assert done.exit_code == 2 and "target column 'price' looks continuous" in " ".join(done.output.split())
+    assert "99 distinct values" in " ".join(done.output.split())
+
+
+def test_gzip_stdin_and_format_read_the_same_table(tmp_path):
+    from softreg.data import load_dataset
+
+    text = PENGUINS.read_bytes()
+    (tmp_path / "p.csv.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "p.txt").write_bytes(text)
+    plain = load_dataset(str(PENGUINS), target="species")
+    for spec, extra in ((tmp_path / "p.csv.gz", {}), (tmp_path / "p.txt", {"format": "csv"})):
+        other = load_dataset(str(spec), target="species", **extra)
+        np.testing.assert_array_equal(other.X, plain.X)
+        np.testing.assert_array_equal(other.y, plain.y)
+    refused = runner.invoke(app, ["train", str(tmp_path / "p.txt"), "--quiet"])
+    assert refused.exit_code == 2 and "--format" in refused.output
+    piped = runner.invoke(app, ["train", "-", "--format", "csv", "--target", "species", "--quiet", "--out",
+                                str(tmp_path / "s.npz")], input=text)
+    assert piped.exit_code == 0, piped.output[-800:]
+    model, _ = train([str(PENGUINS), "--target", "species"], tmp_path, "p.npz")
+    predicted = runner.invoke(app, ["predict", str(model), "-", "--data-format", "csv"], input=text)
+    assert predicted.exit_code == 0 and len(predicted.stdout.splitlines()) == 345, predicted.output[-800:]
+
+
+def test_get_dummies_booleans_are_0_1_features(tmp_path):
+    import pandas as pd
+
+    frame = pd.get_dummies(pd.read_csv(PENGUINS), columns=["island", "sex"])  # True/False columns
+    path = tmp_path / "dummies.csv"
+    frame.to_csv(path, index=False)
+    from softreg.data import load_dataset
+
+    data = load_dataset(str(path), target="species")
+    kinds = {column.name: column.kind for column in data.encoding.columns}
+    assert kinds["island_Biscoe"] == "boolean" and kinds["sex_male"] == "boolean"
+    column = data.feature_names.index("island_Biscoe")
+    np.testing.assert_array_equal(data.X[:, column], frame["island_Biscoe"].to_numpy(dtype=float))
+
+
+def test_unseen_categories_are_counted_or_refused_with_strict(tmp_path):
+    model, _ = train([str(PENGUINS), "--target", "species"], tmp_path)
+    lines = _penguin_rows()
+    changed = [lines[0]] + [line.replace("Torgersen", "Atlantis") for line in lines[1:]]
+    path = tmp_path / "new.csv"
+    path.write_text("\n".join(changed) + "\n")
+    done = runner.invoke(app, ["predict", str(model), str(path)])
+    assert done.exit_code == 0 and "column 'island': 52 rows held a category the model never saw" in \
+        " ".join(done.output.split())
+    strict = runner.invoke(app, ["predict", str(model), str(path), "--strict"])
+    assert strict.exit_code == 2 and "never saw" in strict.output and "Traceback" not in strict.output
+
+
+def test_predict_with_missing_cells_imputes_or_refuses(tmp_path):
+    model, _ = train([str(PENGUINS), "--target", "species"], tmp_path)
+    refused = runner.invoke(app, ["predict", str(model), str(PENGUINS), "--missing", "error"])
+    assert refused.exit_code == 2 and "data row 4" in " ".join(refused.output.split())
+
+
+def test_a_missing_feature_column_is_named_and_extra_columns_are_ignored(tmp_path):
+    model, _ = train([str(PENGUINS), "--target", "species"], tmp_path)
+    import pandas as pd
+
+    frame = pd.read_csv(PENGUINS)
+    frame.drop(columns=["sex"]).to_csv(tmp_path / "nosex.csv", index=False)
+    done = runner.invoke(app, ["predict", str(model), str(tmp_path / "nosex.csv")])
+    assert done.exit_code == 2 and "1 of the model's feature columns is missing by name ('sex')" in \
+        " ".join(done.output.split())
+    frame.assign(extra="x").to_csv(tmp_path / "extra.csv", index=False)
+    done = runner.invoke(app, ["predict", str(model), str(tmp_path / "extra.csv")])
+    assert done.exit_code == 0 and len(done.stdout.splitlines()) == 345
+
+
+def test_every_column_that_cannot_be_used_is_listed_at_once(tmp_path):
+    rows = "".join(f"{i}.5,{i}.25,{i % 2}\n" for i in range(40))
+    path = tmp_path / "typos.csv"
+    path.write_text("a,b,y\n" + rows + "x1,oops,1\n")
+    done = runner.invoke(app, ["train", str(path), "--quiet", "--out", str(tmp_path / "m.npz")])
+    message = " ".join(done.output.split())
+    assert done.exit_code == 2 and "column 'a' holds numbers but also 'x1'" in message
+    assert "column 'b' holds numbers but also 'oops'" in message and "--categorical" in message
