@@ -332,7 +332,7 @@ def missing_cells(encoding_columns: list[Column], table) -> np.ndarray:
     return rows
 
 
-BLOCK_CELLS = 1 << 21  # cells of the numeric columns converted at a time (16 MiB of float64)
+BLOCK_CELLS = 1 << 18  # cells of the numeric columns converted at a time (2 MiB of float64)
 
 
 def numeric_blocks(table, names: list[str]):

@@ -109,7 +109,7 @@ def header_names(source: str | Path, delimiter: str, header: bool) -> list[str]:
     raw = stdin_bytes() if str(source) == STDIN else None
     try:
         reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source),
-                                read_options=pacsv.ReadOptions(autogenerate_column_names=not header),
+                                read_options=pacsv.ReadOptions(autogenerate_column_names=not header, block_size=1 << 24),
                                 parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                                 convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True))
         return list(reader.schema.names)
@@ -172,7 +172,7 @@ def _refuse_unclosed_quote(source, delimiter: str, raw: bytes | None) -> None:
 def _count_quotes(path: Path) -> int:
     count = 0
     with open(path, "rb") as handle:
-        while block := handle.read(1 << 24):
+        while block := handle.read(1 << 20):
             count += block.count(b'"')
     return count
 
@@ -313,7 +313,9 @@ def refit_on_rows(dataset, rows: np.ndarray) -> None:
     old = dataset.encoding
     dataset.encoding = fit_encoding(old.columns, dataset.table, rows, target=old.target, weight_column=old.weight_column,
                                     missing=old.missing, header=old.header, min_frequency=old.min_frequency)
-    dataset.X, _ = encode(dataset.encoding, dataset.table, dataset.X.dtype.name)
+    dtype = dataset.X.dtype.name
+    dataset.X = None  # freed first: the peak is the table and one matrix, not two
+    dataset.X, _ = encode(dataset.encoding, dataset.table, dtype)
     dataset.feature_names = dataset.encoding.feature_names()
 
 
