@@ -46,7 +46,7 @@ def config_option(key: str, default=None, meaning: str | None = None, panel: str
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.",
                                       rich_help_panel=OUTPUT)]
 Target = Annotated[Optional[str], config_option("target")]
-Missing = Annotated[str, config_option("missing", "error")]
+Missing = Annotated[str, config_option("missing", "impute")]
 WeightColumn = Annotated[Optional[str], config_option("weight_column")]
 Dtype = Annotated[str, config_option("dtype", "float64")]
 ModelFile = Annotated[Path, typer.Argument(help="A model file written by softreg train.", show_default=False)]

@@ -144,7 +144,9 @@ def load_dataset(
     if path.is_dir() or path.suffix.lower() == ".parquet" or format == "parquet":
         from softreg.data.partitions import folder_digest, load_folder
 
-        dataset = load_folder(path, target, weight_column, dtype, missing, lazy=memory_map)
+        # Partitions are read one at a time, with no training means to fill from: impute is error there.
+        dataset = load_folder(path, target, weight_column, dtype, "error" if missing == "impute" else missing,
+                              lazy=memory_map)
         dataset.spec.update(rows=dataset.n_samples, sha256=folder_digest(path))
         return dataset
     require_regular_file(path, "dataset file")

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from softreg.data.dataset import DataError
+from softreg.data.dataset import MISSING_POLICIES, DataError
+from softreg.data.schema import OPTIONAL_NUMBER, Fields, ListOf, SchemaError, check
 
-MISSING_POLICIES = ("impute", "drop", "error")
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 DEFAULT_MIN_FREQUENCY = 5
@@ -29,6 +29,15 @@ KINDS = ("numeric", "boolean", "categorical", "ignored")
 ID_NAME = re.compile(r"^(id|.*[_ .-]id|.*ID|index|key|uuid|row|rownames|unnamed: ?\d+)$", re.IGNORECASE)
 NUMBER_TEXT = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(inf|infinity)\s*$"
 FREE_TEXT_CHARACTERS = 30  # mean length of a string column above which many distinct values are free text
+
+# What was done with each column of a table (softreg.data.encoding.TableEncoding.to_dict).
+ENCODED_COLUMN = Fields({"name": str, "kind": str, "read_as": str, "note": str, "levels": ListOf(str),
+                          "other": ListOf(str), "fill": OPTIONAL_NUMBER, "indicator": bool, "missing_cells": int},
+                         required=("name", "kind", "read_as", "note", "levels", "other", "fill", "indicator",
+                                   "missing_cells"), closed=True)
+ENCODING_SCHEMA = Fields({"columns": ListOf(ENCODED_COLUMN), "target": str, "weight_column": (str, type(None)),
+                          "missing": str, "header": bool, "min_frequency": int},
+                         required=("columns", "target", "weight_column", "missing", "header"))
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,24 @@ class TableEncoding:
         columns = [Column(**column) for column in document["columns"]]
         return cls(columns, document["target"], document["weight_column"], document["missing"], document["header"],
                    document.get("min_frequency", DEFAULT_MIN_FREQUENCY))
+
+
+def checked_encoding(document, feature_names: list[str], where: str) -> TableEncoding:
+    """A stored encoding (a model header's, a prepared dataset's) as a TableEncoding, once its
+    form, kinds and policy are checked and it makes exactly ``feature_names``; ValueError
+    naming ``where`` otherwise."""
+    try:
+        check(document, ENCODING_SCHEMA, "encoding")
+    except SchemaError as error:
+        raise ValueError(f"{where}: {error}") from None
+    kinds = sorted({column["kind"] for column in document["columns"]} - set(KINDS))
+    if kinds or document["missing"] not in MISSING_POLICIES:
+        raise ValueError(f"{where}: the encoding has unknown column kinds {kinds} or missing rule "
+                         f"{document['missing']!r}")
+    encoding = TableEncoding.from_dict(document)
+    if encoding.feature_names() != list(feature_names):
+        raise ValueError(f"{where}: the encoding does not make its {len(feature_names)} features")
+    return encoding
 
 
 def plan_columns(source, table, target: str, weight_column: str | None, choices: ColumnChoices) -> list[Column]:
@@ -403,11 +430,13 @@ def table_labels(source, table, target: str) -> np.ndarray:
         return labels
     if _is_text(kind_of) and len(present) and pc.all(pc.match_substring_regex(present, NUMBER_TEXT)).as_py():
         if pc.all(pc.match_substring_regex(present, r"^\s*[-+]?\d+\s*$")).as_py():
-            whole = [None if text is None else int(text) for text in values.to_pylist()]
-            if all(label is None or -2**63 <= label < 2**63 for label in whole):
-                _refuse_continuous(source, target, distinct, len(present), None, advice)
-                return np.asarray(whole, dtype=object)
-            return np.asarray([None if label is None else str(label) for label in whole], dtype=object)  # beyond int64
+            try:
+                whole = pc.cast(pc.utf8_trim_whitespace(values), pa.int64())
+            except pa.ArrowInvalid:  # beyond int64 (long ids): exact as text
+                return np.asarray([None if text is None else str(int(text)) for text in values.to_pylist()],
+                                  dtype=object)
+            _refuse_continuous(source, target, distinct, len(present), None, advice)
+            return np.asarray(whole.to_pylist(), dtype=object)
         return table_labels(source, table.set_column(table.column_names.index(target), target,
                                                      pc.cast(pc.utf8_trim_whitespace(values), pa.float64())), target)
     texts = np.asarray(pc.cast(values, pa.string()).to_pylist(), dtype=object)

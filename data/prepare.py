@@ -11,7 +11,7 @@ from softreg.data.formats.prepared import prepared_paths, write_prepared
 from softreg.data.partitions import open_folder, write_prepared_folder
 
 DTYPES = ("float64", "float32")
-MISSING_POLICIES = ("error", "drop")
+from softreg.data.dataset import MISSING_POLICIES
 
 
 @dataclass
@@ -38,18 +38,19 @@ def check_destination(source: str, destination: Path) -> None:
 
 
 def prepare_dataset(source: str, destination, *, target: str | None = None, weight_column: str | None = None,
-                    dtype: str = "float64", missing: str = "error") -> Prepared:
+                    dtype: str = "float64", missing: str = "impute") -> Prepared:
     """Convert ``source`` (any dataset spec; a folder or .parquet file one partition at a time,
     so memory holds the largest partition, not the dataset) into ``destination`` (.npy)."""
     if dtype not in DTYPES:
         raise DataError(f"dtype must be 'float64' or 'float32', got '{dtype}'.")
     if missing not in MISSING_POLICIES:
-        raise DataError(f"missing must be 'error' or 'drop', got '{missing}'.")
+        raise DataError(f"missing must be 'impute', 'drop' or 'error', got '{missing}'.")
     destination = Path(destination)
     check_destination(source, destination)
     if Path(source).is_dir() or Path(source).suffix.lower() == ".parquet":
         folder = open_folder(Path(source), target, weight_column)
-        written, rows, dropped = write_prepared_folder(folder, destination, dtype, missing)
+        written, rows, dropped = write_prepared_folder(folder, destination, dtype,
+                                                       "error" if missing == "impute" else missing)  # no means to fill from
         return Prepared(written, rows, len(folder.feature_names), dropped)
     data = load_dataset(source, target=target, weight_column=weight_column, dtype=dtype, missing=missing)
     return Prepared(write_prepared(data, destination), data.n_samples, data.n_features, data.dropped_rows)

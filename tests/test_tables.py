@@ -246,3 +246,21 @@ def test_every_column_that_cannot_be_used_is_listed_at_once(tmp_path):
     message = " ".join(done.output.split())
     assert done.exit_code == 2 and "column 'a' holds numbers but also 'x1'" in message
     assert "column 'b' holds numbers but also 'oops'" in message and "--categorical" in message
+
+
+def test_prepare_writes_the_encoded_table_and_the_stream_engine_trains_on_it(tmp_path):
+    """The prepared .npy keeps the encoding, so a model trained on it by the stream engine
+    predicts on the original table; its probabilities equal the memory engine's on the same rows."""
+    prepared = tmp_path / "p.npy"
+    done = runner.invoke(app, ["prepare", str(PENGUINS), str(prepared), "--target", "species"])
+    assert done.exit_code == 0, done.output
+    features = json.loads((tmp_path / "p.features.json").read_text())
+    assert features["names"][:3] == ["island=Biscoe", "island=Dream", "island=Torgersen"] and "encoding" in features
+    stream_model, _ = train([str(prepared), "--engine", "stream"], tmp_path, "s.npz")
+    memory_model, _ = train([str(prepared)], tmp_path, "m.npz")
+    outputs = []
+    for model in (stream_model, memory_model):
+        predicted = runner.invoke(app, ["predict", str(model), str(PENGUINS), "--proba"])
+        assert predicted.exit_code == 0 and len(predicted.stdout.splitlines()) == 345, predicted.output[-600:]
+        outputs.append(np.array([[float(v) for v in line.split(",")[1:]] for line in predicted.stdout.splitlines()[1:]]))
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)

@@ -26,7 +26,7 @@ def compare(
     tol: Annotated[float, config_option("tol", 1e-9, "tight, to reach the optimum", PANEL)] = 1e-9,
     max_epochs: Annotated[int, config_option("max_epochs", 20_000, panel=PANEL)] = 20_000,
     momentum: Annotated[str, config_option("momentum", "nesterov", panel=PANEL)] = "nesterov",
-    missing: Missing = "error",
+    missing: Missing = "impute",
     weight_column: WeightColumn = None,
     class_weight: Annotated[str, config_option("class_weight", "none", "both sides get the same row weights")] = "none",
     as_json: AsJson = False,

@@ -17,7 +17,7 @@ def prepare(
     destination: Annotated[Path, typer.Argument(metavar="OUT.npy", help="Row-major .npy to write; labels go to OUT.labels.npy, feature names to OUT.features.json.", show_default=False)],
     target: Target = None,
     weight_column: WeightColumn = None,
-    missing: Missing = "error",
+    missing: Missing = "impute",
     dtype: Dtype = "float64",
 ) -> None:
     """Convert a dataset once into the row-major .npy that `train --engine stream` reads block by block."""

@@ -89,9 +89,18 @@ def load_prepared(path: Path, dtype: str, *, memory_map: bool = False) -> Datase
     names, real = features.get("names", [f"x{i}" for i in range(X.shape[1])]), bool(features.get("real", False))
     if not (isinstance(names, list) and len(names) == X.shape[1] and all(isinstance(n, str) for n in names)):
         raise DataError(f"{paths['features']}: expected {X.shape[1]} feature names.")
-    return Dataset(X=X, y=y, feature_names=names, description=f"{path.name} ({X.shape[0]} x {X.shape[1]}, prepared)",
-                   spec={"path": str(path.resolve()), "format": "npy", "named_features": real},
-                   sample_weight=weights)
+    dataset = Dataset(X=X, y=y, feature_names=names,
+                      description=f"{path.name} ({X.shape[0]} x {X.shape[1]}, prepared)",
+                      spec={"path": str(path.resolve()), "format": "npy", "named_features": real},
+                      sample_weight=weights)
+    if features.get("encoding") is not None:  # prepared from a table: models trained on it predict on tables
+        from softreg.data.encoding import checked_encoding
+
+        try:
+            dataset.encoding = checked_encoding(features["encoding"], names, str(paths["features"]))
+        except ValueError as error:
+            raise DataError(f"{error}; prepare the dataset again.") from None
+    return dataset
 
 
 def _read_features(features_path: Path) -> dict:
@@ -121,7 +130,8 @@ def _check_members(path: Path, paths: dict, members) -> None:
                             "replaced since). Prepare the dataset again.")
 
 
-def write_prepared_set(destination: Path, write_rows, names: list[str], real: bool) -> dict[str, Path]:
+def write_prepared_set(destination: Path, write_rows, names: list[str], real: bool,
+                       encoding: dict | None = None) -> dict[str, Path]:
     """Write a prepared dataset's files as one set: X by ``write_rows(handle) -> (labels,
     weights or None)``, then the labels, the weights, and last the features file, which holds
     the fingerprints of the others. No target is replaced unless all were written; if the
@@ -142,7 +152,8 @@ def write_prepared_set(destination: Path, write_rows, names: list[str], real: bo
         members = {name: fingerprint(staged[paths[name]]) for name in ("X", "labels", "weights")
                    if paths[name] in staged}
         with files.file(paths["features"], "w", encoding="utf-8") as handle:
-            json.dump({"names": list(names), "real": bool(real), "files": members}, handle)
+            json.dump({"names": list(names), "real": bool(real), "files": members,
+                       **({"encoding": encoding} if encoding is not None else {})}, handle)
     if weights is None:
         paths["weights"].unlink(missing_ok=True)  # the features file lists no weights: a stale one is ignored
         del paths["weights"]
@@ -165,4 +176,5 @@ def write_prepared(dataset: Dataset, path: Path) -> dict[str, Path]:
         np.save(handle, np.ascontiguousarray(dataset.X), allow_pickle=False)
         return dataset.y, dataset.sample_weight
 
-    return write_prepared_set(path, write_rows, dataset.feature_names, feature_names_are_real(dataset.spec))
+    encoding = dataset.encoding.to_dict() if dataset.encoding is not None else None
+    return write_prepared_set(path, write_rows, dataset.feature_names, feature_names_are_real(dataset.spec), encoding)

@@ -54,15 +54,9 @@ def read_table(source: str | Path, delimiter: str, header: bool | None = None, *
         names = header_names(source, delimiter, header)
         if label_column is None or label_column in names:
             column_types[label_column or names[-1]] = pa.string()
-    read_options = pacsv.ReadOptions(autogenerate_column_names=not header, block_size=1 << 24)
-    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    convert_options = pacsv.ConvertOptions(null_values=MISSING_CELLS, strings_can_be_null=True,
-                                           quoted_strings_can_be_null=True, true_values=TRUE_CELLS,
-                                           false_values=FALSE_CELLS, column_types=column_types,
-                                           include_columns=include_columns or [])
     try:
-        table = pacsv.read_csv(pa.BufferReader(raw) if raw is not None else str(source), read_options=read_options,
-                               parse_options=parse_options, convert_options=convert_options)
+        table = pacsv.read_csv(pa.BufferReader(raw) if raw is not None else str(source),
+                               **_reader_options(delimiter, header, column_types, include_columns or [], 1 << 24))
     except pa.ArrowInvalid as error:
         raise _located_error(source, delimiter, raw, str(error)) from None
     except (pa.ArrowException, OSError) as error:
@@ -80,13 +74,7 @@ def stream_batches(source: str | Path, delimiter: str, header: bool, column_type
     from pyarrow import csv as pacsv
 
     raw = stdin_bytes() if str(source) == STDIN else None
-    options = dict(
-        read_options=pacsv.ReadOptions(autogenerate_column_names=not header, block_size=block_bytes),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(null_values=MISSING_CELLS, strings_can_be_null=True,
-                                             quoted_strings_can_be_null=True, true_values=TRUE_CELLS,
-                                             false_values=FALSE_CELLS, column_types=column_types,
-                                             include_columns=include_columns))
+    options = _reader_options(delimiter, header, column_types, include_columns, block_bytes)
     _refuse_unclosed_quote(source, delimiter, raw)  # before any row is written
     try:
         reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source), **options)
@@ -101,22 +89,40 @@ def stream_batches(source: str | Path, delimiter: str, header: bool, column_type
         raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
 
 
+def _reader_options(delimiter: str, header: bool, column_types: dict, include_columns: list, block_bytes: int) -> dict:
+    """pyarrow's read, parse and convert options, the same for a whole table and for its blocks."""
+    from pyarrow import csv as pacsv
+
+    return dict(
+        read_options=pacsv.ReadOptions(autogenerate_column_names=not header, block_size=block_bytes),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(null_values=MISSING_CELLS, strings_can_be_null=True,
+                                             quoted_strings_can_be_null=True, true_values=TRUE_CELLS,
+                                             false_values=FALSE_CELLS, column_types=column_types,
+                                             include_columns=include_columns))
+
+
 def header_names(source: str | Path, delimiter: str, header: bool) -> list[str]:
     """The column names of a delimited file (f0, f1, ... without a header), reading one block."""
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
     raw = stdin_bytes() if str(source) == STDIN else None
-    try:
-        reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source),
-                                read_options=pacsv.ReadOptions(autogenerate_column_names=not header, block_size=1 << 24),
-                                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                                convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True))
-        return list(reader.schema.names)
-    except pa.ArrowInvalid as error:
-        raise _located_error(source, delimiter, raw, str(error)) from None
-    except (pa.ArrowException, OSError) as error:
-        raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
+    # A small first block is quick to parse; a header wider than it (150,000 columns) takes a larger one.
+    for block_size in (1 << 20, 1 << 26):
+        try:
+            reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source),
+                                    read_options=pacsv.ReadOptions(autogenerate_column_names=not header,
+                                                                   block_size=block_size),
+                                    parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                                    convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True))
+            return list(reader.schema.names)
+        except pa.ArrowInvalid as error:
+            if block_size == 1 << 26 or "Empty CSV" not in str(error) and "straddling" not in str(error):
+                raise _located_error(source, delimiter, raw, str(error)) from None
+        except (pa.ArrowException, OSError) as error:
+            raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
+    return []
 
 
 _STDIN_BYTES: dict = {}

@@ -28,7 +28,7 @@ def compare_on_dataset(config) -> DatasetComparison:
     data = load_dataset(config.dataset, **dataset_options(config))
     train_rows, _, test_rows = split_indices(data.y, val_fraction=0.0, test_fraction=config.test_fraction,
                                              seed=config.seed)
-    if data.encoding is not None:
+    if data.table is not None:
         refit_on_rows(data, train_rows)  # both sides learn the table's encoding from the training rows
     if not len(test_rows):
         raise RunError("test_fraction must be above 0: the comparison reports test metrics.", "test_fraction")

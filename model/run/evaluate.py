@@ -53,7 +53,7 @@ def rows_of(data: str, header: dict, *, target: str | None = None, missing: str 
         missing = encoding.missing if encoding is not None else "error"
     dataset = load_dataset(data, target=target, dtype=header["config"]["dtype"], missing=missing, format=format,
                            encoding=encoding)
-    if dataset.encoding is not None:
+    if dataset.table is not None:  # a table, encoded by the model's encoding
         return dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)"
     names = dataset.feature_names if feature_names_are_real(dataset.spec) else None
     columns = column_order(data, names, dataset.X.shape[1], header["feature_names"],

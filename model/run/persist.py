@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from softreg.data.formats.npz import NpzError, read_npz
+from softreg.data.encoding import ENCODING_SCHEMA
 from softreg.data.schema import NUMBER, OPTIONAL_NUMBER, Fields, ListOf, Row, SchemaError, TableOf, check
 from softreg.model.math.softmax import softmax
 from softreg.model.solve.result import STOP_NUMBERS
@@ -44,14 +45,6 @@ HISTORY_SCHEMA = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in
                         required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"), closed=True)
 # The divergence guard's halvings: (epoch, the step it halved to) each.
 HALVINGS_SCHEMA = ListOf(Row((int, NUMBER)))
-# What was done with each column of a table (softreg.data.encoding.TableEncoding.to_dict).
-_ENCODED_COLUMN = Fields({"name": str, "kind": str, "read_as": str, "note": str, "levels": ListOf(str),
-                          "other": ListOf(str), "fill": OPTIONAL_NUMBER, "indicator": bool, "missing_cells": int},
-                         required=("name", "kind", "read_as", "note", "levels", "other", "fill", "indicator",
-                                   "missing_cells"), closed=True)
-ENCODING_SCHEMA = Fields({"columns": ListOf(_ENCODED_COLUMN), "target": str, "weight_column": (str, type(None)),
-                          "missing": str, "header": bool, "min_frequency": int},
-                         required=("columns", "target", "weight_column", "missing", "header"))
 # The header fields the commands read, with their forms (other keys may follow in later versions).
 HEADER_SCHEMA = Fields({
     "softreg_version": str,
@@ -211,16 +204,12 @@ def read_model_file(path: str | Path) -> ModelFile:
 
 def _check_encoding(path: Path, header: dict) -> None:
     """The stored table encoding names known kinds and policies and makes exactly the model's features."""
-    from softreg.data.encoding import KINDS, MISSING_POLICIES, TableEncoding
+    from softreg.data.encoding import checked_encoding
 
-    document = header["encoding"]
-    kinds = sorted({column["kind"] for column in document["columns"]} - set(KINDS))
-    if kinds or document["missing"] not in MISSING_POLICIES:
-        raise ModelFileError(f"'{path}': the model header's encoding has unknown column kinds {kinds} or missing rule "
-                             f"{document['missing']!r}; the file is damaged or was edited")
-    if TableEncoding.from_dict(document).feature_names() != header["feature_names"]:
-        raise ModelFileError(f"'{path}': the model header's encoding does not make the model's "
-                             f"{len(header['feature_names'])} features; the file is damaged or was edited")
+    try:
+        checked_encoding(header["encoding"], header["feature_names"], f"'{path}'")
+    except ValueError as error:
+        raise ModelFileError(f"{error}; the file is damaged or was edited") from None
 
 
 def _check_contents(path: Path, header: dict, arrays: dict):

@@ -87,7 +87,7 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     ``resume=True`` continues from it (RunError when it belongs to another run).
     """
     splits = _training_splits(dataset, config)
-    if dataset.encoding is not None:
+    if dataset.table is not None:
         refit_on_rows(dataset, splits["train"])  # levels, means and indicators from the training rows alone
     estimator = estimator_from_config(config)
     classes = np.unique(np.asarray(dataset.y)[splits["train"]])
