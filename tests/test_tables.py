@@ -103,12 +103,23 @@ def test_penguins_raw_leaves_out_ids_and_dates_and_reads_yes_no_as_booleans(tmp_
     assert predicted.exit_code == 0 and len(predicted.stdout.splitlines()) == 345, predicted.output[-800:]
 
 
-def test_statsmodels_fair_float_labels_are_numbers_sorted_numerically(tmp_path):
-    """rate_marriage is stored as 1.0 .. 5.0: classes 1 .. 5, not the strings '1.0' .. '5.0'."""
+def test_statsmodels_fair_integer_labels(tmp_path):
+    """statsmodels' affairs table: rate_marriage (1 .. 5) as the target, the other columns numbers."""
     source = Path(str(files("statsmodels.datasets") / "fair" / "fair.csv"))
     model, _ = train([str(source), "--target", "rate_marriage", "--max-epochs", "200"], tmp_path)
     classes = np.load(model, allow_pickle=False)["classes"]
     assert classes.dtype.kind == "i" and classes.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_float_looking_labels_are_integers_sorted_numerically(tmp_path):
+    """Labels written 1.0 .. 10.0 are the classes 1 .. 10, in numeric order (as text, '10.0'
+    would sort before '2.0')."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / "floats.csv"
+    path.write_text("a,label\n" + "".join(f"{rng.normal():.3f},{k % 10 + 1:.1f}\n" for k in range(200)))
+    model, _ = train([str(path), "--max-epochs", "20"], tmp_path)
+    classes = np.load(model, allow_pickle=False)["classes"]
+    assert classes.dtype.kind == "i" and classes.tolist() == list(range(1, 11))
 
 
 def test_statsmodels_grunfeld_text_target(tmp_path):
