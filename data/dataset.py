@@ -46,12 +46,11 @@ class Dataset:
     spec: dict = field(default_factory=dict)
     sample_weight: np.ndarray | None = None
     dropped_rows: int = 0  # rows removed for missing values (missing="drop"), or for a missing label
-    # A table's (CSV/TSV): what was done with each column (softreg.data.encoding.TableEncoding),
-    # the table itself (for fitting that encoding again on the training rows alone) and the
-    # unseen categorical levels met per column when a model's encoding was applied.
+    # A table's (CSV/TSV): what was done with each column (softreg.data.encoding.TableEncoding)
+    # and the table itself (for fitting that encoding again on the training rows alone).
     encoding: object = None
     table: object = None
-    unseen_levels: dict = field(default_factory=dict)
+    columns_with_missing_cells: set = field(default_factory=set)  # the table's numeric columns that had any
 
     @property
     def class_names(self) -> list[str]:
@@ -144,9 +143,7 @@ def load_dataset(
     if path.is_dir() or path.suffix.lower() == ".parquet" or format == "parquet":
         from softreg.data.partitions import folder_digest, load_folder
 
-        # Partitions are read one at a time, with no training means to fill from: impute is error there.
-        dataset = load_folder(path, target, weight_column, dtype, "error" if missing == "impute" else missing,
-                              lazy=memory_map)
+        dataset = load_folder(path, target, weight_column, dtype, without_means(missing), lazy=memory_map)
         dataset.spec.update(rows=dataset.n_samples, sha256=folder_digest(path))
         return dataset
     require_regular_file(path, "dataset file")
@@ -166,18 +163,17 @@ def _load_file(path: Path, spec: str, target: str | None, weight_column: str | N
 
     suffix, compression = table_suffix(path)
     suffix = "." + format if format is not None else suffix
-    missing_here = "error" if missing == "impute" else missing  # only tables have means to impute from
     if suffix in CSV_SUFFIXES:
         dataset = load_table(path, CSV_SUFFIXES[suffix], target=target, weight_column=weight_column, dtype=dtype,
                              missing=missing, fmt=format, **(table_options or {}))
     elif compression is not None:
         dataset = None
     elif suffix == ".npz":
-        dataset = _drop_missing_rows(_load_npz(path, dtype), missing_here)
+        dataset = _drop_missing_rows(_load_npz(path, dtype), without_means(missing))
     elif suffix == ".npy":
         dataset = load_prepared(path, dtype, memory_map=memory_map)
     elif suffix in SVMLIGHT_SUFFIXES:
-        dataset = _drop_missing_rows(_load_svmlight(path, dtype), missing_here)
+        dataset = _drop_missing_rows(_load_svmlight(path, dtype), without_means(missing))
     else:
         dataset = None
     if dataset is not None and dataset.n_samples == 0:
@@ -195,6 +191,12 @@ def _load_file(path: Path, spec: str, target: str | None, weight_column: str | N
         f"compressed: .gz, .bz2, .zst, .lz4), .npz, .npy (a prepared dataset), {', '.join(SVMLIGHT_SUFFIXES)}, "
         "or any name with --format csv|tsv|svmlight|npz|parquet."
     )
+
+
+def without_means(missing: str) -> str:
+    """The missing-value rule for data read without a table's encoding (.npz, svmlight, folders of
+    partitions, read one at a time): there are no training means to impute from, so impute is error."""
+    return "error" if missing == "impute" else missing
 
 
 def require_regular_file(path: str | Path, role: str = "file") -> None:

@@ -11,7 +11,7 @@ from softreg.data.formats.prepared import prepared_paths, write_prepared
 from softreg.data.partitions import open_folder, write_prepared_folder
 
 DTYPES = ("float64", "float32")
-from softreg.data.dataset import MISSING_POLICIES
+from softreg.data.dataset import MISSING_POLICIES, without_means
 
 
 @dataclass
@@ -49,8 +49,7 @@ def prepare_dataset(source: str, destination, *, target: str | None = None, weig
     check_destination(source, destination)
     if Path(source).is_dir() or Path(source).suffix.lower() == ".parquet":
         folder = open_folder(Path(source), target, weight_column)
-        written, rows, dropped = write_prepared_folder(folder, destination, dtype,
-                                                       "error" if missing == "impute" else missing)  # no means to fill from
+        written, rows, dropped = write_prepared_folder(folder, destination, dtype, without_means(missing))
         return Prepared(written, rows, len(folder.feature_names), dropped)
     data = load_dataset(source, target=target, weight_column=weight_column, dtype=dtype, missing=missing)
     return Prepared(write_prepared(data, destination), data.n_samples, data.n_features, data.dropped_rows)

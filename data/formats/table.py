@@ -112,10 +112,7 @@ def header_names(source: str | Path, delimiter: str, header: bool) -> list[str]:
     for block_size in (1 << 20, 1 << 26):
         try:
             reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source),
-                                    read_options=pacsv.ReadOptions(autogenerate_column_names=not header,
-                                                                   block_size=block_size),
-                                    parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                                    convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True))
+                                    **_reader_options(delimiter, header, {}, [], block_size))
             return list(reader.schema.names)
         except pa.ArrowInvalid as error:
             if block_size == 1 << 26 or "Empty CSV" not in str(error) and "straddling" not in str(error):
@@ -233,16 +230,6 @@ def _kind(delimiter: str) -> str:
     return "tab-separated" if delimiter == "\t" else "comma-separated"
 
 
-def cell_texts(column) -> np.ndarray:
-    """A table column as an array of Python strings, None where the cell is missing."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
-        column = pc.cast(column, pa.string())
-    return np.asarray(column.to_pylist(), dtype=object)
-
-
 def load_table(source: str | Path, delimiter: str, *, target: str | None, weight_column: str | None, dtype: str,
                missing: str, header: bool | None = None, choices=None, encoding=None, fmt: str | None = None):
     """A :class:`~softreg.data.dataset.Dataset` of a delimited table, its columns encoded by
@@ -267,7 +254,7 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     else:
         columns = encoding.columns
     labels = table_labels(source, table, target)
-    no_label = np.array([label is None for label in labels], dtype=bool)
+    no_label = np.equal(labels, None)
     weights = None
     no_weight = np.zeros(table.num_rows, dtype=bool)
     if weight_column is not None:
@@ -297,32 +284,45 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     if weights is not None and (np.any(weights < 0) or not np.any(weights > 0)):
         raise DataError(f"{source}: weight column '{weight_column}' must be non-negative with a positive sum.")
     y = _label_array(labels)
+    fitted_here = encoding is None
     if encoding is None:
         encoding = fit_encoding(columns, table, None, target=target, weight_column=weight_column, missing=missing,
                                 header=header, min_frequency=choices.min_frequency)
-    X, unseen = encode(encoding, table, dtype, source=source)
+    X, _ = encode(encoding, table, dtype, source=source)
     kind = "tsv" if delimiter == "\t" else "csv"
     name = "standard input" if str(source) == STDIN else Path(str(source)).name
     spec = {"path": STDIN if str(source) == STDIN else str(Path(source).resolve()), "format": fmt or kind,
             "target": target, "weight_column": weight_column, "header": header}
     dataset = Dataset(X=X, y=y, feature_names=encoding.feature_names(), description=f"{name} (target column '{target}')",
                       spec=spec, sample_weight=weights, dropped_rows=dropped)
-    dataset.encoding, dataset.table, dataset.unseen_levels = encoding, table, unseen
+    dataset.encoding, dataset.table = encoding, table
+    if fitted_here:  # fitted on every row: its counts are the table's
+        dataset.columns_with_missing_cells = {column.name for column in encoding.columns if column.missing_cells}
     return dataset
 
 
 def refit_on_rows(dataset, rows: np.ndarray) -> None:
     """Fit a table dataset's encoding again on ``rows`` alone (the training split: no level,
     mean or indicator learned from held-out rows) and encode every row by it."""
-    from softreg.data.encoding import encode, fit_encoding
+    from softreg.data.encoding import _numbers, encode, fit_encoding
 
     old = dataset.encoding
-    dataset.encoding = fit_encoding(old.columns, dataset.table, rows, target=old.target, weight_column=old.weight_column,
-                                    missing=old.missing, header=old.header, min_frequency=old.min_frequency)
+    new = fit_encoding(old.columns, dataset.table, rows, target=old.target, weight_column=old.weight_column,
+                       missing=old.missing, header=old.header, min_frequency=old.min_frequency)
+    dataset.encoding = new
+    if new.feature_names() == old.feature_names():
+        # The same columns and levels: only the cells that took a fill differ, and only when the
+        # fill (a mean) moved. Patching them spares the training path a second encoding of X.
+        offsets = np.cumsum([0] + [len(column.feature_names()) for column in new.used()])
+        for offset, before, after in zip(offsets, old.used(), new.used()):
+            if after.name in dataset.columns_with_missing_cells and before.fill != after.fill:
+                absent = ~np.isfinite(_numbers(dataset.table.column(after.name)))
+                dataset.X[absent, offset] = after.fill
+        return
     dtype = dataset.X.dtype.name
     dataset.X = None  # freed first: the peak is the table and one matrix, not two
-    dataset.X, _ = encode(dataset.encoding, dataset.table, dtype)
-    dataset.feature_names = dataset.encoding.feature_names()
+    dataset.X, _ = encode(new, dataset.table, dtype)
+    dataset.feature_names = new.feature_names()
 
 
 def _label_array(labels: np.ndarray) -> np.ndarray:
