@@ -261,8 +261,6 @@ def fit_encoding(columns: list[Column], table, rows: np.ndarray | None, *, targe
     column's levels, each numeric column's mean and whether it had missing cells."""
     from dataclasses import replace
 
-    from sklearn.preprocessing import OneHotEncoder
-
     fitted = [replace(column) for column in columns]
     numeric = [column for column in fitted if column.kind in ("numeric", "boolean")]
     chosen = None
@@ -283,6 +281,8 @@ def fit_encoding(columns: list[Column], table, rows: np.ndarray | None, *, targe
         column.fill = float(sums[j] / counts[j]) if counts[j] else 0.0
     for column in fitted:
         if column.kind == "categorical":
+            from sklearn.preprocessing import OneHotEncoder  # imported only when needed: it is 1 s of start-up
+
             values = table.column(column.name)
             texts = _texts(values if rows is None else values.take(rows))
             column.missing_cells = int(np.sum(texts == MISSING_LEVEL))
@@ -406,10 +406,11 @@ def _refuse_continuous(source, target: str, distinct: int, rows: int, fraction: 
                         f"{advice}.")
 
 
-def table_labels(source, table, target: str) -> np.ndarray:
-    """The label column as class labels: whole numbers (also "1.0") as integers, booleans and
-    text as text; a column that looks continuous (most values distinct, or fractions) is refused,
-    naming it (softreg is a classifier, not a regressor). Missing labels come back as None."""
+def table_labels(source, table, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """(class labels, which rows have none) of the label column: whole numbers (also "1.0") as
+    int64, booleans and text as text; a column that looks continuous (most values distinct, or
+    fractions) is refused, naming it (softreg is a classifier, not a regressor). Typed arrays
+    throughout: a label costs its bytes, not a Python object."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -424,23 +425,25 @@ def table_labels(source, table, target: str) -> np.ndarray:
         fractional = finite & (numbers != np.round(numbers))
         _refuse_continuous(source, target, distinct, len(present),
                            float(numbers[fractional][0]) if fractional.any() else None, advice)
-        labels = np.empty(len(numbers), dtype=object)
-        labels[finite] = [int(label) for label in numbers[finite]]
-        labels[~finite] = None
-        return labels
+        return np.where(finite, numbers, 0).astype(np.int64), ~finite
     if _is_text(kind_of) and len(present) and pc.all(pc.match_substring_regex(present, NUMBER_TEXT)).as_py():
         if pc.all(pc.match_substring_regex(present, r"^\s*[-+]?\d+\s*$")).as_py():
             try:
                 whole = pc.cast(pc.utf8_trim_whitespace(values), pa.int64())
             except pa.ArrowInvalid:  # beyond int64 (long ids): exact as text
-                return np.asarray([None if text is None else str(int(text)) for text in values.to_pylist()],
-                                  dtype=object)
-            _refuse_continuous(source, target, distinct, len(present), None, advice)
-            return np.asarray(whole.to_pylist(), dtype=object)
-        return table_labels(source, table.set_column(table.column_names.index(target), target,
-                                                     pc.cast(pc.utf8_trim_whitespace(values), pa.float64())), target)
-    texts = np.asarray(pc.cast(values, pa.string()).to_pylist(), dtype=object)
+                whole = None
+            if whole is not None:
+                _refuse_continuous(source, target, distinct, len(present), None, advice)
+                return (pc.fill_null(whole, 0).to_numpy(zero_copy_only=False),
+                        pc.is_null(whole).to_numpy(zero_copy_only=False))
+        else:
+            return table_labels(source, table.set_column(table.column_names.index(target), target,
+                                                         pc.cast(pc.utf8_trim_whitespace(values), pa.float64())),
+                                target)
     if distinct == len(present) and len(present) > 40:
         raise DataError(f"{source}: the target column '{target}' holds a different value in every row ({distinct:,}); "
                         f"it looks like an id, not a class; {advice}.")
-    return texts
+    coded = pc.dictionary_encode(pc.cast(values, pa.string())).combine_chunks()
+    names = np.asarray([str(level) for level in coded.dictionary.to_pylist()] + [""], dtype=str)
+    index = pc.fill_null(coded.indices, len(names) - 1).to_numpy(zero_copy_only=False)
+    return names[index], pc.is_null(coded.indices).to_numpy(zero_copy_only=False)

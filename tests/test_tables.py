@@ -275,3 +275,32 @@ def test_prepare_writes_the_encoded_table_and_the_stream_engine_trains_on_it(tmp
         assert predicted.exit_code == 0 and len(predicted.stdout.splitlines()) == 345, predicted.output[-600:]
         outputs.append(np.array([[float(v) for v in line.split(",")[1:]] for line in predicted.stdout.splitlines()[1:]]))
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
+
+
+def test_a_table_read_in_sections_equals_one_read_of_the_whole_file(tmp_path, monkeypatch):
+    """Sections of a few hundred bytes, so that cuts fall between rows of every kind: a column
+    whose type changes after the first section (integers, then a fraction; empty, then text;
+    numbers, then a word) and a quoted field holding newlines and the delimiter."""
+    import pyarrow.csv as pacsv
+
+    from softreg.data.formats import table as table_format
+
+    lines = ["count,late,word,note,y"]
+    for i in range(400):
+        late = "" if i < 300 else f"t{i % 4}"
+        word = str(i) if i != 350 else "many"
+        note = f'"line one\nline, two {i}"' if i % 7 == 0 else f"plain {i}"
+        lines.append(f"{i if i != 390 else 2.5},{late},{word},{note},{'ab'[i % 2]}")
+    path = tmp_path / "sections.csv"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(table_format, "SECTION_BYTES", 300)
+    sections = table_format._row_sections(path, ",", None)
+    assert len(sections) > 20
+    read, _ = table_format.read_table(path, ",", True)
+    whole = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+    assert read.num_rows == whole.num_rows == 400
+    assert read.column("count").to_pylist() == whole.column("count").to_pylist()
+    assert str(read.schema.field("count").type) == "double"
+    assert read.column("late").to_pylist() == [None if v == "" else v for v in whole.column("late").to_pylist()]
+    assert read.column("word").to_pylist() == [str(v) for v in whole.column("word").to_pylist()]
+    assert read.column("note").to_pylist() == whole.column("note").to_pylist()

@@ -25,6 +25,7 @@ MISSING_CELLS = sorted({spelling for word in ("", "na", "n/a", "nan", "null", "n
 TRUE_CELLS = ["true", "True", "TRUE", "t", "T", "yes", "Yes", "YES"]
 FALSE_CELLS = ["false", "False", "FALSE", "f", "F", "no", "No", "NO"]
 HEADER_PROBE_BYTES = 1 << 16  # what is read of a file to decide whether its first row is a header
+SECTION_BYTES = 1 << 24  # what is parsed at a time: read_csv's peak is about three times what it parses
 
 
 def table_suffix(path: Path) -> tuple[str, str | None]:
@@ -50,20 +51,121 @@ def read_table(source: str | Path, delimiter: str, header: bool | None = None, *
     if header is None:
         header = not _first_row_is_numbers(source, delimiter, raw)
     column_types = dict(column_types or {})
+    names = None
     if labels:
         names = header_names(source, delimiter, header)
         if label_column is None or label_column in names:
             column_types[label_column or names[-1]] = pa.string()
+    sections = _row_sections(source, delimiter, raw)  # refuses an unclosed quote before anything is read
     try:
-        table = pacsv.read_csv(pa.BufferReader(raw) if raw is not None else str(source),
-                               **_reader_options(delimiter, header, column_types, include_columns or [], 1 << 24))
+        if len(sections) == 1:
+            table = pacsv.read_csv(pa.BufferReader(raw) if raw is not None else str(source),
+                                   **_reader_options(delimiter, header, column_types, include_columns or [], 1 << 22))
+        else:
+            names = names or header_names(source, delimiter, header)
+            table = _read_sections(source, raw, sections, names, delimiter, header, column_types,
+                                   include_columns or [])
     except pa.ArrowInvalid as error:
         raise _located_error(source, delimiter, raw, str(error)) from None
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
     _refuse_undecodable(source, table)
-    _refuse_unclosed_quote(source, delimiter, raw)
+    # The parse's buffers, freed, stay with pyarrow's allocator, where numpy cannot reuse them.
+    pa.default_memory_pool().release_unused()
     return table, header
+
+
+def _read_sections(source, raw: bytes | None, sections: list, names: list[str], delimiter: str, header: bool,
+                   column_types: dict, include_columns: list):
+    """One table of a file read SECTION_BYTES at a time, each section by pyarrow's threaded
+    reader: its peak is a section's parse, not the whole file's (about three times the table).
+    Sections may infer different types for a column; they are unified as one read would
+    (integers and floats as floats, anything with text as text)."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    parts = []
+    with (open(source, "rb") if raw is None else _nothing()) as handle:
+        for number, (start, end) in enumerate(sections):
+            if raw is None:
+                handle.seek(start)
+                data = pa.py_buffer(handle.read(end - start))
+            else:
+                data = pa.py_buffer(raw).slice(start, end - start)
+            options = _reader_options(delimiter, header, column_types, include_columns, 1 << 22)
+            if number or not header:
+                options["read_options"] = pacsv.ReadOptions(column_names=names, block_size=1 << 22)
+            parts.append(pacsv.read_csv(pa.BufferReader(data), **options))
+    return pa.concat_tables(_unified(parts), promote_options="permissive")
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _unified(parts: list) -> list:
+    """The sections' tables with one type per column: where they differ, float64 if every
+    section read numbers (or nothing), else text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = parts[0].column_names
+    for index, name in enumerate(names):
+        kinds = {part.schema.types[index] for part in parts} - {pa.null()}
+        if len(kinds) <= 1:
+            continue
+        numeric = all(pa.types.is_integer(kind) or pa.types.is_floating(kind) for kind in kinds)
+        wanted = pa.float64() if numeric else pa.string()
+        parts = [part.set_column(index, name, pc.cast(part.column(index), wanted)) for part in parts]
+    return parts
+
+
+def _row_sections(source, delimiter: str, raw: bytes | None) -> list[tuple[int, int]]:
+    """Byte ranges of about SECTION_BYTES that start and end at a row boundary (a newline
+    outside quotes), found in one pass that also counts the quote characters: an odd count
+    means a quote is never closed, which pyarrow would read as one field holding the rest of
+    the file, so the strict reader then names the line where it opened. A compressed file is
+    one section (it cannot be read from the middle)."""
+    path = Path(str(source))
+    if raw is None and path.suffix.lower() in COMPRESSIONS:
+        return [(0, -1)]
+    starts, quotes, offset, cut = [0], 0, 0, SECTION_BYTES
+    for block in _blocks(path, raw):
+        end, position, counted = offset + len(block), 0, quotes  # counted: the quotes before position
+        while end > cut:
+            target = max(position, cut - offset)
+            counted += block.count(b'"', position, target)
+            position = target
+            while (newline := block.find(b"\n", position)) >= 0:
+                counted += block.count(b'"', position, newline)
+                position = newline + 1
+                if counted % 2 == 0:
+                    starts.append(offset + position)
+                    cut = offset + position + SECTION_BYTES
+                    break
+            else:
+                break  # no row ends in the rest of this block: the cut moves on to the next
+        quotes += block.count(b'"')
+        offset = end
+    if quotes % 2:
+        raise _located_error(source, delimiter, raw, "a quoted field is never closed")
+    starts = [start for start in starts if start < offset] or [0]
+    return list(zip(starts, starts[1:] + [offset]))
+
+
+def _blocks(path: Path, raw: bytes | None):
+    if raw is not None:
+        view = memoryview(raw)
+        for start in range(0, len(raw), 1 << 20):
+            yield view[start:start + (1 << 20)].tobytes()
+        return
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            yield block
 
 
 def stream_batches(source: str | Path, delimiter: str, header: bool, column_types: dict, include_columns: list[str],
@@ -75,7 +177,7 @@ def stream_batches(source: str | Path, delimiter: str, header: bool, column_type
 
     raw = stdin_bytes() if str(source) == STDIN else None
     options = _reader_options(delimiter, header, column_types, include_columns, block_bytes)
-    _refuse_unclosed_quote(source, delimiter, raw)  # before any row is written
+    _row_sections(source, delimiter, raw)  # refuses an unclosed quote before any row is written
     try:
         reader = pacsv.open_csv(pa.BufferReader(raw) if raw is not None else str(source), **options)
         for batch in reader:
@@ -160,26 +262,6 @@ def _is_number(cell: str) -> bool:
     return cell.strip() != ""
 
 
-def _refuse_unclosed_quote(source, delimiter: str, raw: bytes | None) -> None:
-    """pyarrow reads a quote that is never closed as one field holding the rest of the file; an
-    odd number of quote characters (an escaped quote is two) gives it away, and the strict
-    reader then names the line where the field opened."""
-    path = Path(str(source))
-    if raw is None and path.suffix.lower() in COMPRESSIONS:
-        return
-    quotes = raw.count(b'"') if raw is not None else _count_quotes(path)
-    if quotes % 2:
-        raise _located_error(source, delimiter, raw, "a quoted field is never closed")
-
-
-def _count_quotes(path: Path) -> int:
-    count = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            count += block.count(b'"')
-    return count
-
-
 def _refuse_undecodable(source, table) -> None:
     """pyarrow keeps a column of invalid UTF-8 as binary; softreg reads text."""
     import pyarrow as pa
@@ -253,8 +335,7 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
         columns = plan_columns(source, table, target, weight_column, choices)
     else:
         columns = encoding.columns
-    labels = table_labels(source, table, target)
-    no_label = np.equal(labels, None)
+    labels, no_label = table_labels(source, table, target)
     weights = None
     no_weight = np.zeros(table.num_rows, dtype=bool)
     if weight_column is not None:
@@ -283,7 +364,7 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
         dropped = int(refused.sum())
     if weights is not None and (np.any(weights < 0) or not np.any(weights > 0)):
         raise DataError(f"{source}: weight column '{weight_column}' must be non-negative with a positive sum.")
-    y = _label_array(labels)
+    y = labels
     fitted_here = encoding is None
     if encoding is None:
         encoding = fit_encoding(columns, table, None, target=target, weight_column=weight_column, missing=missing,
@@ -323,12 +404,6 @@ def refit_on_rows(dataset, rows: np.ndarray) -> None:
     dataset.X = None  # freed first: the peak is the table and one matrix, not two
     dataset.X, _ = encode(new, dataset.table, dtype)
     dataset.feature_names = new.feature_names()
-
-
-def _label_array(labels: np.ndarray) -> np.ndarray:
-    if all(isinstance(label, (int, np.integer)) for label in labels):
-        return np.asarray(labels, dtype=np.int64)
-    return np.asarray([str(label) for label in labels])
 
 
 def _missing_counts(table, columns, target, weight_column, no_label, no_weight, features: bool) -> dict:
