@@ -8,6 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from softreg.cli.errors import in_flags
+
 SERIES_STYLES = ("cyan", "magenta", "green", "yellow")
 SERIES_MARKS = ("•", "∘", "▴", "▪")
 
@@ -363,6 +365,15 @@ def training_report(run, config, stop: str, log_scale: bool) -> list:
             *per_class_report(run.metrics[report_split], f" ({report_split})")]
 
 
+def header_in_flags(header: dict) -> dict:
+    """A model header for the shell: the notes of its table encoding name flags, not parameters."""
+    encoding = header.get("encoding")
+    if not encoding:
+        return header
+    columns = [{**column, "note": in_flags(column["note"])} for column in encoding["columns"]]
+    return {**header, "encoding": {**encoding, "columns": columns}}
+
+
 def schema_table(encoding, *, classes: int, standardize: bool, title: str) -> Table:
     """What was done with every column of a table: its type as read, its role, and how it was
     encoded (levels, the other bucket, imputed cells) or why it was left out."""
@@ -384,7 +395,7 @@ def schema_table(encoding, *, classes: int, standardize: bool, title: str) -> Ta
             elif column.missing_cells:
                 done += f"; {column.missing_cells} missing cells (--missing {encoding.missing})"
         else:
-            done = column.note
+            done = in_flags(column.note)
         table.add_row(column.name, column.read_as, "left out" if column.kind == "ignored" else column.kind, done)
     table.add_row(encoding.target, "", "label", f"{classes} classes")
     if encoding.weight_column:

@@ -109,14 +109,14 @@ def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: s
                 bad = missing_cells(encoding.used(), table)
                 if bad.any():
                     raise DataError(f"{spec}: data row {start + int(np.argmax(bad)) + 1} has a missing, NaN or "
-                                    "infinite feature value (--missing error); pass --missing impute to fill it with "
+                                    "infinite feature value (missing='error'); pass missing='impute' to fill it with "
                                     "the training mean, as the model's encoding says.")
             X, found = encode(encoding, table, dtype, source=spec)
             if found and strict:
                 column, count = next(iter(found.items()))
                 raise DataError(f"{spec}: column '{column}' holds {count} value{'s' if count > 1 else ''} the model "
-                                "never saw in training (--strict); leave out --strict to encode them as its other "
-                                "level (or all zeros).")
+                                "never saw in training, which strict refuses; without strict they are encoded as its "
+                                "other level (or all zeros).")
             for column, count in found.items():
                 unseen[column] = unseen.get(column, 0) + count
             for offset in range(0, len(X), chunk_rows):

@@ -112,7 +112,7 @@ def load_dataset(
         from softreg.data.formats.table import load_table
 
         if format not in ("csv", "tsv"):
-            raise DataError("dataset '-' is standard input; say what it holds with --format csv or --format tsv "
+            raise DataError("dataset '-' is standard input; say what it holds with format='csv' or format='tsv' "
                             "(svmlight, npz and parquet are read from files).")
         import hashlib
 
@@ -189,7 +189,7 @@ def _load_file(path: Path, spec: str, target: str | None, weight_column: str | N
         f"dataset file '{spec}' has the {'compressed ' if compression else ''}extension "
         f"'{''.join(path.suffixes[-2:]) if compression else suffix or '(none)'}'; accepted: .csv, .tsv (also "
         f"compressed: .gz, .bz2, .zst, .lz4), .npz, .npy (a prepared dataset), {', '.join(SVMLIGHT_SUFFIXES)}, "
-        "or any name with --format csv|tsv|svmlight|npz|parquet."
+        "or any name with format='csv|tsv|svmlight|npz|parquet'."
     )
 
 

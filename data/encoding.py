@@ -143,14 +143,14 @@ def plan_columns(source, table, target: str, weight_column: str | None, choices:
     import pyarrow as pa
 
     names = table.column_names
-    asked = {"--categorical": choices.categorical, "--numeric": choices.numeric, "--ignore": choices.ignore,
-             "--features": choices.features or ()}
-    unknown = [f"{flag} {name!r}" for flag, chosen in asked.items() for name in chosen if name not in names]
+    asked = {"categorical": choices.categorical, "numeric": choices.numeric, "ignore": choices.ignore,
+             "features": choices.features or ()}
+    unknown = [f"{key}='{name}'" for key, chosen in asked.items() for name in chosen if name not in names]
     if unknown:
         raise DataError(f"{source}: no column {', '.join(unknown)}; the columns are {names}.")
     both = sorted(set(choices.categorical) & set(choices.numeric))
     if both:
-        raise DataError(f"{source}: {both} named in both --categorical and --numeric; choose one for each.")
+        raise DataError(f"{source}: {both} named in both categorical and numeric; choose one for each.")
     columns, problems = [], []
     n_rows = table.num_rows
     for position, name in enumerate(names):
@@ -159,20 +159,20 @@ def plan_columns(source, table, target: str, weight_column: str | None, choices:
         values = table.column(name)
         read_as = str(values.type)
         if name in choices.ignore:
-            columns.append(Column(name, "ignored", read_as, "left out by --ignore"))
+            columns.append(Column(name, "ignored", read_as, "left out by ignore='COL'"))
         elif choices.features is not None and name not in choices.features:
-            columns.append(Column(name, "ignored", read_as, "not in --features"))
+            columns.append(Column(name, "ignored", read_as, "not in features='COL,...'"))
         elif name in choices.categorical:
             columns.append(Column(name, "categorical", read_as))
         elif name in choices.numeric:
             if _is_text(values.type):
                 bad = _first_non_number(values)
                 if bad is not None:
-                    problems.append(f"column '{name}' (--numeric) holds {bad[1]!r} at data row {bad[0] + 1}")
+                    problems.append(f"column '{name}' (numeric='{name}') holds {bad[1]!r} at data row {bad[0] + 1}")
                     continue
             elif not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
                       or pa.types.is_boolean(values.type) or pa.types.is_null(values.type)):
-                problems.append(f"column '{name}' (--numeric) is read as {read_as}, not numbers")
+                problems.append(f"column '{name}' (numeric='{name}') is read as {read_as}, not numbers")
                 continue
             columns.append(Column(name, "numeric", read_as))
         else:
@@ -183,11 +183,11 @@ def plan_columns(source, table, target: str, weight_column: str | None, choices:
                 columns.append(column)
     if problems:
         raise DataError(f"{source}: {'; '.join(problems)}. Fix those cells, or choose the columns' roles with "
-                        "--categorical COL, --numeric COL or --ignore COL.")
+                        "categorical='COL', numeric='COL' or ignore='COL'.")
     if not any(column.kind != "ignored" for column in columns):
         left_out = "; ".join(f"'{column.name}': {column.note}" for column in columns) or "there is no other column"
         raise DataError(f"{source}: no column is left to learn from ({left_out}). Bring one back with "
-                        "--numeric COL or --categorical COL.")
+                        "numeric='COL' or categorical='COL'.")
     return columns
 
 
@@ -210,13 +210,13 @@ def _inferred_column(name: str, position: int, values, n_rows: int):
                 return Column(name, "ignored", read_as, "a pandas index (0..N-1 in an unnamed first column)")
             if ID_NAME.match(name) and pc.count_distinct(values).as_py() == n_rows:
                 return Column(name, "ignored", read_as, "an id: named like one, a different value in every row; "
-                                                        f"--numeric {name} uses it")
+                                                        f"numeric='{name}' uses it")
         if name != "":
             return Column(name, "numeric", read_as)
     if name == "":
         return "the first column has no name and is not a pandas index (0..N-1); give it a name"
     if pa.types.is_temporal(kind_of):
-        return Column(name, "ignored", read_as, f"dates or times; --categorical {name} takes them as levels")
+        return Column(name, "ignored", read_as, f"dates or times; categorical='{name}' takes them as levels")
     if _is_text(kind_of):
         present = pc.drop_null(values)
         if len(present) == 0:
@@ -230,11 +230,11 @@ def _inferred_column(name: str, position: int, values, n_rows: int):
         mean_length = pc.mean(pc.utf8_length(present)).as_py()
         if distinct > 0.5 * len(present) and len(present) >= 20 and mean_length > FREE_TEXT_CHARACTERS:
             return Column(name, "ignored", read_as, f"free text ({distinct:,} distinct values, {mean_length:.0f} "
-                                                    f"characters on average); --categorical {name} uses it")
+                                                    f"characters on average); categorical='{name}' uses it")
         if len(present) >= 20 and (distinct == len(present) or (ID_NAME.match(name) and distinct > 0.5 * len(present))):
             why = "a different value in every row" if distinct == len(present) else \
                 f"named like one, {distinct:,} distinct values in {len(present):,} rows"
-            return Column(name, "ignored", read_as, f"an id: {why}; --categorical {name} uses it")
+            return Column(name, "ignored", read_as, f"an id: {why}; categorical='{name}' uses it")
         return Column(name, "categorical", read_as)
     return Column(name, "ignored", read_as, f"values of type {read_as} are not used")
 
@@ -372,7 +372,7 @@ def numeric_blocks(table, names: list[str]):
         return
     numbers = table.select(names)
     for index, kind in enumerate(numbers.schema.types):
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):  # booleans, decimals, text read --numeric
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):  # booleans, decimals, text read as numeric
             numbers = numbers.set_column(index, names[index], pa.chunked_array(
                 [_numbers(numbers.column(index))], pa.float64()))
     step = max(1, BLOCK_CELLS // len(names))
@@ -418,7 +418,7 @@ def table_labels(source, table, target: str) -> tuple[np.ndarray, np.ndarray]:
     kind_of = values.type
     present = pc.drop_null(values)
     distinct = pc.count_distinct(present).as_py()
-    advice = "choose the label column with --target COLUMN (softreg is a classifier, not a regressor)"
+    advice = "choose the label column with target='COLUMN' (softreg is a classifier, not a regressor)"
     if pa.types.is_floating(kind_of) or pa.types.is_integer(kind_of) or pa.types.is_decimal(kind_of):
         numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
         finite = np.isfinite(numbers)

@@ -97,7 +97,7 @@ def test_penguins_raw_leaves_out_ids_and_dates_and_reads_yes_no_as_booleans(tmp_
     assert columns["Individual ID"]["kind"] == "ignored" and "an id" in columns["Individual ID"]["note"]
     assert columns["Date Egg"]["kind"] == "ignored" and "dates" in columns["Date Egg"]["note"]
     assert columns["Clutch Completion"]["kind"] == "boolean"  # Yes / No
-    assert columns["Comments"]["kind"] == "ignored" and "--ignore" in columns["Comments"]["note"]
+    assert columns["Comments"]["kind"] == "ignored" and "ignore=" in columns["Comments"]["note"]
     assert columns["Delta 15 N (o/oo)"]["indicator"] is True  # 14 NA cells
     predicted = runner.invoke(app, ["predict", str(model), str(PENGUINS_RAW)])
     assert predicted.exit_code == 0 and len(predicted.stdout.splitlines()) == 345, predicted.output[-800:]

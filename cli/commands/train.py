@@ -203,7 +203,8 @@ def show_result(run, config, model_path: Path, plot, log_scale: bool, as_json: b
             fail(f"the model was saved to '{model_path}', but the plot could not be written to '{plot}' "
                  f"({error.strerror or error}); nothing was written there.", code=EXIT_RUN_FAILED)
     if as_json:
-        out.print_json(json.dumps({"model": str(model_path), **run.header_written}, default=float))
+        out.print_json(json.dumps({"model": str(model_path), **render.header_in_flags(run.header_written)},
+                                  default=float))
     else:
         for renderable in render.training_report(run, config, stop, log_scale):
             out.print(renderable, highlight=False, soft_wrap=True)

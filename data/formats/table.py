@@ -352,7 +352,7 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
         if missing == "error":
             raise DataError(f"{source}: {int(refused.sum())} rows have missing, NaN or infinite values (first at data "
                             f"row {int(np.argmax(refused)) + 1}); cells per column: {counts}. Fill them in, pass "
-                            "--missing impute to fill them with the training mean, or --missing drop to leave those "
+                            "missing='impute' to fill them with the training mean, or missing='drop' to leave those "
                             "rows out.")
         keep = np.flatnonzero(~refused)
         if not len(keep):
