@@ -52,15 +52,31 @@ def test_penguins_train_eval_and_predict_with_no_flag_but_the_target(tmp_path):
     assert np.mean(np.asarray(lines[1:]) == truth) > 0.97
 
 
-def test_penguins_probabilities_equal_the_scikit_learn_pipeline(tmp_path):
-    """ColumnTransformer(SimpleImputer(add_indicator) | OneHotEncoder(min_frequency)) ->
-    StandardScaler -> LogisticRegression at C = 1 / (l2 N), fitted on the same training rows."""
-    import pandas as pd
+def scikit_learn_pipeline(l2: float, n_rows: int):
+    """What softreg does to penguins' columns, built from scikit-learn's parts, then
+    LogisticRegression at softreg's penalty (C = 1 / (l2 N) for three classes)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
+    categorical = ["island", "sex"]
+    return make_pipeline(
+        ColumnTransformer([
+            ("numbers", SimpleImputer(strategy="mean", add_indicator=True), numeric),
+            ("levels", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
+                                     OneHotEncoder(min_frequency=5, handle_unknown="infrequent_if_exist")),
+             categorical)]),
+        StandardScaler(),
+        LogisticRegression(C=1.0 / (l2 * n_rows), tol=1e-12, max_iter=100_000))
+
+
+def test_penguins_probabilities_equal_the_scikit_learn_pipeline(tmp_path):
+    """ColumnTransformer(SimpleImputer(add_indicator) | OneHotEncoder(min_frequency)) ->
+    StandardScaler -> LogisticRegression at C = 1 / (l2 N), fitted on the same training rows."""
+    import pandas as pd
 
     from softreg.data import load_dataset, split_indices
     from softreg.data.formats.table import refit_on_rows
@@ -73,16 +89,7 @@ def test_penguins_probabilities_equal_the_scikit_learn_pipeline(tmp_path):
     ours = SoftmaxRegression(l2=l2, tol=1e-11, max_epochs=50_000, momentum="nesterov").fit(data.X[train_rows],
                                                                                          data.y[train_rows])
     frame = pd.read_csv(PENGUINS)
-    numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
-    categorical = ["island", "sex"]
-    pipeline = make_pipeline(
-        ColumnTransformer([
-            ("numbers", SimpleImputer(strategy="mean", add_indicator=True), numeric),
-            ("levels", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
-                                     OneHotEncoder(min_frequency=5, handle_unknown="infrequent_if_exist")),
-             categorical)]),
-        StandardScaler(),
-        LogisticRegression(C=1.0 / (l2 * len(train_rows)), tol=1e-12, max_iter=100_000))
+    pipeline = scikit_learn_pipeline(l2, len(train_rows))
     pipeline.fit(frame.iloc[train_rows], frame["species"].iloc[train_rows])
     assert list(pipeline.classes_) == list(ours.classes_)
     theirs = pipeline.predict_proba(frame)
@@ -304,3 +311,55 @@ def test_a_table_read_in_sections_equals_one_read_of_the_whole_file(tmp_path, mo
     assert read.column("late").to_pylist() == [None if v == "" else v for v in whole.column("late").to_pylist()]
     assert read.column("word").to_pylist() == [str(v) for v in whole.column("word").to_pylist()]
     assert read.column("note").to_pylist() == whole.column("note").to_pylist()
+
+
+def test_python_api_fits_a_dataframe_a_pyarrow_table_and_a_path_as_the_scikit_learn_pipeline_does(tmp_path):
+    import pandas as pd
+    import pyarrow as pa
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+
+    from softreg.data import TableEncoder
+    from softreg.model import SoftmaxRegression
+
+    l2 = 1e-2
+    frame = pd.read_csv(PENGUINS)
+    features, labels = frame.drop(columns="species"), frame["species"]
+    ours = make_pipeline(TableEncoder(), SoftmaxRegression(l2=l2, tol=1e-11, max_epochs=50_000,
+                                                           momentum="nesterov")).fit(features, labels)
+    theirs = scikit_learn_pipeline(l2, len(frame)).fit(features, labels)
+    assert list(ours.classes_) == list(theirs.classes_)
+    assert np.abs(ours.predict_proba(features) - theirs.predict_proba(features)).max() < 1e-6
+    encoder = ours[0]
+    assert list(encoder.feature_names_in_) == list(features.columns)
+    names = list(encoder.get_feature_names_out())
+    assert "island=Dream" in names and "sex=(missing)" in names and "bill_length_mm:missing" in names
+    assert encoder.encoding_.to_dict()["columns"][0]["levels"] == ["Biscoe", "Dream", "Torgersen"]
+    expected = ours.predict_proba(features)
+    # The same rows as a pyarrow Table, as the CSV file itself (label column and all: extra columns
+    # are ignored), and through a clone refitted on a Table.
+    assert np.abs(ours.predict_proba(pa.Table.from_pandas(features)) - expected).max() < 1e-12
+    assert np.abs(ours.predict_proba(str(PENGUINS)) - expected).max() < 1e-12
+    refitted = clone(ours).fit(pa.Table.from_pandas(features), labels)
+    assert np.abs(refitted.predict_proba(features) - expected).max() < 1e-9
+    # An unseen level is counted; missing="error" refuses a missing number, naming the rule.
+    changed = features.assign(island=features["island"].replace("Dream", "Atlantis"))
+    ours.predict_proba(changed)
+    assert encoder.unseen_levels_ == {"island": int((features["island"] == "Dream").sum())}
+    with pytest.raises(ValueError, match="missing='impute'"):
+        TableEncoder(missing="error").fit(features)
+
+
+def test_a_model_trained_by_the_cli_on_a_table_predicts_on_a_dataframe_in_python(tmp_path):
+    import pandas as pd
+
+    from softreg.data import load_dataset
+    from softreg.model.run.persist import load_model, load_pipeline
+
+    model, _ = train([str(PENGUINS), "--target", "species"], tmp_path)
+    pipeline = load_pipeline(model)
+    estimator, header = load_model(model)
+    encoded = load_dataset(str(PENGUINS), encoding=load_pipeline(model)[0].encoding_).X
+    frame = pd.read_csv(PENGUINS)
+    assert np.abs(pipeline.predict_proba(frame) - estimator.predict_proba(encoded)).max() < 1e-12
+    assert list(pipeline[0].get_feature_names_out()) == header["feature_names"]

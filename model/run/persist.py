@@ -157,6 +157,21 @@ def load_model(path: str | Path):
     return estimator, model.header
 
 
+def load_pipeline(path: str | Path):
+    """A model file as one scikit-learn object that takes the data training took: for a model
+    trained on a table, Pipeline(TableEncoder of its stored encoding, SoftmaxRegression), which
+    predicts on a DataFrame, a pyarrow Table or a CSV path; for any other model, the estimator."""
+    from sklearn.pipeline import make_pipeline
+
+    from softreg.data.encoding import TableEncoding
+    from softreg.data.table_encoder import TableEncoder
+
+    estimator, header = load_model(path)
+    if not header.get("encoding"):
+        return estimator
+    return make_pipeline(TableEncoder.from_encoding(TableEncoding.from_dict(header["encoding"])), estimator)
+
+
 def read_model_file(path: str | Path) -> ModelFile:
     """Read and check a model file. Raises ModelFileError when it is not one."""
     path = Path(path)
