@@ -51,6 +51,14 @@ def plural(count: int, noun: str) -> str:
     return noun if count == 1 else noun + ("es" if noun.endswith("s") else "s")
 
 
+def unseen_levels_note(unseen: dict, *, strict_words: str) -> None:
+    """One note per column of a table that held categories the model never saw (eval, predict)."""
+    for column, count in unseen.items():
+        err.print(f"[yellow]note:[/] column '{escape(column)}': {count} {plural(count, 'row')} held a category the "
+                  f"model never saw; encoded as its other level (or all zeros).{strict_words}",
+                  highlight=False, soft_wrap=True)
+
+
 def abridged(names: list[str]) -> str:
     """All names up to 12, else the first 8, a count, and the last 2."""
     shown = names if len(names) <= 12 else names[:8] + [f"... {len(names) - 10} more ..."] + names[-2:]

@@ -51,6 +51,7 @@ class Dataset:
     encoding: object = None
     table: object = None
     columns_with_missing_cells: set = field(default_factory=set)  # the table's numeric columns that had any
+    unseen_levels: dict = field(default_factory=dict)  # encoded by a model's encoding: new levels per column
 
     @property
     def class_names(self) -> list[str]:

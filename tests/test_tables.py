@@ -234,6 +234,12 @@ def test_unseen_categories_are_counted_or_refused_with_strict(tmp_path):
         " ".join(done.output.split())
     strict = runner.invoke(app, ["predict", str(model), str(path), "--strict"])
     assert strict.exit_code == 2 and "never saw" in strict.output and "Traceback" not in strict.output
+    # eval reads the same file and counts the same cells (52: Torgersen's rows in penguins.csv)
+    assert sum("Torgersen" in line for line in lines[1:]) == 52
+    evaluated = runner.invoke(app, ["eval", str(model), str(path), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output[-800:]
+    assert json.loads(evaluated.stdout)["unseen_levels"] == {"island": 52}
+    assert "column 'island': 52 rows held a category" in " ".join(evaluated.stderr.split())
 
 
 def test_predict_with_missing_cells_imputes_or_refuses(tmp_path):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from softreg.cli.console import err, out
+from softreg.cli.console import err, out, unseen_levels_note
 from softreg.cli.errors import reported
 from softreg.cli.options import AsJson, ModelFile, Target
 
@@ -32,12 +32,14 @@ def evaluate(
     with reported():
         evaluation = evaluate_saved_model(model, data, target=target, missing=missing, format=data_format)
     result = evaluation.metrics
+    unseen_levels_note(evaluation.unseen_levels, strict_words="")
     if result["unseen_labels"]:
         err.print(f"[yellow]warning:[/] {result['unseen_rows']} rows have labels the model never saw "
                   f"({escape(', '.join(result['unseen_labels'][:10]))}); they count as errors in accuracy and are "
                   "left out of log loss and calibration.", highlight=False, soft_wrap=True)
     if as_json:
-        out.print_json(json.dumps({"model": str(model), "data": evaluation.source, "metrics": result}))
+        out.print_json(json.dumps({"model": str(model), "data": evaluation.source, "metrics": result,
+                                   "unseen_levels": evaluation.unseen_levels}))
         return
     out.print(f"[bold]{escape(str(model))}[/] on {escape(evaluation.source)}", highlight=False, soft_wrap=True)
     out.print(render.metrics_table({"evaluation": result}))

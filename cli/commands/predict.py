@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from softreg.cli.console import err, fail, plural, reader_left, refuse_overwriting
+from softreg.cli.console import err, fail, plural, reader_left, refuse_overwriting, unseen_levels_note
 from softreg.cli.errors import EXIT_RUN_FAILED, in_flags, reported
 from softreg.cli.options import ModelFile
 
@@ -60,10 +60,7 @@ def predict(
                                 zero_based=header["dataset"].get("zero_based"), encoding=stored_encoding(header),
                                 missing=missing, strict=strict, data_format=data_format)
     rows = _write(model_file, stream, options, out_path)
-    for column, count in (stream.unseen_levels or {}).items():
-        err.print(f"[yellow]note:[/] column '{escape(column)}': {count} {plural(count, 'row')} held a category the "
-                  "model never saw; encoded as its other level (or all zeros). --strict refuses them.",
-                  highlight=False, soft_wrap=True)
+    unseen_levels_note(stream.unseen_levels or {}, strict_words=" --strict refuses them.")
     err.print(f"{rows} {plural(rows, 'row')} predicted from {escape(stream.description)}"
               + (f", written to {escape(str(out_path))}" if out_path is not None else ""), highlight=False, soft_wrap=True)
 

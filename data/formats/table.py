@@ -369,7 +369,7 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     if encoding is None:
         encoding = fit_encoding(columns, table, None, target=target, weight_column=weight_column, missing=missing,
                                 header=header, min_frequency=choices.min_frequency)
-    X, _ = encode(encoding, table, dtype, source=source)
+    X, unseen = encode(encoding, table, dtype, source=source)
     kind = "tsv" if delimiter == "\t" else "csv"
     name = "standard input" if str(source) == STDIN else Path(str(source)).name
     spec = {"path": STDIN if str(source) == STDIN else str(Path(source).resolve()), "format": fmt or kind,
@@ -377,6 +377,7 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     dataset = Dataset(X=X, y=y, feature_names=encoding.feature_names(), description=f"{name} (target column '{target}')",
                       spec=spec, sample_weight=weights, dropped_rows=dropped)
     dataset.encoding, dataset.table = encoding, table
+    dataset.unseen_levels = {} if fitted_here else unseen
     if fitted_here:  # fitted on every row: its counts are the table's
         dataset.columns_with_missing_cells = {column.name for column in encoding.columns if column.missing_cells}
     return dataset

@@ -21,6 +21,7 @@ class SavedModelEvaluation:
     header: dict
     source: str  # what the rows were, in words
     metrics: dict  # classification metrics, calibration and unseen labels (evaluate_model)
+    unseen_levels: dict  # a table's: per column, the cells holding a category the model never saw
 
 
 def test_split_of(model_path, header: dict):
@@ -45,7 +46,7 @@ def test_split_of(model_path, header: dict):
 
 def rows_of(data: str, header: dict, *, target: str | None = None, missing: str | None = None,
             format: str | None = None):
-    """(X, y, words) of other labelled data, its columns matched to the model's features (by name
+    """(X, y, words, unseen levels per column) of other labelled data, its columns matched to the model's features (by name
     when both sides have real names, else by position, as in prediction); a table is encoded by
     the model's stored encoding. ``missing`` None follows the model's own rule."""
     encoding = stored_encoding(header)
@@ -54,11 +55,11 @@ def rows_of(data: str, header: dict, *, target: str | None = None, missing: str 
     dataset = load_dataset(data, target=target, dtype=header["config"]["dtype"], missing=missing, format=format,
                            encoding=encoding)
     if dataset.table is not None:  # a table, encoded by the model's encoding
-        return dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)"
+        return dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)", dataset.unseen_levels
     names = dataset.feature_names if feature_names_are_real(dataset.spec) else None
     columns = column_order(data, names, dataset.X.shape[1], header["feature_names"],
                            by_name=feature_names_are_real(header["dataset"]))
-    return dataset.X[:, columns], dataset.y, f"{data} ({dataset.n_samples} rows)"
+    return dataset.X[:, columns], dataset.y, f"{data} ({dataset.n_samples} rows)", {}
 
 
 def stored_encoding(header: dict):
@@ -74,6 +75,7 @@ def evaluate_saved_model(model_path, data: str | None = None, *, target: str | N
     estimator, header = load_model(model_path)
     if data is None:
         X, y, source = test_split_of(model_path, header)
+        unseen = {}
     else:
-        X, y, source = rows_of(data, header, target=target, missing=missing, format=format)
-    return SavedModelEvaluation(estimator, header, source, evaluate_model(estimator, X, y))
+        X, y, source, unseen = rows_of(data, header, target=target, missing=missing, format=format)
+    return SavedModelEvaluation(estimator, header, source, evaluate_model(estimator, X, y), unseen)
