@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from softreg.data.dataset import CSV_SUFFIXES, Dataset, DataError, _drop_missing_rows, as_integers_if_possible
-from softreg.data.formats.delimited import _load_delimited
 from softreg.data.formats.prepared import write_prepared_set
 
 PARTITION_KINDS = {".parquet": "parquet", **{suffix: "delimited" for suffix in CSV_SUFFIXES}}
@@ -96,19 +95,15 @@ def _open_parquet_folder(folder: Path, files: list[Path], target, weight_column)
 
 
 def _open_delimited_folder(folder: Path, files: list[Path], target, weight_column) -> Folder:
-    headers = []
-    for path in files:
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as handle:
-                headers.append(handle.readline().rstrip("\r\n"))
-        except UnicodeDecodeError:
-            raise DataError(f"{path} is not UTF-8 text.") from None
-    for path, header in zip(files, headers):
-        if header != headers[0]:
-            raise DataError(f"{path}: its header differs from {files[0].name}'s ({header[:80]!r} against "
-                            f"{headers[0][:80]!r}); every partition needs the same columns in the same order.")
+    from softreg.data.formats.table import header_names
+
     delimiter = CSV_SUFFIXES[files[0].suffix.lower()]
-    names = [name.strip().strip('"') for name in headers[0].split(delimiter)]
+    headers = [header_names(path, delimiter, True) for path in files]
+    names = headers[0]
+    for path, header in zip(files, headers):
+        if header != names:
+            raise DataError(f"{path}: its header differs from {files[0].name}'s ({', '.join(header)[:80]!r} against "
+                            f"{', '.join(names)[:80]!r}); every partition needs the same columns in the same order.")
     target = target or names[-1]
     for column in (target, weight_column):
         if column is not None and column not in names:
@@ -118,27 +113,28 @@ def _open_delimited_folder(folder: Path, files: list[Path], target, weight_colum
 
 
 def read_partition(folder: Folder, index: int, dtype: str, missing: str = "error") -> Dataset:
-    """One partition's rows: X in ``dtype``, labels as text, weights if any."""
+    """One partition's rows: X in ``dtype``, labels as text, weights if any. A CSV/TSV partition
+    is read by the one table reader (pyarrow's), its label column as text."""
     path = folder.files[index]
     if folder.kind == "delimited":
-        part = _load_delimited(path, CSV_SUFFIXES[path.suffix.lower()], folder.target, folder.weight_column, dtype,
-                               missing, label_text=True)
-        part.y = part.y.astype(str)
-        return part
-    import pyarrow.parquet as pq
+        from softreg.data.formats.table import read_table
 
-    try:
-        table = pq.read_table(path, columns=[*folder.feature_names, folder.target,
-                                             *([folder.weight_column] if folder.weight_column else [])])
-    except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
-        raise DataError(f"{path}: not a readable Parquet partition ({error}).") from None
+        table, _ = read_table(path, CSV_SUFFIXES[path.suffix.lower()], True, label_column=folder.target, labels=True)
+        _refuse_text_features(path, table, folder.feature_names)
+    else:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path, columns=[*folder.feature_names, folder.target,
+                                                 *([folder.weight_column] if folder.weight_column else [])])
+        except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+            raise DataError(f"{path}: not a readable Parquet partition ({error}).") from None
+    from softreg.data.encoding import numeric_blocks
+
     X = np.empty((table.num_rows, len(folder.feature_names)), dtype=dtype)
-    for j, name in enumerate(folder.feature_names):
-        column = table.column(name)
-        X[:, j] = column.to_numpy(zero_copy_only=False).astype(dtype) if column.null_count == 0 else \
-            column.to_numpy(zero_copy_only=False).astype(float)  # nulls become NaN, then missing-row handling
-    labels_column = table.column(folder.target)
-    labels = _label_text(labels_column)
+    for start, block in numeric_blocks(table, list(folder.feature_names)):  # nulls become NaN: missing rows below
+        X[start:start + len(block)] = block
+    labels = _label_text(table.column(folder.target))
     weights = None
     if folder.weight_column:
         weights = table.column(folder.weight_column).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -154,6 +150,25 @@ def read_partition(folder: Folder, index: int, dtype: str, missing: str = "error
         part.sample_weight = None if weights is None else weights[keep]
         part.dropped_rows = int(unlabeled.sum())
     return _drop_missing_rows(part, missing)
+
+
+def _refuse_text_features(path: Path, table, feature_names: list[str]) -> None:
+    """Partitions hold numbers (their blocks are read independently, so no encoding is fitted
+    over them): a column of text is named with its first word."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in feature_names:
+        kind = table.column(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+                or pa.types.is_null(kind)):
+            values = table.column(name)
+            numbers = pc.match_substring_regex(pc.fill_null(pc.cast(values, pa.string()), "0"),
+                                               r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+            row = int(np.argmin(numbers.to_numpy(zero_copy_only=False)))
+            raise DataError(f"{path}: feature column '{name}' holds {values[row].as_py()!r} (data row {row + 1}); a "
+                            "folder's partitions hold numbers only: fix the cell, or train on the table as one file, "
+                            "where text columns are encoded.")
 
 
 def _label_text(column) -> np.ndarray:

@@ -195,3 +195,14 @@ def test_integer_labels_with_nulls_stay_integers_in_every_partition(tmp_path):
     assert result.exit_code == 0, result.output
     labels = np.load(tmp_path / "d.labels.npy")
     assert labels.dtype == np.int64 and set(np.unique(labels)) == {0, 1} and len(labels) == 1199
+
+
+def test_a_csv_partition_with_a_text_feature_is_refused_naming_the_cell(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "part-000.csv").write_text("a,b,label\n1,2,x\n3,4,y\n")
+    (folder / "part-001.csv").write_text("a,b,label\n5,six,x\n7,8,y\n")
+    result = CliRunner().invoke(app, ["prepare", str(folder), str(tmp_path / "out.npy")])
+    assert result.exit_code == 2, result.output
+    assert "part-001.csv: feature column 'b' holds 'six' (data row 1)" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
