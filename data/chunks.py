@@ -19,7 +19,6 @@ the file, line and column at fault.
 from __future__ import annotations
 
 import io
-import itertools
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,14 +125,6 @@ def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: s
     return FeatureStream(description="standard input" if spec == "-" else spec, chunks=chunks(), unseen_levels=unseen)
 
 
-def _header_lines(handle):
-    """The file's lines up to and including the first non-blank one, leaving the rest unread."""
-    for line in handle:
-        yield line
-        if line.strip("\r\n"):
-            return
-
-
 class FeatureMismatch(DataError):
     """The data's columns are not the model's features."""
 
@@ -188,98 +179,63 @@ def _load_features(spec: str, dtype: str):
 
 def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_name: bool, chunk_rows: int,
                       dtype: str) -> FeatureStream:
-    """The chunks of a CSV/TSV file: its header read and matched to the model's features now,
-    its rows parsed lazily, ``chunk_rows`` at a time. About 90 lines because the two readers
-    (numpy's C parser for plain lines, the csv module from the first quoted line on) are
-    closures over the one open handle, the header and the column indices, and hand over to each
-    other mid-file; as functions of their own they would pass all of that between them."""
-    try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except OSError as error:
-        raise DataError(f"{path}: cannot be read ({error.strerror or error}).") from None
-    header_line = 0
-    header = None
-    try:
-        for header_line, row in delimited_rows(path, _header_lines(handle), delimiter):
-            if row:
-                header = row
-                break
-    except UnicodeDecodeError:
-        handle.close()
-        raise not_utf8(path) from None
-    except DataError:
-        handle.close()
-        raise
-    if header is None:
-        handle.close()
+    """The chunks of a CSV/TSV file for a model of numeric features, read by the one table reader
+    (pyarrow's) block by block, the model's columns as float64: its header is matched to the
+    model's features now, its rows read lazily. A cell that is not a finite number is named by
+    line and column: the strict reader finds it from the block it was met in."""
+    import pyarrow as pa
+
+    from softreg.data.formats.table import NotANumber, header_names, stream_batches
+
+    names = header_names(path, delimiter, True)
+    if not names:
         raise DataError(f"{path} is empty; expected a header row naming the feature columns.")
-    header = [name.strip() for name in header]
-    try:
-        indices = column_order(path, header, len(header), feature_names, by_name)
-    except DataError:
-        handle.close()
-        raise
-
-    names = [header[i] for i in indices]
-    header_lines = header_line  # the header is one line: quoted newlines in column names are not supported
-
-    def quoted_chunks(lines: Iterator[str], lines_before: int, start: int) -> Iterator[tuple[int, np.ndarray]]:
-        """The csv module's reader: quoted fields, even ones spanning lines."""
-        rows, numbers = [], []
-        for line_no, row in delimited_rows(path, lines, delimiter, lines_before):
-            if not row:
-                continue  # blank lines carry no sample
-            if len(row) != len(header):
-                raise fields_error(path, line_no, len(row), len(header), delimiter)
-            rows.append([row[i] for i in indices])
-            numbers.append(line_no)
-            if len(rows) == chunk_rows:
-                yield start, _parse(path, rows, numbers, names, dtype)
-                start, rows, numbers = start + len(rows), [], []
-        if rows:
-            yield start, _parse(path, rows, numbers, names, dtype)
+    indices = column_order(path, names, len(names), feature_names, by_name)
+    used = [names[i] for i in indices]
+    # Blocks of about a chunk's text, so that memory follows --chunk-rows.
+    block_bytes = int(min(1 << 22, max(1 << 16, chunk_rows * len(names) * 24)))
 
     def chunks() -> Iterator[tuple[int, np.ndarray]]:
-        # Plain lines (no quote character) go to numpy's C parser, several times faster than
-        # the csv module; from the first quoted line on, the csv module reads the rest.
-        lines_before, start = header_lines, 0
-        with handle:
-            try:
-                while True:
-                    raw, block, numbers = [], [], []
-                    for line in handle:
-                        raw.append(line)
-                        if line.strip("\r\n"):
-                            block.append(line)
-                            numbers.append(lines_before + len(raw))
-                            if len(block) == chunk_rows:
-                                break
-                    if not raw:
-                        return
-                    if any('"' in line for line in block):
-                        yield from quoted_chunks(itertools.chain(raw, handle), lines_before, start)
-                        return
-                    if block:
-                        yield start, _parse_plain(block, numbers)
-                        start += len(block)
-                    lines_before += len(raw)
-            except UnicodeDecodeError as error:
-                raise not_utf8(path) from None
-
-    def _parse_plain(block: list[str], numbers: list[int]) -> np.ndarray:
-        for line, line_no in zip(block, numbers):
-            if line.count(delimiter) != len(header) - 1:
-                raise fields_error(path, line_no, line.count(delimiter) + 1, len(header), delimiter)
+        start = 0
         try:
-            X = np.loadtxt(block, delimiter=delimiter, usecols=indices, dtype=dtype, ndmin=2, comments=None)
-        except ValueError:
-            X = None  # a bad cell: _parse finds and names it
-        if X is None or not np.isfinite(X).all():
-            rows = [[cells[i] for i in indices] for cells in (line.rstrip("\r\n").split(delimiter) for line in block)]
-            return _parse(path, rows, numbers, names, dtype)
-        return X
+            for batch in stream_batches(path, delimiter, True, {name: pa.float64() for name in used}, used,
+                                        block_bytes=block_bytes):
+                X = np.asarray(batch.select(used).to_tensor(null_to_nan=True, row_major=True), dtype=dtype)
+                bad = ~np.isfinite(X).all(axis=1)
+                if bad.any():
+                    raise _bad_cell(path, delimiter, len(names), indices, used, start + int(np.argmax(bad)), dtype)
+                for offset in range(0, len(X), chunk_rows):
+                    yield start + offset, X[offset:offset + chunk_rows]
+                start += len(X)
+        except NotANumber:
+            raise _bad_cell(path, delimiter, len(names), indices, used, start, dtype) from None
 
     return FeatureStream(description=f"{path.name} (columns matched to the model's features)", chunks=chunks())
+
+
+def _bad_cell(path: Path, delimiter: str, width: int, indices: list[int], names: list[str], from_row: int,
+              dtype: str) -> DataError:
+    """The error naming the line and column of the first feature cell at or after data row
+    ``from_row`` that is not a finite number (or the ragged row before it), found by the strict reader."""
+    seen = -1
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            for line, row in delimited_rows(path, handle, delimiter):
+                if not row:
+                    continue
+                if seen >= 0 and len(row) != width:
+                    return fields_error(path, line, len(row), width, delimiter)
+                if seen >= from_row:
+                    try:
+                        _parse(path, [[row[i] for i in indices]], [line], names, dtype)
+                    except DataError as located:
+                        return located
+                seen += 1
+    except UnicodeDecodeError:
+        return not_utf8(path)
+    except DataError as located:  # the strict reader's own (an unclosed quote)
+        return located
+    return DataError(f"{path}: a feature cell after data row {from_row} is not a finite number.")
 
 
 def _parse(path: Path, rows: list[list[str]], lines: list[int], names: list[str], dtype: str) -> np.ndarray:

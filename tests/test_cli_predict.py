@@ -377,14 +377,22 @@ def test_a_comment_does_not_make_a_file_zero_based(tmp_path):
 
 
 def test_stdout_says_how_many_rows_were_printed_before_a_bad_row(runner, tmp_path):
+    """The reader parses a block (64 KiB and up) before any of its rows is predicted: rows of
+    earlier blocks are printed, and the message counts exactly those."""
     model = train(runner, "iris", tmp_path / "m.npz")
     header = ",".join(f'"{n}"' for n in load_model(model)[1]["feature_names"])
     data = tmp_path / "d.csv"
-    data.write_text(header + "\n" + "5,3,1,0.2\n" * 9 + "5,x,1,0.2\n")
+    data.write_text(header + "\n" + "5,3,1,0.2\n" * 30_000 + "5,x,1,0.2\n")
     result = runner.invoke(app, ["predict", str(model), str(data), "--chunk-rows", "4"])
     assert result.exit_code == 2
-    assert "the first 8 rows had already been printed to stdout" in " ".join(result.output.split())
-    assert len(read_csv(result.stdout)[1]) == 8
+    message = " ".join(result.output.split())
+    assert "line 30002, column 'sepal width (cm)': 'x' is not a finite number" in message
+    printed = len(read_csv(result.stdout)[1])
+    assert 0 < printed < 30_000 and f"the first {printed} rows had already been printed to stdout" in message
+    small = tmp_path / "small.csv"
+    small.write_text(header + "\n" + "5,3,1,0.2\n" * 9 + "5,x,1,0.2\n")
+    result = runner.invoke(app, ["predict", str(model), str(small), "--chunk-rows", "4"])
+    assert result.exit_code == 2 and "(no row was printed)" in " ".join(result.output.split())
 
 
 def test_ignored_columns_may_repeat_and_a_bom_is_not_part_of_a_name(runner, tmp_path):

@@ -101,7 +101,8 @@ def _write(model_file, stream, options, out_path: Path | None) -> int:
             kept = "nothing was written to --out"
         else:
             done = getattr(error, "rows_written", 0)
-            kept = f"the first {done} {plural(done, 'row')} had already been printed to stdout"
+            kept = (f"the first {done} {plural(done, 'row')} had already been printed to stdout" if done
+                    else "no row was printed")
         fail(f"{in_flags(str(error))} ({kept})")
     except OSError as error:
         fail(f"predictions could not be written to '{out_path or 'stdout'}' ({error.strerror or error}); "

@@ -25,6 +25,7 @@ MISSING_CELLS = sorted({spelling for word in ("", "na", "n/a", "nan", "null", "n
 TRUE_CELLS = ["true", "True", "TRUE", "t", "T", "yes", "Yes", "YES"]
 FALSE_CELLS = ["false", "False", "FALSE", "f", "F", "no", "No", "NO"]
 HEADER_PROBE_BYTES = 1 << 16  # what is read of a file to decide whether its first row is a header
+SCAN_BYTES = 1 << 18  # read at a time by the pass that finds the sections: prediction's memory follows its chunk
 SECTION_BYTES = 1 << 24  # what is parsed at a time: read_csv's peak is about three times what it parses
 
 
@@ -160,11 +161,11 @@ def _row_sections(source, delimiter: str, raw: bytes | None) -> list[tuple[int, 
 def _blocks(path: Path, raw: bytes | None):
     if raw is not None:
         view = memoryview(raw)
-        for start in range(0, len(raw), 1 << 20):
-            yield view[start:start + (1 << 20)].tobytes()
+        for start in range(0, len(raw), SCAN_BYTES):
+            yield view[start:start + SCAN_BYTES].tobytes()
         return
     with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
+        while block := handle.read(SCAN_BYTES):
             yield block
 
 
@@ -185,10 +186,14 @@ def stream_batches(source: str | Path, delimiter: str, header: bool, column_type
     except pa.ArrowInvalid as error:
         message = str(error)
         if "In CSV column" in message and "conversion error" in message.lower():
-            raise DataError(f"{source}: {_conversion_words(message)}") from None
+            raise NotANumber(f"{source}: {_conversion_words(message)}") from None
         raise _located_error(source, delimiter, raw, message) from None
     except (pa.ArrowException, OSError) as error:
         raise DataError(f"{source}: cannot be read as a {_kind(delimiter)} table ({error}).") from None
+
+
+class NotANumber(DataError):
+    """A cell of a column read as numbers is not one (pyarrow says which column, not which row)."""
 
 
 def _reader_options(delimiter: str, header: bool, column_types: dict, include_columns: list, block_bytes: int) -> dict:
