@@ -131,6 +131,107 @@ def gradcheck_table(report) -> Table:
     return table
 
 
+def _number(value) -> str:
+    """A number short enough to check with a pencil; None (an overflow) as such."""
+    if value is None:
+        return "−∞"
+    return "0" if value == 0 else f"{value:.5g}"
+
+
+def _matrix(title: str, rows, *, row_names=None, column_names=None) -> Table:
+    table = Table(title=title, show_header=column_names is not None, title_justify="left", pad_edge=False)
+    if row_names is not None:
+        table.add_column("", style="dim")
+    for name in (column_names or [""] * len(rows[0])):
+        table.add_column(name, justify="right")
+    for index, row in enumerate(rows):
+        cells = [_number(value) for value in row]
+        table.add_row(*([row_names[index]] if row_names is not None else []), *cells)
+    return table
+
+
+def explain_steps(steps) -> list:
+    """`gradcheck --explain`: each step of the derivation with its numbers, then its verdict."""
+    from rich.columns import Columns
+
+    renderables = []
+    for step in steps:
+        n = step.numbers
+        parts = [Text(step.title, style="bold"), Text(step.formula, style="cyan")]
+        if step.title.startswith("1."):
+            table = Table(show_header=True, pad_edge=False)
+            for name in ("n", "zₙ", "zₙ − max", "e^(zₙ − max)", "sₙ = e^(zₙ − max) / Σ"):
+                table.add_column(name, justify="right")
+            for k, z in enumerate(n["z"]):
+                shifted = n["shifted"][k]
+                term = f"e^({shifted:.5g})" + (f" = {n['exp_shifted'][k]:.5g}" if shifted > -700 else " ≈ 0")
+                table.add_row(str(k + 1), _number(z), _number(shifted), term, _number(n["s"][k]))
+            parts += [f"max z = {_number(n['max'])}; Σⱼ e^(zⱼ − max) = {_number(n['sum'])} (j = 1..{len(n['z'])}: "
+                      "every class once, not one term repeated)", table, f"Σ sₙ = {n['sum_s']:.15g}"]
+        elif step.title.startswith("2."):
+            K = len(n["J"])
+            table = Table(show_header=True, pad_edge=False)
+            table.add_column("n \\ m", style="dim")
+            for m in range(K):
+                table.add_column(f"m = {m + 1}", justify="right")
+            for row in range(K):
+                table.add_row(str(row + 1), *[f"{n['cases'][row][m]}\n= {_number(n['J'][row][m])}\nfd {_number(n['J_numeric'][row][m])}"
+                                                for m in range(K)])
+            table.add_row("Σ col", *[_number(round(total, 15)) for total in n["column_sums"]])
+            parts += ["formula (its case named) against central differences (fd); each column sums to 0, "
+                      "because Σₙ sₙ = 1 whatever z is", table]
+        elif step.title.startswith("3."):
+            label = n["label"]
+            table = Table(show_header=True, pad_edge=False)
+            for name in ("n", "yₙ", "∂L/∂sₙ = −yₙ / sₙ"):
+                table.add_column(name, justify="right")
+            for k, value in enumerate(n["dL_ds"]):
+                shown = _number(value) if value is not None else f"−e^({n['dL_ds_label_exponent']:.5g}) (overflows)"
+                table.add_row(str(k + 1), _number(n["y"][k]), shown)
+            parts += [f"label = class {label + 1}, so y = {[int(v) for v in n['y']]} and "
+                      f"L = −log s_{label + 1} = {_number(n['loss'])}; only the label's entry of ∂L/∂s is non-zero",
+                      table]
+        elif step.title.startswith("4."):
+            lines = []
+            label = n["label"]
+            for m, row in n["rows"].items():
+                m = int(m)
+                ending = f"s_{m + 1} − 1" if m == label else f"s_{m + 1}"
+                if row["dL_ds_label"] is None:  # s_ℓ underflowed: cancel it before multiplying, as the algebra does
+                    lines.append(f"∂L/∂z_{m + 1} = (−1/s_ℓ) × s_ℓ(δ_ℓ{m + 1} − s_{m + 1}) = {ending} "
+                                 f"= {_number(row['product'])} (s_ℓ ≈ 0 cancels)")
+                else:
+                    lines.append(f"∂L/∂z_{m + 1} = (∂L/∂s_ℓ)(∂s_ℓ/∂z_{m + 1}) = ({_number(row['dL_ds_label'])}) × "
+                                 f"({_number(row['J_label_m'])}) = {_number(row['product'])} = {ending}")
+            table = Table(show_header=True, pad_edge=False)
+            for name in ("m", "Jᵀ ∂L/∂s", "s − y", "central difference"):
+                table.add_column(name, justify="right")
+            for k in range(len(n["s_minus_y"])):
+                table.add_row(str(k + 1), _number(n["J_transpose_dL_ds"][k]), _number(n["s_minus_y"][k]),
+                              _number(n["numeric"][k]))
+            parts += [f"the sum runs over the K classes n = 1..K, and with one-hot y only n = ℓ = {label + 1} (the "
+                      "label) survives:", *lines, table]
+        else:
+            K = len(n["b"])
+            classes = [f"k={k + 1}" for k in range(K)]
+            rows = [f"row {i + 1}" for i in range(len(n["X"]))]
+            parts += [f"N = {len(n['X'])} rows, 2 features, labels y = {[v + 1 for v in n['y']]}, l2 = {n['l2']:g}",
+                      Columns([_matrix("X", n["X"], row_names=rows, column_names=["x1", "x2"]),
+                               _matrix("W", n["W"], row_names=["x1", "x2"], column_names=classes),
+                               _matrix("b", [n["b"]], column_names=classes)]),
+                      Columns([_matrix("P = softmax(XW + b)", n["P"], row_names=rows, column_names=classes),
+                               _matrix("P − Y", n["P_minus_Y"], row_names=rows, column_names=classes)]),
+                      Columns([_matrix("∂J/∂W (engine kernel)", n["dW"], row_names=["x1", "x2"], column_names=classes),
+                               _matrix("central difference", n["dW_numeric"], row_names=["x1", "x2"],
+                                       column_names=classes)]),
+                      Columns([_matrix("∂J/∂b (engine kernel)", [n["db"]], column_names=classes),
+                               _matrix("central difference", [n["db_numeric"]], column_names=classes)])]
+        verdict = Text("PASS", style="bold green") if step.passed else Text("FAIL", style="bold red")
+        parts.append(Text.assemble(verdict, f"  worst error {step.max_error:.1e}: {step.check}"))
+        renderables.append(Group(*parts, Text("")))
+    return renderables
+
+
 def eps_sweep_chart(sweep: dict) -> Group:
     """The V of a finite-difference sweep: truncation error on the right, rounding on the left."""
     chart = line_chart(

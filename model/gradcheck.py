@@ -46,6 +46,7 @@ __all__ = [
     "central_difference",
     "check_derivation",
     "eps_sweep",
+    "explain_derivation",
     "random_problem",
 ]
 
@@ -366,3 +367,165 @@ def eps_sweep(
         "best_eps_step4": eps_list[int(np.argmin(step4))],
     }
 
+
+
+# ----------------------------------------------------------------------------------------------
+# The worked example: one sample with K = 3, every number of the derivation written out.
+
+EXPLAIN_TOLERANCE = 1e-7  # central differences at eps = 1e-6 agree to about 1e-10 on these small problems
+
+
+@dataclass
+class ExplainedStep:
+    """One step of the worked example: its formula, the numbers, and the check that ends it."""
+
+    title: str
+    formula: str
+    numbers: dict
+    check: str  # what was compared with what
+    max_error: float
+    passed: bool
+
+
+def explain_derivation(logits=None, label: int | None = None, *, n_classes: int = 3, seed: int = 0,
+                       l2: float = 0.1, eps: float = 1e-6) -> list[ExplainedStep]:
+    """The derivation worked through for one sample (``logits`` and ``label`` a learner chose,
+    or drawn from ``seed``), then one batch step on 4 rows and 2 features, each step checked.
+
+    Every analytic number comes from the functions training runs (:func:`softmax`,
+    :func:`softmax_jacobian`, :func:`loss_grad_wrt_softmax`, :func:`loss_grad_wrt_logits`, a
+    memory engine's block pass); beside them the formula is evaluated term by term here, and
+    central differences give the numeric side. Logits of any size are fine: s is computed with
+    the max shift, L and log s from log-softmax, and where s underflows to 0 the product
+    (dL/ds)(ds/dz) is formed after the s that cancels, as the algebra does.
+    """
+    rng = np.random.default_rng(seed)
+    z = (np.round(rng.normal(0.0, 1.5, size=n_classes), 2) if logits is None
+         else np.asarray(logits, dtype=np.float64))
+    K = len(z)
+    label = int(rng.integers(K)) if label is None else int(label)
+    y = np.eye(K)[label]
+    steps = [_explain_softmax(z), _explain_jacobian(z, eps)]
+    steps.append(_explain_loss(z, y, label, eps))
+    steps.append(_explain_chain_rule(z, y, label, eps))
+    steps.append(_explain_batch(rng, K, l2, eps))
+    return steps
+
+
+def _explain_softmax(z: np.ndarray) -> ExplainedStep:
+    top = float(z.max())
+    terms = [math.exp(float(value) - top) for value in z]  # e^{z_n - max}, one by one
+    total = math.fsum(terms)
+    by_hand = np.array([term / total for term in terms])
+    s = softmax(z)
+    error = float(np.abs(s - by_hand).max())
+    return ExplainedStep("1. softmax with the max shift", "sₙ = e^(zₙ − max z) / Σⱼ e^(zⱼ − max z), j = 1..K",
+                         {"z": z.tolist(), "max": top, "shifted": (z - top).tolist(), "exp_shifted": terms,
+                          "sum": total, "s": s.tolist(), "s_by_hand": by_hand.tolist(), "sum_s": float(s.sum())},
+                         "softmax (the training kernel's) against the terms written out", error,
+                         bool(error <= EXPLAIN_TOLERANCE))
+
+
+def _explain_jacobian(z: np.ndarray, eps: float) -> ExplainedStep:
+    s = softmax(z)
+    J = softmax_jacobian(z)
+    J_numeric = central_difference(softmax, z, eps)
+    cases = [["n = m: sₙ(1 − sₙ)" if n == m else "n ≠ m: −sₙ sₘ" for m in range(len(z))] for n in range(len(z))]
+    by_case = np.array([[s[n] * (1 - s[n]) if n == m else -s[n] * s[m] for m in range(len(z))] for n in range(len(z))])
+    error = float(max(np.abs(J - J_numeric).max(), np.abs(J - by_case).max()))
+    return ExplainedStep("2. the softmax Jacobian", "∂sₙ/∂zₘ = sₙ(δₙₘ − sₘ), so J = diag(s) − s sᵀ",
+                         {"J": J.tolist(), "J_numeric": J_numeric.tolist(), "cases": cases,
+                          "J_by_case": by_case.tolist(), "column_sums": J.sum(axis=0).tolist()},
+                         "formula against central differences of softmax, entry by entry", error,
+                         bool(error <= EXPLAIN_TOLERANCE))
+
+
+def _rounding_floor(value: float, eps: float) -> float:
+    """What a central difference of a function of size |value| cannot resolve: about
+    eps_machine |value| / eps of rounding (large logits make |L| large)."""
+    return 4 * np.finfo(np.float64).eps * max(1.0, abs(value)) / eps
+
+
+def _explain_loss(z: np.ndarray, y: np.ndarray, label: int, eps: float) -> ExplainedStep:
+    s = softmax(z)
+    log_s = log_softmax(z)
+    loss = float(-log_s[label])
+    # -1/s_label overflows once s_label underflows (logits far apart): it is -e^{-log s_label}.
+    exponent = float(-log_s[label])
+    if s[label] > np.finfo(np.float64).tiny and exponent < 700:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ds = loss_grad_wrt_softmax(s, y)
+        ds = np.where((s == 0) & (y == 0), 0.0, ds)  # 0 / 0 where s_n underflowed: the term y_n log s_n is 0
+        inside = s > 2 * eps  # where s ± eps stays a probability, the difference is defined
+        numeric = np.zeros_like(s)
+        numeric[inside] = central_difference(lambda part: -np.sum(y[inside] * np.log(part)), s[inside], eps,
+                                             relative=True)
+        error = float(np.abs(ds - numeric).max() / max(1.0, np.abs(numeric).max()))
+        check = "∂L/∂s against central differences of L(s) = −Σ yₙ log sₙ (relative)"
+        tolerance = EXPLAIN_TOLERANCE
+    else:
+        # On the log scale the step is still checkable: L = −u with u = log s_label, and
+        # ∂L/∂u = s_label · ∂L/∂s_label = −1.
+        ds = np.where(y > 0, -np.inf, 0.0)
+        numeric = central_difference(lambda u: -u[0], np.array([log_s[label]]), eps)
+        error = float(abs(numeric[0] + 1.0))
+        check = "s_label underflows to 0: ∂L/∂(log s_label) = −1 against central differences of L = −log s_label"
+        tolerance = EXPLAIN_TOLERANCE + _rounding_floor(loss, eps)
+    return ExplainedStep("3. the loss and its gradient in s", "L = −log s_label;  ∂L/∂sₙ = −yₙ / sₙ",
+                         {"y": y.tolist(), "label": label, "loss": loss,
+                          "dL_ds": [float(v) if np.isfinite(v) else None for v in ds],
+                          "dL_ds_label_exponent": exponent, "tolerance": tolerance},
+                         check, error, bool(error <= tolerance))
+
+
+def _explain_chain_rule(z: np.ndarray, y: np.ndarray, label: int, eps: float) -> ExplainedStep:
+    s = softmax(z)
+    J = softmax_jacobian(z)
+    other = (label + 1) % len(z)
+    # Σₙ (∂L/∂sₙ)(∂sₙ/∂zₘ): only n = label is non-zero, and its s_label cancels:
+    # (−1/s_label) · s_label (δ_label,m − sₘ) = sₘ − δ_label,m.
+    representable = s[label] > np.finfo(np.float64).tiny
+    rows = {}
+    for m in (label, other):
+        rows[str(m)] = {"dL_ds_label": float(-1.0 / s[label]) if representable else None,
+                        "J_label_m": float(J[label, m]),
+                        "product": float((-1.0 / s[label]) * J[label, m]) if representable
+                        else float(s[m] - (1.0 if m == label else 0.0))}
+    if representable:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ds = loss_grad_wrt_softmax(s, y)
+        chain = J.T @ np.where((s == 0) & (y == 0), 0.0, ds)  # Jᵀ ∂L/∂s, multiplied out in full
+    else:
+        chain = s - y  # the cancelled form: in full it is inf times 0
+    kernel = loss_grad_wrt_logits(z, y)
+    loss = float(-log_softmax(z)[label])
+    numeric = central_difference(lambda z_: -log_softmax(z_)[label], z, eps)
+    error = float(max(np.abs(chain - numeric).max(), np.abs(kernel - numeric).max()))
+    tolerance = EXPLAIN_TOLERANCE + _rounding_floor(loss, eps)
+    return ExplainedStep("4. the chain rule", "∂L/∂zₘ = Σₙ (∂L/∂sₙ)(∂sₙ/∂zₘ), n = 1..K  =  sₘ − yₘ",
+                         {"label": label, "rows": rows, "other": other, "J_transpose_dL_ds": chain.tolist(),
+                          "s_minus_y": kernel.tolist(), "numeric": numeric.tolist(), "tolerance": tolerance},
+                         "Jᵀ ∂L/∂s and s − y against central differences of L(z)", error, bool(error <= tolerance))
+
+
+def _explain_batch(rng, n_classes: int, l2: float, eps: float) -> ExplainedStep:
+    X = np.round(rng.normal(size=(4, 2)), 2)
+    y = np.array([0, 1, 2, 0])[:4] % n_classes
+    W = np.round(rng.normal(0.0, 0.5, size=(2, n_classes)), 2)
+    b = np.round(rng.normal(0.0, 0.5, size=n_classes), 2)
+    P = softmax(X @ W + b)
+    Y = np.eye(n_classes)[y]
+    dW_by_hand = X.T @ (P - Y) / len(X) + l2 * W
+    db_by_hand = (P - Y).mean(axis=0)
+    dW, db, _ = _engine_gradient(X, y, n_classes, np.ones(len(X)), None, W, b, l2, np.float64)
+    dW_numeric = central_difference(lambda W_: objective(W_, b, X, y, l2), W, eps)
+    db_numeric = central_difference(lambda b_: objective(W, b_, X, y, l2), b, eps)
+    error = float(max(np.abs(dW - dW_numeric).max(), np.abs(db - db_numeric).max(),
+                      np.abs(dW - dW_by_hand).max(), np.abs(db - db_by_hand).max()))
+    return ExplainedStep("5. the batch step", "∂J/∂W = Xᵀ(P − Y)/N + l2 W;  ∂J/∂b = mean(P − Y)",
+                         {"X": X.tolist(), "y": y.tolist(), "W": W.tolist(), "b": b.tolist(), "l2": l2,
+                          "P": P.tolist(), "P_minus_Y": (P - Y).tolist(), "dW": np.asarray(dW).tolist(),
+                          "db": np.asarray(db).tolist(), "dW_numeric": dW_numeric.tolist(),
+                          "db_numeric": db_numeric.tolist()},
+                         "the engines' kernel against Xᵀ(P − Y)/N + l2 W by hand and central differences of J",
+                         error, bool(error <= EXPLAIN_TOLERANCE))

@@ -134,3 +134,113 @@ def test_every_command_has_help(runner):
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Usage" in result.output
+
+
+# --- gradcheck --explain: the worked example -------------------------------------------------
+
+def _explained(runner, *args):
+    result = runner.invoke(app, ["gradcheck", "--explain", "--json", *args])
+    return result, json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
+
+
+@pytest.mark.parametrize("args", [[], ["--seed", "7"], ["--logits", "2,1,0.1", "--label", "1"],
+                                  ["--logits", "1000,-1000,0", "--label", "2"],
+                                  ["--logits", "1000,-1000,0", "--label", "1"],
+                                  ["--logits", "-1000,-1000,-1000", "--label", "3"]])
+def test_explain_numbers_equal_independent_computations(runner, args):
+    """s against scipy's softmax, J against a Jacobian built entry by entry in a loop, L against
+    scipy's logsumexp, s - y and the batch step against the formulas written here with numpy."""
+    from scipy.special import logsumexp, softmax as scipy_softmax
+
+    result, document = _explained(runner, *args)
+    assert result.exit_code == 0, result.output
+    assert document["passed"] is True and len(document["steps"]) == 5
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout  # strict JSON, finite numbers
+    one, two, three, four, five = (step["numbers"] for step in document["steps"])
+    z = np.array(one["z"])
+    s = scipy_softmax(z)
+    np.testing.assert_allclose(one["s"], s, rtol=0, atol=1e-12)
+    assert abs(one["sum"] - np.exp(z - z.max()).sum()) < 1e-12
+    loop = np.zeros((len(z), len(z)))
+    for n in range(len(z)):
+        for m in range(len(z)):
+            loop[n, m] = s[n] * ((1.0 if n == m else 0.0) - s[m])
+    np.testing.assert_allclose(two["J"], loop, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(two["column_sums"], 0.0, atol=1e-12)
+    label = three["label"]
+    assert abs(three["loss"] - (logsumexp(z) - z[label])) < 1e-12 * max(1.0, abs(three["loss"]))
+    y = np.eye(len(z))[label]
+    np.testing.assert_allclose(four["s_minus_y"], s - y, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(four["J_transpose_dL_ds"], s - y, rtol=0, atol=1e-12)
+    X, W, b, l2 = np.array(five["X"]), np.array(five["W"]), np.array(five["b"]), five["l2"]
+    P = scipy_softmax(X @ W + b, axis=1)
+    Y = np.eye(W.shape[1])[five["y"]]
+    np.testing.assert_allclose(five["dW"], X.T @ (P - Y) / len(X) + l2 * W, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(five["db"], (P - Y).mean(axis=0), rtol=0, atol=1e-12)
+    # Every number on screen is finite, whatever the logits (an overflowing -1/s is written as -e^(...)).
+    shown = runner.invoke(app, ["gradcheck", "--explain", *args])
+    assert shown.exit_code == 0 and "nan" not in shown.output.lower() and "inf" not in shown.output.lower()
+
+
+def test_explain_agrees_with_torch_autograd_when_installed(runner):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    _, document = _explained(runner, "--logits", "2,1,0.1", "--label", "1")
+    z = torch.tensor([2.0, 1.0, 0.1], dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.cross_entropy(z[None], torch.tensor([0])).backward()
+    np.testing.assert_allclose(document["steps"][3]["numbers"]["s_minus_y"], z.grad.numpy(), rtol=0, atol=1e-12)
+
+
+def _wrong_jacobian(z):
+    s = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    return np.diag(s) + np.outer(s, s)
+
+
+@pytest.mark.parametrize("name, replacement, step", [
+    ("softmax_jacobian", _wrong_jacobian, "2. the softmax Jacobian"),
+    ("loss_grad_wrt_softmax", lambda s, y: y / np.asarray(s, dtype=float), "3. the loss and its gradient in s"),
+    ("loss_grad_wrt_logits", lambda z, y: y - np.exp(z - z.max()) / np.exp(z - z.max()).sum(), "4. the chain rule"),
+])
+def test_explain_fails_the_step_whose_formula_is_wrong(runner, monkeypatch, name, replacement, step):
+    monkeypatch.setattr(gradcheck_module, name, replacement)
+    result, document = _explained(runner)
+    assert result.exit_code == 1
+    failed = [s["title"] for s in document["steps"] if not s["passed"]]
+    assert failed[0] == step  # the step of the wrong formula (and the chain rule that multiplies it)
+    assert "FAIL" in runner.invoke(app, ["gradcheck", "--explain"]).output
+
+
+def test_explain_fails_step_5_on_a_wrong_training_kernel(runner, monkeypatch):
+    import softreg.model.math.linear as linear
+
+    monkeypatch.setattr(linear, "cross_entropy_and_logit_gradient_t",
+                        _flipped_sign(linear.cross_entropy_and_logit_gradient_t))
+    result, document = _explained(runner)
+    assert result.exit_code == 1
+    assert [s["title"] for s in document["steps"] if not s["passed"]] == ["5. the batch step"]
+
+
+@pytest.mark.parametrize("args, needle", [(["--logits", "2,x"], "--logits must be numbers"),
+                                          (["--logits", "2"], "at least 2 finite numbers"),
+                                          (["--logits", "1,2,inf"], "at least 2 finite numbers"),
+                                          (["--logits", "1,2,3", "--label", "4"], "--label must be a class"),
+                                          (["--label", "0"], "--label")])
+def test_explain_refuses_bad_choices(runner, args, needle):
+    result = runner.invoke(app, ["gradcheck", "--explain", *args])
+    assert result.exit_code == 2 and needle in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_docs_worked_example_is_what_the_command_prints(runner):
+    """docs/derivation.md shows the command's own output (regenerate it with the command in the
+    block's first line); this test fails when the two drift apart."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "derivation.md").read_text(encoding="utf-8")
+    start, end = "<!-- explain:start -->", "<!-- explain:end -->"
+    block = text[text.index(start) + len(start):text.index(end)].strip()
+    assert block.startswith("```\n$ softreg gradcheck --explain --logits 2,1,0.1 --label 1\n")
+    shown = block.removeprefix("```\n$ softreg gradcheck --explain --logits 2,1,0.1 --label 1\n").removesuffix("```")
+    result = runner.invoke(app, ["gradcheck", "--explain", "--logits", "2,1,0.1", "--label", "1"],
+                           env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert [line.rstrip() for line in shown.strip().splitlines()] == \
+        [line.rstrip() for line in result.output.strip().splitlines()]

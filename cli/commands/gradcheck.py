@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Optional
 
 import typer
@@ -18,7 +19,8 @@ def gradcheck(
         show_default=False)] = None,
     samples: Annotated[int, typer.Option(min=1, help="Rows of the random batch.")] = 20,
     features: Annotated[int, typer.Option(min=1, help="Features of the random batch.")] = 5,
-    classes: Annotated[int, typer.Option(min=2, help="Classes K of the random batch.")] = 4,
+    classes: Annotated[Optional[int], typer.Option(min=2, help="Classes K of the random batch. \\[default: 4; 3 with --explain]",
+                                                   show_default=False)] = None,
     l2: Annotated[float, typer.Option(min=0.0, help="L2 penalty in the batch objective (step 4).")] = 0.1,
     eps: Annotated[float, typer.Option(min=1e-300, max=0.1, help="Finite-difference step, in (0, 0.1].")] = 1e-6,
     rtol: Annotated[float, typer.Option(min=0.0, help="Relative tolerance: pass when |a-n| <= atol + rtol |n|.")] = 1e-6,
@@ -26,10 +28,21 @@ def gradcheck(
     seed: Annotated[int, typer.Option(help="Seed of the random batch, weights and parameters.")] = 0,
     dtype: Annotated[str, typer.Option(help="Precision of the analytic side: float64 or float32 (tolerances scaled).")] = "float64",
     sweep: Annotated[bool, typer.Option("--sweep", help="Also plot the worst error of steps 3 and 4 for eps from 1e-1 to 1e-10.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Walk through the derivation for one sample (K = 3), every number written out.")] = False,
+    logits: Annotated[Optional[str], typer.Option(help="With --explain: the sample's logits, e.g. 2,1,0.1. \\[default: drawn from --seed]",
+                                                  show_default=False)] = None,
+    label: Annotated[Optional[int], typer.Option(min=1, help="With --explain: the sample's class, 1..K. \\[default: drawn from --seed]",
+                                                 show_default=False)] = None,
     as_json: AsJson = False,
 ) -> None:
     """Prove the derivation: each step against central finite differences (exit 1 if any fails)."""
     from softreg.model.gradcheck import check_derivation, check_settings, eps_sweep
+
+    if explain:
+        return _explain(logits, label, classes or 3, seed, l2, as_json)
+    if logits is not None or label is not None:
+        fail("--logits and --label choose the sample of --explain; add --explain.")
+    classes = classes or 4
 
     if dtype not in ("float64", "float32"):
         fail(f"--dtype must be float64 or float32, got '{dtype}'.")
@@ -86,3 +99,32 @@ def _show(report, source: str, sweep_result) -> None:
         if not check.passed:
             say(f"  {check.step}: worst entry analytic {check.worst_analytic:.10g} vs numeric "
                 f"{check.worst_numeric:.10g}", to=out)
+
+
+def _explain(logits: str | None, label: int | None, classes: int, seed: int, l2: float, as_json: bool) -> None:
+    """`--explain`: the worked example, rendered or as JSON; exit 1 if a step fails."""
+    from dataclasses import asdict
+
+    from softreg.cli import render
+    from softreg.model.gradcheck import explain_derivation
+
+    values = None
+    if logits is not None:
+        try:
+            values = [float(word) for word in logits.split(",")]
+        except ValueError:
+            fail(f"--logits must be numbers separated by commas (such as 2,1,0.1), got '{logits}'.")
+        if len(values) < 2 or not all(math.isfinite(value) for value in values):
+            fail(f"--logits needs at least 2 finite numbers (one per class), got '{logits}'.")
+    size = len(values) if values is not None else classes
+    if label is not None and label > size:
+        fail(f"--label must be a class of the sample, 1..{size}, got {label}.")
+    steps = explain_derivation(values, None if label is None else label - 1, n_classes=classes, seed=seed, l2=l2)
+    if as_json:
+        out.print_json(json.dumps({"passed": all(step.passed for step in steps),
+                                   "steps": [asdict(step) for step in steps]}))
+    else:
+        for renderable in render.explain_steps(steps):
+            out.print(renderable, highlight=False)
+    if not all(step.passed for step in steps):
+        raise typer.Exit(code=EXIT_RUN_FAILED)
