@@ -86,6 +86,12 @@ def feature_chunks(spec: str, feature_names: list[str], *, by_name: bool = True,
     )
 
 
+def _block_bytes(chunk_rows: int, width: int) -> int:
+    """The bytes of text pyarrow parses at a time: about a chunk's rows (24 bytes a cell), from
+    64 KiB to 1 MiB, so that memory follows the chunk size and not the file's."""
+    return int(min(1 << 20, max(1 << 16, chunk_rows * width * 24)))
+
+
 def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: str, missing: str,
                   strict: bool) -> FeatureStream:
     """The chunks of a table encoded by a model's encoding; the header is checked now."""
@@ -102,7 +108,8 @@ def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: s
 
     def chunks():
         start = 0
-        for batch in stream_batches(spec, delimiter, encoding.header, types, used):
+        for batch in stream_batches(spec, delimiter, encoding.header, types, used,
+                                    _block_bytes(chunk_rows, len(names))):
             table = pa.Table.from_batches([batch])
             if missing == "error":
                 bad = missing_cells(encoding.used(), table)
@@ -192,14 +199,13 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_n
         raise DataError(f"{path} is empty; expected a header row naming the feature columns.")
     indices = column_order(path, names, len(names), feature_names, by_name)
     used = [names[i] for i in indices]
-    # Blocks of about a chunk's text, so that memory follows --chunk-rows.
-    block_bytes = int(min(1 << 22, max(1 << 16, chunk_rows * len(names) * 24)))
+    block_bytes = _block_bytes(chunk_rows, len(names))
 
     def chunks() -> Iterator[tuple[int, np.ndarray]]:
         start = 0
         try:
             for batch in stream_batches(path, delimiter, True, {name: pa.float64() for name in used}, used,
-                                        block_bytes=block_bytes):
+                                        block_bytes):
                 X = np.asarray(batch.select(used).to_tensor(null_to_nan=True, row_major=True), dtype=dtype)
                 bad = ~np.isfinite(X).all(axis=1)
                 if bad.any():
