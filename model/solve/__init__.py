@@ -47,8 +47,9 @@ __all__ = ["SCHEDULES", "STEP_RULES", "STOP_REASONS", "Checkpoint", "EpochRecord
 
 def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: OptimizerSettings = OptimizerSettings(),
                     validation_engine=None, callback=None, should_stop=None, checkpoint=None,
-                    resume=None):
-    """Minimize J from W = 0, b = 0 over the rows an engine serves (y: class indices in [0, K)).
+                    resume=None, start=None, gradient_reference: float | None = None):
+    """Minimize J from W = 0, b = 0 (or from ``start=(W, b)``, a warm start) over the rows an
+    engine serves (y: class indices in [0, K)).
 
     The engine is entered as a context manager for the whole run. ``validation_engine`` (say
     ``engine.sibling(validation_weights)``) adds held-out loss and accuracy to the history and
@@ -58,6 +59,10 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
     ``resume=Checkpoint`` continues a run from one (its weights, step, history and epoch count;
     momentum restarts from those weights, as after an adaptive restart). Raises
     :class:`TrainingDiverged` after ``settings.max_halvings`` halvings of a fixed step.
+    
+    ``gradient_reference`` is the max |gradient| that ``settings.tol`` is relative to (default:
+    the first epoch's); a warm start along a penalty path passes the one at W = 0, b = 0, so
+    that every point of the path is solved to the same accuracy as a cold start would be.
     """
     import numpy as np
 
@@ -71,8 +76,11 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
                          "full batches only")
     if settings.batch_size is not None and (checkpoint is not None or resume is not None):
         raise ValueError("checkpoints and resume are for full-batch runs")
-    W = np.zeros((engine.n_features, n_classes), dtype=engine.dtype)
-    b = np.zeros(n_classes, dtype=engine.dtype)
+    if start is None:
+        W = np.zeros((engine.n_features, n_classes), dtype=engine.dtype)
+        b = np.zeros(n_classes, dtype=engine.dtype)
+    else:
+        W, b = (np.array(part, dtype=engine.dtype) for part in start)
     # A too-large fixed step can overflow the logits; the loops test every objective for
     # finiteness and halve the step, so numpy's warnings about it would only be noise.
     with np.errstate(over="ignore", invalid="ignore"), ExitStack() as stack:
@@ -82,7 +90,7 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
         history = History(settings, validate, callback)
         if settings.batch_size is None:
             return full_batch(engine, W, b, l2, settings, lipschitz, history, should_stop, checkpoint=checkpoint,
-                              resume=resume)
+                              resume=resume, g0=gradient_reference)
         return minibatch(engine, W, b, l2, settings, lipschitz, history, should_stop)
 
 

@@ -156,13 +156,14 @@ class FullBatchDescent:
 
 
 def full_batch(engine, W, b, l2, settings, lipschitz, history: History, should_stop, *, checkpoint=None,
-               resume: Checkpoint | None = None) -> TrainResult:
+               resume: Checkpoint | None = None, g0: float | None = None) -> TrainResult:
     """Minimize J by full-batch steps from (W, b), or from ``resume``; ``checkpoint(Checkpoint)``
-    is called after every epoch."""
+    is called after every epoch. ``g0``: the gradient size the tolerance is relative to (default:
+    the one at (W, b))."""
     descent = FullBatchDescent(engine, l2, settings, lipschitz, history)
     if resume is None:
         descent.start_at(W, b)
-        g0 = descent.grad_norm
+        g0 = descent.grad_norm if g0 is None else g0
         history.record(0, W, b, descent.f_x, g0, 0.0)
         first_epoch = 1
     else:

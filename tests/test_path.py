@@ -1,0 +1,79 @@
+"""Issue 16 (in progress): the cross-validated L2 path, against fits done independently by
+scikit-learn on the same folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+
+from softreg.model.solve.path import cross_validate_l2, l2_grid
+from softreg.model.solve.settings import OptimizerSettings
+
+TIGHT = OptimizerSettings(momentum="nesterov", tol=1e-9, max_epochs=20_000)
+
+
+def test_fold_losses_equal_logistic_regression_on_the_same_folds():
+    """For each fold: StandardScaler on its training rows, LogisticRegression at C = 1/(l2 N_train)
+    (the same objective for K = 3), held-out log loss: softreg's warm-started path agrees."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    grid = [1.0, 0.1, 0.01, 0.001]
+    path = cross_validate_l2(X, y, 3, folds=4, seed=3, grid=grid, settings=TIGHT, max_extensions=0)
+    folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=3).split(X, y)
+    for f, (train, held) in enumerate(folds):
+        scaler = StandardScaler().fit(X[train])
+        for j, l2 in enumerate(grid):
+            model = LogisticRegression(C=1.0 / (l2 * len(train)), tol=1e-12, max_iter=10_000)
+            model.fit(scaler.transform(X[train]), y[train])
+            reference = log_loss(y[held], model.predict_proba(scaler.transform(X[held])), labels=[0, 1, 2])
+            assert abs(path.fold_loss[f][j] - reference) < 1e-6 * max(1.0, reference), (f, l2)
+    means = np.array(path.fold_loss).mean(axis=0)
+    np.testing.assert_allclose(path.mean_loss, means, rtol=1e-12)
+    assert path.best_index == int(np.argmin(means))
+
+
+def test_the_same_seed_gives_the_same_folds_and_choice_and_1se_is_a_larger_penalty():
+    X, y = load_wine(return_X_y=True)
+    first = cross_validate_l2(X, y, 3, folds=5, seed=1, n_values=8, decades=4)
+    again = cross_validate_l2(X, y, 3, folds=5, seed=1, n_values=8, decades=4)
+    assert first.to_dict() == again.to_dict()
+    one_se = cross_validate_l2(X, y, 3, folds=5, seed=1, n_values=8, decades=4, select="1se")
+    assert one_se.chosen >= first.chosen
+    best = first.best_index
+    assert one_se.mean_loss[one_se.chosen_index] <= first.mean_loss[best] + first.se_loss[best]
+
+
+def test_a_minimum_at_the_edge_extends_the_path_and_says_so():
+    X, y = load_wine(return_X_y=True)
+    path = cross_validate_l2(X, y, 3, folds=3, seed=0, grid=[10.0, 3.0, 1.0])  # every penalty far too large
+    assert len(path.l2) > 3 and min(path.l2) < 1.0
+    assert any("extended down" in note for note in path.notes)
+    assert path.l2 == sorted(path.l2, reverse=True)
+
+
+def test_the_default_top_is_barely_more_than_the_priors():
+    """At the top of the default grid the fitted probabilities are close to the class shares."""
+    from softreg.model.solve import train_softmax
+
+    X, y = load_wine(return_X_y=True)
+    path = cross_validate_l2(X, y, 3, folds=3, seed=0, n_values=3, decades=1, max_extensions=0)
+    scaled = (X - X.mean(axis=0)) / X.std(axis=0)
+    result = train_softmax(scaled, y, 3, l2=path.l2[0], settings=TIGHT)
+    probabilities = np.exp(scaled @ result.W + result.b)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    shares = np.bincount(y) / len(y)
+    assert np.abs(probabilities - shares).max() < 0.1
+    assert np.allclose(l2_grid(2.0, 3, 2.0), [2.0, 0.2, 0.02])
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"select": "best"}, "select must be"), ({"folds": 1}, "folds must be"),
+                                            ({"folds": 100}, "needs at least 100 rows of every class")])
+def test_bad_settings_are_refused_naming_the_parameter(kwargs, needle):
+    X, y = load_wine(return_X_y=True)
+    with pytest.raises(ValueError, match=needle):
+        cross_validate_l2(X, y, 3, **kwargs)
