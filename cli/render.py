@@ -461,9 +461,30 @@ def training_report(run, config, stop: str, log_scale: bool) -> list:
     estimator = run.estimator
     shown = {k: v for k, v in run.metrics.items() if k in ("validation", "test")} or run.metrics
     report_split = "test" if "test" in run.metrics else next(iter(shown))
-    return [loss_curves(estimator.history_, log_scale=log_scale), f"[bold]stop:[/] {escape(stop)}",
+    path = [penalty_path_chart(run.penalty_path.to_dict())] if run.penalty_path is not None else []
+    return [*path, loss_curves(estimator.history_, log_scale=log_scale), f"[bold]stop:[/] {escape(stop)}",
             step_summary(estimator, config), metrics_table(shown),
             *per_class_report(run.metrics[report_split], f" ({report_split})")]
+
+
+def penalty_path_chart(path: dict) -> Group:
+    """`l2 auto`: the mean CV log loss against the penalty (log axis) with a band of one standard
+    error, the minimum and the 1se choice marked, and what was chosen (train and info)."""
+    mean, se, values = path["mean_loss"], path["se_loss"], path["l2"]
+    best, one_se = path["best_index"], path["one_se_index"]
+    chart = line_chart(
+        {"mean CV log loss": (values, mean), "± 1 standard error": (values + values,
+                                                                   [m - e for m, e in zip(mean, se)]
+                                                                   + [m + e for m, e in zip(mean, se)])},
+        title=f"--l2 auto: {path['folds']}-fold cross-validation over {len(values)} penalties",
+        log_x=True, x_label="l2", height=10,
+        markers={f"min {values[best]:.3g}": (values[best], mean[best], "★"),
+                 f"1se {values[one_se]:.3g}": (values[one_se], mean[one_se], "◆")})
+    rule = "the least mean CV log loss" if path["select"] == "min" else "the 1se rule"
+    words = (f"chose l2 = {path['chosen']:.3g} ({rule}): mean CV log loss "
+             f"{mean[path['chosen_index']]:.4f} ± {se[path['chosen_index']]:.4f}, accuracy "
+             f"{path['mean_accuracy'][path['chosen_index']]:.4f}; the 1se rule would take {values[one_se]:.3g}")
+    return Group(chart, Text(words), *(Text(note, style="yellow") for note in path["notes"]))
 
 
 def header_in_flags(header: dict) -> dict:

@@ -99,7 +99,7 @@ def test_config_file_then_flags(runner, tmp_path):
 @pytest.mark.parametrize(
     "toml, needle",
     [('dataset = "iris"\nlearning_rate = 1\n', "unknown key learning_rate"),
-     ('dataset = "iris"\nl2 = "big"\n', "'l2' must be a number"),
+     ('dataset = "iris"\nl2 = "big"\n', "must be a finite number >= 0 or 'auto', got 'big'"),
      ('dataset = "iris"\nl2 = \n', "not valid TOML"),
      ('dataset = "iris"\nmomentum = "heavy"\n', "momentum (--momentum) must be 'none' or 'nesterov'")],
 )

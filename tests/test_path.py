@@ -77,3 +77,40 @@ def test_bad_settings_are_refused_naming_the_parameter(kwargs, needle):
     X, y = load_wine(return_X_y=True)
     with pytest.raises(ValueError, match=needle):
         cross_validate_l2(X, y, 3, **kwargs)
+
+
+def test_train_l2_auto_chooses_by_cross_validation_and_stores_the_path(runner, tmp_path):
+    import json
+
+    from softreg.cli.app import app
+    from softreg.model.run.persist import load_model
+
+    model = tmp_path / "wine.npz"
+    result = runner.invoke(app, ["train", "wine", "--l2", "auto", "--json", "--out", str(model)])
+    assert result.exit_code == 0, result.output[-1500:]
+    header = json.loads(result.stdout)
+    path = header["penalty_path"]
+    assert header["config"]["l2"] == path["chosen"] == path["l2"][path["best_index"]]
+    assert path["mean_loss"][path["best_index"]] == min(path["mean_loss"]) and path["folds"] == 5
+    estimator, stored = load_model(model)
+    assert estimator.l2 == path["chosen"] and stored["penalty_path"] == path
+    # The same penalty from the library on the run's training rows (same seed, same folds).
+    from softreg.data import load_dataset, split_indices
+
+    data = load_dataset("wine")
+    train_rows, _, _ = split_indices(data.y, val_fraction=0.15, test_fraction=0.15, seed=0)
+    again = cross_validate_l2(data.X[train_rows], np.unique(data.y[train_rows], return_inverse=True)[1], 3, seed=0)
+    assert again.chosen == path["chosen"]
+    shown = runner.invoke(app, ["info", str(model)])
+    assert shown.exit_code == 0 and "5-fold cross-validation over" in shown.output
+
+
+@pytest.mark.parametrize("args, needle", [(["--l2", "lots"], "l2 (--l2) must be a finite number >= 0 or 'auto', got 'lots'"),
+                                          (["--l2", "-1"], "--l2"),
+                                          (["--l2", "auto", "--engine", "stream"], "cross-validates with the rows in memory")])
+def test_train_l2_auto_refusals(runner, tmp_path, args, needle):
+    from softreg.cli.app import app
+
+    result = runner.invoke(app, ["train", "wine", *args, "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 2 and needle in " ".join(result.output.split()), result.output[-800:]
+    assert "Traceback" not in result.output

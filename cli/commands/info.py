@@ -34,6 +34,8 @@ def info(model: ModelFile, as_json: AsJson = False) -> None:
     say(f"classes ({len(classes)}): {abridged([str(c) for c in classes])}", to=out)
     say(f"features ({len(names)}): {abridged(names)}", to=out)
     out.print(render.config_table(header["config"], title="config"))
+    if header.get("penalty_path"):
+        out.print(render.penalty_path_chart(header["penalty_path"]))
     stop = stop_words(header.get("stop_reason"), header.get("stop_details"), str(header.get("stop_message", "?")))
     out.print(f"[bold]stop:[/] {escape(stop)}", highlight=False, soft_wrap=True)
     history = header.get("history")

@@ -36,7 +36,7 @@ def train(
     test_fraction: Annotated[Opt[float], config_option("test_fraction")] = None,
     seed: Annotated[Opt[int], config_option("seed")] = None,
     standardize: Annotated[Opt[bool], config_option("standardize")] = None,
-    l2: Annotated[Opt[float], config_option("l2")] = None,
+    l2: Annotated[Opt[str], config_option("l2")] = None,
     class_weight: Annotated[Opt[str], config_option("class_weight")] = None,
     dtype: Annotated[Opt[str], config_option("dtype")] = None,
     lr: Annotated[Opt[str], config_option("lr")] = None,

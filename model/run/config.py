@@ -45,7 +45,9 @@ class Parameter:
     more_choices: str | None = None  # what else is accepted besides the choices ("a number")
 
     def accepts(self, value) -> bool:
-        return self.choices is None or value in frozenset(self.choices) or (value is None and type(None) in self.types)
+        number = self.more_choices == "a number" and isinstance(value, (int, float)) and not isinstance(value, bool)
+        return (self.choices is None or value in frozenset(self.choices) or number
+                or (value is None and type(None) in self.types))
 
 
 DATA, COLUMNS, SCALING, OBJECTIVE, STOP = ("Data and split", "Columns and scaling", "Scaling", "Objective and steps",
@@ -70,7 +72,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("test_fraction", _NUMBER, 0.15, "test share", DATA),
     Parameter("seed", (int,), 0, "seed of splits and shuffling", DATA),
     Parameter("standardize", (bool,), True, "scale features", COLUMNS),
-    Parameter("l2", _NUMBER, 1e-3, "L2 penalty on W (not b)", OBJECTIVE),
+    Parameter("l2", (str, float, int), 1e-3, "L2 on W", OBJECTIVE, ("auto",),
+              more_choices="a number"),
     Parameter("class_weight", (str,), "none", "class weights", OBJECTIVE, ("none", "balanced")),
     Parameter("dtype", (str,), "float64", "dtype", OBJECTIVE, ("float64", "float32")),
     Parameter("lr", (str, float, int), "auto", "step", OBJECTIVE, STEP_RULES, more_choices="a number"),
@@ -159,11 +162,22 @@ def resolve_config(file_values: dict | None = None, flags: dict | None = None, *
             values[key] = repr(float(value))
         elif (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise ConfigError(f"{source} key '{key}' must be {_type_names(types)}, got {value!r}", key)
-    for key in ("val_fraction", "test_fraction", "l2", "tol"):
+    for key in ("val_fraction", "test_fraction", "tol"):
         values[key] = float(values[key])
+    values["l2"] = _penalty(values["l2"])
     config = TrainConfig(**values)
     check_config(config)
     return config
+
+
+def _penalty(value):
+    """l2 as a number, or "auto" (chosen by cross-validation); text from the command line is parsed."""
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"l2 must be a finite number >= 0 or 'auto', got {value!r}", "l2") from None
 
 
 def _type_names(types: tuple) -> str:
@@ -181,7 +195,7 @@ def _check_choices(config) -> None:
                 lr = math.nan
             if not (math.isfinite(lr) and lr > 0):
                 raise ConfigError(f"lr must be {choices_words('lr', 'a positive number')}, got '{value}'", "lr")
-        elif parameter.key != "lr" and not parameter.accepts(value):
+        elif parameter.key not in ("lr", "l2") and not parameter.accepts(value):
             raise ConfigError(f"{parameter.key} must be {choices_words(parameter.key)}, got '{value}'", parameter.key)
 
 
@@ -193,8 +207,11 @@ def _check_ranges(config) -> None:
         raise ConfigError(f"val_fraction + test_fraction must be below 1 to leave training rows, got "
                           f"{config.val_fraction} + {config.test_fraction}", "val_fraction")
     for key in ("l2", "tol"):
+        if key == "l2" and config.l2 == "auto":
+            continue
         if not (getattr(config, key) >= 0 and math.isfinite(getattr(config, key))):
-            raise ConfigError(f"{key} must be a finite number >= 0, got {getattr(config, key)}", key)
+            raise ConfigError(f"{key} must be a finite number >= 0{' or auto' if key == 'l2' else ''}, got "
+                              f"{getattr(config, key)}", key)
     if not 0 <= config.seed < 2**32:
         raise ConfigError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {config.seed}", "seed")
     if config.max_epochs < 1:
@@ -208,6 +225,9 @@ def _check_ranges(config) -> None:
 
 
 def _check_combinations(config) -> None:
+    if config.l2 == "auto" and config.engine != "memory":
+        raise ConfigError(f"l2 'auto' cross-validates with the rows in memory for now: use engine 'memory', or give "
+                          f"l2 a number to train on engine '{config.engine}'", "l2")
     if config.weight_column is not None and config.weight_column == config.target:
         raise ConfigError(f"weight_column must differ from target: '{config.target}' cannot be both the labels and "
                           "the weights", "weight_column")

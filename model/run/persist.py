@@ -45,6 +45,12 @@ HISTORY_SCHEMA = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in
                         required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"), closed=True)
 # The divergence guard's halvings: (epoch, the step it halved to) each.
 HALVINGS_SCHEMA = ListOf(Row((int, NUMBER)))
+# l2 = "auto": the cross-validated path and its choice (softreg.model.solve.path.PenaltyPath.to_dict).
+PENALTY_PATH_SCHEMA = Fields({"l2": ListOf(NUMBER), "fold_loss": ListOf(ListOf(NUMBER)),
+                              **{key: ListOf(NUMBER) for key in ("mean_loss", "se_loss", "mean_accuracy")},
+                              "folds": int, "seed": int, "select": str, "best_index": int, "one_se_index": int,
+                              "notes": ListOf(str), "chosen": NUMBER, "chosen_index": int},
+                             required=("l2", "mean_loss", "se_loss", "chosen", "select"))
 # The header fields the commands read, with their forms (other keys may follow in later versions).
 HEADER_SCHEMA = Fields({
     "softreg_version": str,
@@ -63,6 +69,7 @@ HEADER_SCHEMA = Fields({
     "history": HISTORY_SCHEMA,
     "metrics": TableOf(_METRICS),
     "encoding": ENCODING_SCHEMA,
+    "penalty_path": PENALTY_PATH_SCHEMA,
 }, required=("config", "dataset", "split"))
 
 
