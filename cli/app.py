@@ -19,6 +19,7 @@ from softreg.cli.commands.datasets import datasets
 from softreg.cli.commands.evaluate import evaluate
 from softreg.cli.commands.gradcheck import gradcheck
 from softreg.cli.commands.info import info
+from softreg.cli.commands.path import path
 from softreg.cli.commands.predict import predict
 from softreg.cli.commands.prepare import prepare
 from softreg.cli.commands.train import train
@@ -34,10 +35,13 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
-for command in (gradcheck, datasets, train, prepare):
+for command in (gradcheck, datasets, prepare):
     app.command()(command)
+# train declares its own --help, in its Output panel: a panel holding only --help cost three of
+# the 60 lines its help may take at 80 columns.
+app.command(context_settings={"help_option_names": []})(train)
 app.command("eval")(evaluate)
-for command in (predict, compare, info):
+for command in (predict, compare, info, path):
     app.command()(command)
 
 

@@ -165,19 +165,20 @@ def explain_steps(steps) -> list:
             for k, z in enumerate(n["z"]):
                 shifted = n["shifted"][k]
                 term = f"e^({shifted:.5g})" + (f" = {n['exp_shifted'][k]:.5g}" if shifted > -700 else " ≈ 0")
-                table.add_row(str(k + 1), _number(z), _number(shifted), term, _number(n["s"][k]))
-            parts += [f"max z = {_number(n['max'])}; Σⱼ e^(zⱼ − max) = {_number(n['sum'])} (j = 1..{len(n['z'])}: "
+                table.add_row(str(k), _number(z), _number(shifted), term, f"{n['exp_shifted'][k]:.5g} / {n['sum']:.5g} = {_number(n['s'][k])}")
+            terms = " + ".join(f"{term:.5g}" for term in n["exp_shifted"])
+            parts += [f"max z = {_number(n['max'])}; Σ = Σⱼ e^(zⱼ − max) = {terms} = {n['sum']:.5g} (j = 0..K−1: "
                       "every class once, not one term repeated)", table, f"Σ sₙ = {n['sum_s']:.15g}"]
         elif step.title.startswith("2."):
             K = len(n["J"])
             table = Table(show_header=True, pad_edge=False)
             table.add_column("n \\ m", style="dim")
             for m in range(K):
-                table.add_column(f"m = {m + 1}", justify="right")
+                table.add_column(f"m = {m}", justify="right")
             for row in range(K):
-                table.add_row(str(row + 1), *[f"{n['cases'][row][m]}\n= {_number(n['J'][row][m])}\nfd {_number(n['J_numeric'][row][m])}"
+                table.add_row(str(row), *[f"{n['cases'][row][m]}\n= {_number(n['J'][row][m])}\nfd {_number(n['J_numeric'][row][m])}"
                                                 for m in range(K)])
-            table.add_row("Σ col", *[_number(round(total, 15)) for total in n["column_sums"]])
+            table.add_row("Σ col", *[f"{total:.1e}" for total in n["column_sums"]])
             parts += ["formula (its case named) against central differences (fd); each column sums to 0, "
                       "because Σₙ sₙ = 1 whatever z is", table]
         elif step.title.startswith("3."):
@@ -187,35 +188,35 @@ def explain_steps(steps) -> list:
                 table.add_column(name, justify="right")
             for k, value in enumerate(n["dL_ds"]):
                 shown = _number(value) if value is not None else f"−e^({n['dL_ds_label_exponent']:.5g}) (overflows)"
-                table.add_row(str(k + 1), _number(n["y"][k]), shown)
-            parts += [f"label = class {label + 1}, so y = {[int(v) for v in n['y']]} and "
-                      f"L = −log s_{label + 1} = {_number(n['loss'])}; only the label's entry of ∂L/∂s is non-zero",
+                table.add_row(str(k), _number(n["y"][k]), shown)
+            parts += [f"label = class {label}, so y = {[int(v) for v in n['y']]} and "
+                      f"L = −log s_{label} = {_number(n['loss'])}; only the label's entry of ∂L/∂s is non-zero",
                       table]
         elif step.title.startswith("4."):
             lines = []
             label = n["label"]
             for m, row in n["rows"].items():
                 m = int(m)
-                ending = f"s_{m + 1} − 1" if m == label else f"s_{m + 1}"
+                ending = f"s_{m} − 1" if m == label else f"s_{m}"
                 if row["dL_ds_label"] is None:  # s_ℓ underflowed: cancel it before multiplying, as the algebra does
-                    lines.append(f"∂L/∂z_{m + 1} = (−1/s_ℓ) × s_ℓ(δ_ℓ{m + 1} − s_{m + 1}) = {ending} "
+                    lines.append(f"∂L/∂z_{m} = (−1/s_ℓ) × s_ℓ(δ_ℓ{m} − s_{m}) = {ending} "
                                  f"= {_number(row['product'])} (s_ℓ ≈ 0 cancels)")
                 else:
-                    lines.append(f"∂L/∂z_{m + 1} = (∂L/∂s_ℓ)(∂s_ℓ/∂z_{m + 1}) = ({_number(row['dL_ds_label'])}) × "
+                    lines.append(f"∂L/∂z_{m} = (∂L/∂s_ℓ)(∂s_ℓ/∂z_{m}) = ({_number(row['dL_ds_label'])}) × "
                                  f"({_number(row['J_label_m'])}) = {_number(row['product'])} = {ending}")
             table = Table(show_header=True, pad_edge=False)
             for name in ("m", "Jᵀ ∂L/∂s", "s − y", "central difference"):
                 table.add_column(name, justify="right")
             for k in range(len(n["s_minus_y"])):
-                table.add_row(str(k + 1), _number(n["J_transpose_dL_ds"][k]), _number(n["s_minus_y"][k]),
+                table.add_row(str(k), _number(n["J_transpose_dL_ds"][k]), _number(n["s_minus_y"][k]),
                               _number(n["numeric"][k]))
-            parts += [f"the sum runs over the K classes n = 1..K, and with one-hot y only n = ℓ = {label + 1} (the "
+            parts += [f"the sum runs over the K classes n = 0..K−1, and with one-hot y only n = ℓ = {label} (the "
                       "label) survives:", *lines, table]
         else:
             K = len(n["b"])
-            classes = [f"k={k + 1}" for k in range(K)]
+            classes = [f"k={k}" for k in range(K)]
             rows = [f"row {i + 1}" for i in range(len(n["X"]))]
-            parts += [f"N = {len(n['X'])} rows, 2 features, labels y = {[v + 1 for v in n['y']]}, l2 = {n['l2']:g}",
+            parts += [f"N = {len(n['X'])} rows, 2 features, labels y = {n['y']}, l2 = {n['l2']:g}",
                       Columns([_matrix("X", n["X"], row_names=rows, column_names=["x1", "x2"]),
                                _matrix("W", n["W"], row_names=["x1", "x2"], column_names=classes),
                                _matrix("b", [n["b"]], column_names=classes)]),
@@ -371,6 +372,38 @@ def check_plot_target(path) -> None:
 
 def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
     """Write the loss curves with matplotlib (Agg backend, no display needed)."""
+    def draw(axes):
+        axes.plot(history["epoch"], history["train_loss"], label="train objective")
+        if any(v is not None for v in history["val_loss"]):
+            axes.plot(history["epoch"], [float("nan") if v is None else v for v in history["val_loss"]],
+                      label="validation loss")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("loss")
+        if log_scale:
+            axes.set_yscale("log")
+
+    _save_figure(path, draw)
+
+
+def save_path_plot(path, found: dict) -> None:
+    """Write the CV curve of the penalty: mean held-out log loss, a one-standard-error band, min and 1se."""
+    def draw(axes):
+        values, mean, se = found["l2"], found["mean_loss"], found["se_loss"]
+        axes.plot(values, mean, marker=".", label="mean CV log loss")
+        axes.fill_between(values, [m - e for m, e in zip(mean, se)], [m + e for m, e in zip(mean, se)], alpha=0.25,
+                          label="± 1 standard error")
+        for index, name, style in ((found["best_index"], "min", "--"), (found["one_se_index"], "1se", ":")):
+            axes.axvline(values[index], linestyle=style, color="grey", label=f"{name} {values[index]:.3g}")
+        axes.set_xscale("log")
+        axes.set_xlabel("l2")
+        axes.set_ylabel("held-out log loss")
+
+    _save_figure(path, draw)
+
+
+def _save_figure(path, draw) -> None:
+    """One matplotlib figure (Agg backend, no display needed), drawn by ``draw(axes)``, written
+    atomically: a failed write leaves any old plot as it was."""
     from pathlib import Path
 
     import matplotlib
@@ -378,23 +411,32 @@ def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4))
-    axes.plot(history["epoch"], history["train_loss"], label="train objective")
-    if any(v is not None for v in history["val_loss"]):
-        axes.plot(history["epoch"], [float("nan") if v is None else v for v in history["val_loss"]], label="validation loss")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss")
-    if log_scale:
-        axes.set_yscale("log")
-    axes.legend()
-    figure.tight_layout()
     from softreg.data.files import atomic_file
 
+    figure, axes = plt.subplots(figsize=(7, 4))
     try:
-        with atomic_file(path, "wb") as handle:  # a failed write leaves any old plot as it was
+        draw(axes)
+        axes.legend()
+        figure.tight_layout()
+        with atomic_file(path, "wb") as handle:
             figure.savefig(handle, format=Path(path).suffix.lower().lstrip("."))
     finally:
         plt.close(figure)
+
+
+def penalty_path_table(found: dict) -> Table:
+    """The table behind the CV curve: one row per penalty, the min and 1se rows marked."""
+    table = Table(title=f"{found['folds']}-fold cross-validation (seed {found['seed']}), penalties from the largest")
+    for name in ("l2", "mean CV log loss", "standard error", "mean accuracy", ""):
+        table.add_column(name, justify="right" if name else "left")
+    for index, value in enumerate(found["l2"]):
+        marks = [name for name, at in (("min", found["best_index"]), ("1se", found["one_se_index"])) if at == index]
+        if index == found["chosen_index"]:
+            marks.append("chosen")
+        table.add_row(f"{value:.3g}", f"{found['mean_loss'][index]:.4f}", f"{found['se_loss'][index]:.4f}",
+                      f"{found['mean_accuracy'][index]:.4f}", ", ".join(marks),
+                      style="bold" if index == found["chosen_index"] else None)
+    return table
 
 
 def calibration_tables(calibration: dict, class_names: list[str]) -> Group:
@@ -483,7 +525,9 @@ def penalty_path_chart(path: dict) -> Group:
     rule = "the least mean CV log loss" if path["select"] == "min" else "the 1se rule"
     words = (f"chose l2 = {path['chosen']:.3g} ({rule}): mean CV log loss "
              f"{mean[path['chosen_index']]:.4f} ± {se[path['chosen_index']]:.4f}, accuracy "
-             f"{path['mean_accuracy'][path['chosen_index']]:.4f}; the 1se rule would take {values[one_se]:.3g}")
+             f"{path['mean_accuracy'][path['chosen_index']]:.4f}; "
+             + (f"the 1se rule would take {values[one_se]:.3g}" if path["select"] == "min"
+                else f"the least loss is at {values[best]:.3g}"))
     return Group(chart, Text(words), *(Text(note, style="yellow") for note in path["notes"]))
 
 

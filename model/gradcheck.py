@@ -395,7 +395,7 @@ def explain_derivation(logits=None, label: int | None = None, *, n_classes: int 
     Every analytic number comes from the functions training runs (:func:`softmax`,
     :func:`softmax_jacobian`, :func:`loss_grad_wrt_softmax`, :func:`loss_grad_wrt_logits`, a
     memory engine's block pass); beside them the formula is evaluated term by term here, and
-    central differences give the numeric side. Logits of any size are fine: s is computed with
+    central differences give the numeric side. Logits far apart are fine: s is computed with
     the max shift, L and log s from log-softmax, and where s underflows to 0 the product
     (dL/ds)(ds/dz) is formed after the s that cancels, as the algebra does.
     """
@@ -419,7 +419,7 @@ def _explain_softmax(z: np.ndarray) -> ExplainedStep:
     by_hand = np.array([term / total for term in terms])
     s = softmax(z)
     error = float(np.abs(s - by_hand).max())
-    return ExplainedStep("1. softmax with the max shift", "sₙ = e^(zₙ − max z) / Σⱼ e^(zⱼ − max z), j = 1..K",
+    return ExplainedStep("1. softmax with the max shift", "sₙ = e^(zₙ − max z) / Σⱼ e^(zⱼ − max z), j = 0..K−1",
                          {"z": z.tolist(), "max": top, "shifted": (z - top).tolist(), "exp_shifted": terms,
                           "sum": total, "s": s.tolist(), "s_by_hand": by_hand.tolist(), "sum_s": float(s.sum())},
                          "softmax (the training kernel's) against the terms written out", error,
@@ -466,10 +466,14 @@ def _explain_loss(z: np.ndarray, y: np.ndarray, label: int, eps: float) -> Expla
     else:
         # On the log scale the step is still checkable: L = −u with u = log s_label, and
         # ∂L/∂u = s_label · ∂L/∂s_label = −1.
-        ds = np.where(y > 0, -np.inf, 0.0)
+        # The function at s_label scaled to 1 (−y/s is homogeneous: f(c s) = f(s) / c) gives
+        # s_label ∂L/∂s_label, which central differences of L = −u in u = log s_label give as −1.
+        scaled = float(loss_grad_wrt_softmax(np.array([1.0]), np.array([1.0]))[0])
+        ds = np.where(y > 0, -np.inf if scaled < 0 else np.inf, 0.0)
         numeric = central_difference(lambda u: -u[0], np.array([log_s[label]]), eps)
-        error = float(abs(numeric[0] + 1.0))
-        check = "s_label underflows to 0: ∂L/∂(log s_label) = −1 against central differences of L = −log s_label"
+        error = float(abs(numeric[0] - scaled))
+        check = ("s_label underflows to 0: s_label · ∂L/∂s_label (the function at s_label scaled to 1) against "
+                 "central differences of L = −log s_label in log s_label")
         tolerance = EXPLAIN_TOLERANCE + _rounding_floor(loss, eps)
     return ExplainedStep("3. the loss and its gradient in s", "L = −log s_label;  ∂L/∂sₙ = −yₙ / sₙ",
                          {"y": y.tolist(), "label": label, "loss": loss,
@@ -485,24 +489,26 @@ def _explain_chain_rule(z: np.ndarray, y: np.ndarray, label: int, eps: float) ->
     # Σₙ (∂L/∂sₙ)(∂sₙ/∂zₘ): only n = label is non-zero, and its s_label cancels:
     # (−1/s_label) · s_label (δ_label,m − sₘ) = sₘ − δ_label,m.
     representable = s[label] > np.finfo(np.float64).tiny
+    scaled = float(loss_grad_wrt_softmax(np.array([1.0]), np.array([1.0]))[0])  # s_ℓ ∂L/∂s_ℓ, for s_ℓ ≈ 0
     rows = {}
     for m in (label, other):
         rows[str(m)] = {"dL_ds_label": float(-1.0 / s[label]) if representable else None,
                         "J_label_m": float(J[label, m]),
                         "product": float((-1.0 / s[label]) * J[label, m]) if representable
-                        else float(s[m] - (1.0 if m == label else 0.0))}
+                        else float(scaled * ((1.0 if m == label else 0.0) - s[m]))}
     if representable:
         with np.errstate(divide="ignore", invalid="ignore"):
             ds = loss_grad_wrt_softmax(s, y)
         chain = J.T @ np.where((s == 0) & (y == 0), 0.0, ds)  # Jᵀ ∂L/∂s, multiplied out in full
     else:
-        chain = s - y  # the cancelled form: in full it is inf times 0
+        # s_label underflowed: (∂L/∂s_ℓ)(∂s_ℓ/∂zₘ) = (s_ℓ ∂L/∂s_ℓ)(δ_ℓm − sₘ), s_ℓ cancelled before multiplying
+        chain = scaled * (y - s)
     kernel = loss_grad_wrt_logits(z, y)
     loss = float(-log_softmax(z)[label])
     numeric = central_difference(lambda z_: -log_softmax(z_)[label], z, eps)
     error = float(max(np.abs(chain - numeric).max(), np.abs(kernel - numeric).max()))
     tolerance = EXPLAIN_TOLERANCE + _rounding_floor(loss, eps)
-    return ExplainedStep("4. the chain rule", "∂L/∂zₘ = Σₙ (∂L/∂sₙ)(∂sₙ/∂zₘ), n = 1..K  =  sₘ − yₘ",
+    return ExplainedStep("4. the chain rule", "∂L/∂zₘ = Σₙ (∂L/∂sₙ)(∂sₙ/∂zₘ), n = 0..K−1  =  sₘ − yₘ",
                          {"label": label, "rows": rows, "other": other, "J_transpose_dL_ds": chain.tolist(),
                           "s_minus_y": kernel.tolist(), "numeric": numeric.tolist(), "tolerance": tolerance},
                          "Jᵀ ∂L/∂s and s − y against central differences of L(z)", error, bool(error <= tolerance))

@@ -143,10 +143,11 @@ def _explained(runner, *args):
     return result, json.loads(result.stdout) if result.stdout.strip().startswith("{") else None
 
 
-@pytest.mark.parametrize("args", [[], ["--seed", "7"], ["--logits", "2,1,0.1", "--label", "1"],
-                                  ["--logits", "1000,-1000,0", "--label", "2"],
+@pytest.mark.parametrize("args", [[], ["--seed", "7"], ["--logits", "2,1,0.1", "--label", "0"],
                                   ["--logits", "1000,-1000,0", "--label", "1"],
-                                  ["--logits", "-1000,-1000,-1000", "--label", "3"]])
+                                  ["--logits", "1000,-1000,0", "--label", "0"],
+                                  ["--logits", "-1000,-1000,-1000", "--label", "2"],
+                                  ["--logits", "0,-705,0", "--label", "1"], ["--classes", "5", "--seed", "2"]])
 def test_explain_numbers_equal_independent_computations(runner, args):
     """s against scipy's softmax, J against a Jacobian built entry by entry in a loop, L against
     scipy's logsumexp, s - y and the batch step against the formulas written here with numpy."""
@@ -166,10 +167,18 @@ def test_explain_numbers_equal_independent_computations(runner, args):
         for m in range(len(z)):
             loop[n, m] = s[n] * ((1.0 if n == m else 0.0) - s[m])
     np.testing.assert_allclose(two["J"], loop, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(two["J_numeric"], loop, rtol=0, atol=1e-8)  # central differences, O(eps^2)
     np.testing.assert_allclose(two["column_sums"], 0.0, atol=1e-12)
     label = three["label"]
     assert abs(three["loss"] - (logsumexp(z) - z[label])) < 1e-12 * max(1.0, abs(three["loss"]))
     y = np.eye(len(z))[label]
+    if three["dL_ds"][label] is not None:  # -y/s entry by entry (0 where y is 0); null once -1/s would overflow
+        np.testing.assert_allclose(three["dL_ds"], np.where(y > 0, -1.0 / s[label], 0.0), rtol=1e-12)
+    else:
+        assert three["dL_ds_label_exponent"] == pytest.approx(logsumexp(z) - z[label]) and s[label] < 1e-300
+    for m, row in four["rows"].items():  # the chain rule multiplied out: s_m - delta_lm
+        assert abs(row["product"] - (s[int(m)] - y[int(m)])) < 1e-12
+    np.testing.assert_allclose(four["numeric"], s - y, rtol=0, atol=1e-6)
     np.testing.assert_allclose(four["s_minus_y"], s - y, rtol=0, atol=1e-12)
     np.testing.assert_allclose(four["J_transpose_dL_ds"], s - y, rtol=0, atol=1e-12)
     X, W, b, l2 = np.array(five["X"]), np.array(five["W"]), np.array(five["b"]), five["l2"]
@@ -184,7 +193,7 @@ def test_explain_numbers_equal_independent_computations(runner, args):
 
 def test_explain_agrees_with_torch_autograd_when_installed(runner):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
-    _, document = _explained(runner, "--logits", "2,1,0.1", "--label", "1")
+    _, document = _explained(runner, "--logits", "2,1,0.1", "--label", "0")
     z = torch.tensor([2.0, 1.0, 0.1], dtype=torch.float64, requires_grad=True)
     torch.nn.functional.cross_entropy(z[None], torch.tensor([0])).backward()
     np.testing.assert_allclose(document["steps"][3]["numbers"]["s_minus_y"], z.grad.numpy(), rtol=0, atol=1e-12)
@@ -200,9 +209,10 @@ def _wrong_jacobian(z):
     ("loss_grad_wrt_softmax", lambda s, y: y / np.asarray(s, dtype=float), "3. the loss and its gradient in s"),
     ("loss_grad_wrt_logits", lambda z, y: y - np.exp(z - z.max()) / np.exp(z - z.max()).sum(), "4. the chain rule"),
 ])
-def test_explain_fails_the_step_whose_formula_is_wrong(runner, monkeypatch, name, replacement, step):
+@pytest.mark.parametrize("sample", [[], ["--logits", "1000,-1000,0", "--label", "1"]])
+def test_explain_fails_the_step_whose_formula_is_wrong(runner, monkeypatch, name, replacement, step, sample):
     monkeypatch.setattr(gradcheck_module, name, replacement)
-    result, document = _explained(runner)
+    result, document = _explained(runner, *sample)
     assert result.exit_code == 1
     failed = [s["title"] for s in document["steps"] if not s["passed"]]
     assert failed[0] == step  # the step of the wrong formula (and the chain rule that multiplies it)
@@ -222,8 +232,11 @@ def test_explain_fails_step_5_on_a_wrong_training_kernel(runner, monkeypatch):
 @pytest.mark.parametrize("args, needle", [(["--logits", "2,x"], "--logits must be numbers"),
                                           (["--logits", "2"], "at least 2 finite numbers"),
                                           (["--logits", "1,2,inf"], "at least 2 finite numbers"),
-                                          (["--logits", "1,2,3", "--label", "4"], "--label must be a class"),
-                                          (["--label", "0"], "--label")])
+                                          (["--logits", "1e308,-1e308"], "too far apart for float64"),
+                                          (["--logits", "1,2,3", "--label", "3"], "--label must be a class of the sample, 0..2"),
+                                          (["--logits", "1,2,3", "--classes", "4"], "the logits set K"),
+                                          (["--eps", "0.1", "--dtype", "float32"], "--eps, --dtype do not apply"),
+                                          (["--label", "-1"], "--label")])
 def test_explain_refuses_bad_choices(runner, args, needle):
     result = runner.invoke(app, ["gradcheck", "--explain", *args])
     assert result.exit_code == 2 and needle in " ".join(result.output.split()) and "Traceback" not in result.output
@@ -237,9 +250,9 @@ def test_docs_worked_example_is_what_the_command_prints(runner):
     text = (Path(__file__).resolve().parents[1] / "docs" / "derivation.md").read_text(encoding="utf-8")
     start, end = "<!-- explain:start -->", "<!-- explain:end -->"
     block = text[text.index(start) + len(start):text.index(end)].strip()
-    assert block.startswith("```\n$ softreg gradcheck --explain --logits 2,1,0.1 --label 1\n")
-    shown = block.removeprefix("```\n$ softreg gradcheck --explain --logits 2,1,0.1 --label 1\n").removesuffix("```")
-    result = runner.invoke(app, ["gradcheck", "--explain", "--logits", "2,1,0.1", "--label", "1"],
+    assert block.startswith("```\n$ softreg gradcheck --explain --logits 2,1,0.1 --label 0\n")
+    shown = block.removeprefix("```\n$ softreg gradcheck --explain --logits 2,1,0.1 --label 0\n").removesuffix("```")
+    result = runner.invoke(app, ["gradcheck", "--explain", "--logits", "2,1,0.1", "--label", "0"],
                            env={"COLUMNS": "80"})
     assert result.exit_code == 0
     assert [line.rstrip() for line in shown.strip().splitlines()] == \

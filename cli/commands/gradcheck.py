@@ -31,7 +31,7 @@ def gradcheck(
     explain: Annotated[bool, typer.Option("--explain", help="Walk through the derivation for one sample (K = 3), every number written out.")] = False,
     logits: Annotated[Optional[str], typer.Option(help="With --explain: the sample's logits, e.g. 2,1,0.1. \\[default: drawn from --seed]",
                                                   show_default=False)] = None,
-    label: Annotated[Optional[int], typer.Option(min=1, help="With --explain: the sample's class, 1..K. \\[default: drawn from --seed]",
+    label: Annotated[Optional[int], typer.Option(min=0, help="With --explain: the sample's class, 0..K-1. \\[default: drawn from --seed]",
                                                  show_default=False)] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -39,7 +39,15 @@ def gradcheck(
     from softreg.model.gradcheck import check_derivation, check_settings, eps_sweep
 
     if explain:
-        return _explain(logits, label, classes or 3, seed, l2, as_json)
+        ignored = [flag for flag, given in (("DATASET", dataset is not None), ("--samples", samples != 20),
+                                            ("--features", features != 5), ("--eps", eps != 1e-6),
+                                            ("--rtol", rtol != 1e-6), ("--atol", atol != 1e-8),
+                                            ("--dtype", dtype != "float64"), ("--sweep", sweep)) if given]
+        if ignored:
+            fail(f"--explain works one sample in float64 with its own checks; {', '.join(ignored)} "
+                 f"{'does' if len(ignored) == 1 else 'do'} not apply to it (it takes --logits, --label, --classes, "
+                 "--seed, --l2 and --json).")
+        return _explain(logits, label, classes, seed, l2, as_json)
     if logits is not None or label is not None:
         fail("--logits and --label choose the sample of --explain; add --explain.")
     classes = classes or 4
@@ -101,7 +109,7 @@ def _show(report, source: str, sweep_result) -> None:
                 f"{check.worst_numeric:.10g}", to=out)
 
 
-def _explain(logits: str | None, label: int | None, classes: int, seed: int, l2: float, as_json: bool) -> None:
+def _explain(logits: str | None, label: int | None, classes: int | None, seed: int, l2: float, as_json: bool) -> None:
     """`--explain`: the worked example, rendered or as JSON; exit 1 if a step fails."""
     from dataclasses import asdict
 
@@ -116,10 +124,15 @@ def _explain(logits: str | None, label: int | None, classes: int, seed: int, l2:
             fail(f"--logits must be numbers separated by commas (such as 2,1,0.1), got '{logits}'.")
         if len(values) < 2 or not all(math.isfinite(value) for value in values):
             fail(f"--logits needs at least 2 finite numbers (one per class), got '{logits}'.")
-    size = len(values) if values is not None else classes
-    if label is not None and label > size:
-        fail(f"--label must be a class of the sample, 1..{size}, got {label}.")
-    steps = explain_derivation(values, None if label is None else label - 1, n_classes=classes, seed=seed, l2=l2)
+        if not math.isfinite(max(values) - min(values)):
+            fail(f"--logits '{logits}' are too far apart for float64 (their differences overflow); keep them "
+                 "within about 1e307 of each other.")
+        if classes is not None and classes != len(values):
+            fail(f"--classes {classes} but --logits gives {len(values)}: the logits set K; drop --classes.")
+    size = len(values) if values is not None else (classes or 3)
+    if label is not None and label >= size:
+        fail(f"--label must be a class of the sample, 0..{size - 1}, got {label}.")
+    steps = explain_derivation(values, label, n_classes=classes or 3, seed=seed, l2=l2)
     if as_json:
         out.print_json(json.dumps({"passed": all(step.passed for step in steps),
                                    "steps": [asdict(step) for step in steps]}))

@@ -18,6 +18,14 @@ from softreg.cli.words import stop_words
 Opt = Optional  # every config option is None when not given, so that a config file may set it
 
 
+def _help(ctx: typer.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        text = ctx.get_help()  # Typer's rich help prints itself and returns nothing; plain Click returns the text
+        if text:
+            typer.echo(text)
+        raise typer.Exit()
+
+
 def train(
     dataset: Annotated[Opt[str], typer.Argument(help="Built-in, synthetic:..., or a file.", show_default=False)] = None,
     config_file: Annotated[Opt[Path], typer.Option("--config", help="TOML config; flags override it.", exists=True,
@@ -37,6 +45,8 @@ def train(
     seed: Annotated[Opt[int], config_option("seed")] = None,
     standardize: Annotated[Opt[bool], config_option("standardize")] = None,
     l2: Annotated[Opt[str], config_option("l2")] = None,
+    folds: Annotated[Opt[int], config_option("folds")] = None,
+    select: Annotated[Opt[str], config_option("select")] = None,
     class_weight: Annotated[Opt[str], config_option("class_weight")] = None,
     dtype: Annotated[Opt[str], config_option("dtype")] = None,
     lr: Annotated[Opt[str], config_option("lr")] = None,
@@ -60,8 +70,10 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.", rich_help_panel=OUTPUT)] = False,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved config as TOML; exit.",
                                                rich_help_panel=OUTPUT)] = False,
+    show_help: Annotated[bool, typer.Option("--help", help="Show this message and exit.", is_eager=True,
+                                            expose_value=False, callback=_help, rich_help_panel=OUTPUT)] = False,
 ) -> None:
-    """Train softmax regression by gradient descent: progress, loss curves, metrics, a model file."""
+    """Train by gradient descent: progress, loss curves, metrics, a model file."""
     from softreg.model.run.config import BY_KEY, to_toml
 
     flags = {key: value for key, value in locals().items() if key in BY_KEY}

@@ -74,6 +74,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("standardize", (bool,), True, "scale features", COLUMNS),
     Parameter("l2", (str, float, int), 1e-3, "L2 on W", OBJECTIVE, ("auto",),
               more_choices="a number"),
+    Parameter("folds", (int,), 5, "CV folds of l2 auto", OBJECTIVE),
+    Parameter("select", (str,), "min", "l2 auto takes", OBJECTIVE, ("min", "1se")),
     Parameter("class_weight", (str,), "none", "class weights", OBJECTIVE, ("none", "balanced")),
     Parameter("dtype", (str,), "float64", "dtype", OBJECTIVE, ("float64", "float32")),
     Parameter("lr", (str, float, int), "auto", "step", OBJECTIVE, STEP_RULES, more_choices="a number"),
@@ -216,6 +218,9 @@ def _check_ranges(config) -> None:
         raise ConfigError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {config.seed}", "seed")
     if config.max_epochs < 1:
         raise ConfigError(f"max_epochs must be at least 1, got {config.max_epochs}", "max_epochs")
+    if config.folds < 2:
+        raise ConfigError(f"folds must be at least 2 (l2 'auto' holds out one fold at a time), got {config.folds}",
+                          "folds")
     if config.min_frequency < 1:
         raise ConfigError(f"min_frequency must be at least 1 (rows a category needs to keep its own column), got "
                           f"{config.min_frequency}", "min_frequency")

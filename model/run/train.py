@@ -165,17 +165,30 @@ def _fit_in_memory(dataset, config, estimator, splits, *, callback, should_stop,
     return TrainingRun(estimator, config, dataset, *splits.values(), metrics, seconds, penalty_path=path)
 
 
+def cross_validated_path(dataset: Dataset, config: TrainConfig):
+    """`softreg path`: the penalty path of ``config`` over the training rows of ``dataset`` as
+    `train` splits them (a table's encoding fitted on those rows), without training the model."""
+    splits = _training_splits(dataset, config)
+    rows = splits["train"]
+    if dataset.table is not None:
+        refit_on_rows(dataset, rows)
+    weights = None if dataset.sample_weight is None else dataset.sample_weight[rows]
+    return choose_l2(estimator_from_config(config), dataset.X[rows], np.asarray(dataset.y)[rows], weights, config)
+
+
 def choose_l2(estimator, X, y, weights, config: TrainConfig):
-    """The cross-validated path over the training rows (5 stratified folds seeded by the run's
-    seed, the held-out log loss, its minimum), solved with the run's own step settings."""
+    """The cross-validated path over the training rows (``config.folds`` stratified folds seeded
+    by the run's seed, the held-out log loss, ``config.select``), solved with the run's own step
+    settings."""
     from softreg.model.solve.path import cross_validate_l2
 
     classes, y_index = np.unique(y, return_inverse=True)
     row_weights = None
     if weights is not None or estimator.class_weight is not None:
         row_weights = estimator.training_weights(np.ones(len(y)) if weights is None else weights, y)
-    return cross_validate_l2(X, y_index, len(classes), sample_weight=row_weights, seed=config.seed,
-                             settings=estimator._settings(), standardize=config.standardize)
+    return cross_validate_l2(X, y_index, len(classes), sample_weight=row_weights, folds=config.folds,
+                             select=config.select, seed=config.seed, settings=estimator._settings(),
+                             standardize=config.standardize)
 
 
 def check_engine_source(config: TrainConfig) -> None:

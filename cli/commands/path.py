@@ -1,0 +1,59 @@
+"""softreg path: the cross-validated penalty path, to look at before choosing (or letting
+`train --l2 auto` choose)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from softreg.cli.console import fail, out
+from softreg.cli.errors import reported
+from softreg.cli.options import OUTPUT, AsJson, config_option
+
+Opt = Optional
+
+
+def path(
+    dataset: Annotated[Opt[str], typer.Argument(help="Built-in, synthetic:..., or a file.", show_default=False)] = None,
+    config_file: Annotated[Opt[Path], typer.Option("--config", help="TOML config; flags override it.",
+                                                   rich_help_panel=OUTPUT)] = None,
+    target: Annotated[Opt[str], config_option("target")] = None,
+    missing: Annotated[Opt[str], config_option("missing")] = None,
+    seed: Annotated[Opt[int], config_option("seed")] = None,
+    folds: Annotated[Opt[int], config_option("folds")] = None,
+    select: Annotated[Opt[str], config_option("select")] = None,
+    momentum: Annotated[Opt[str], config_option("momentum")] = None,
+    plot: Annotated[Opt[Path], typer.Option(help="Also draw the curve to a PNG/SVG.", show_default=False,
+                                            rich_help_panel=OUTPUT)] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The CV curve of the L2 penalty on the training rows: mean held-out log loss, its standard
+    error, the min and 1se values (what train --l2 auto would choose)."""
+    import json
+
+    from softreg.cli import render
+    from softreg.cli.commands.train import load_training_data, resolved_config
+    from softreg.model.run.config import BY_KEY
+    from softreg.model.run.train import cross_validated_path
+
+    flags = {key: value for key, value in locals().items() if key in BY_KEY}
+    config = resolved_config(config_file, {**flags, "l2": "auto"})
+    if plot is not None:
+        with reported():
+            render.check_plot_target(plot)
+    data = load_training_data(config, quiet=as_json)
+    with reported():
+        found = cross_validated_path(data, config).to_dict()
+    if as_json:
+        out.print_json(json.dumps({"dataset": config.dataset, "penalty_path": found}))
+    else:
+        out.print(render.penalty_path_chart(found))
+        out.print(render.penalty_path_table(found))
+    if plot is not None:
+        try:
+            render.save_path_plot(plot, found)
+        except OSError as error:
+            fail(f"the plot could not be written to '{plot}' ({error.strerror or error}); nothing was written there.",
+                 code=1)
