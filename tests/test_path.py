@@ -114,3 +114,33 @@ def test_train_l2_auto_refusals(runner, tmp_path, args, needle):
     result = runner.invoke(app, ["train", "wine", *args, "--out", str(tmp_path / "m.npz")])
     assert result.exit_code == 2 and needle in " ".join(result.output.split()), result.output[-800:]
     assert "Traceback" not in result.output
+
+
+def test_path_command_shows_the_curve_the_table_and_json_and_matches_train(runner, tmp_path):
+    import json
+
+    from softreg.cli.app import app
+
+    shown = runner.invoke(app, ["path", "wine", "--folds", "3", "--select", "1se"])
+    assert shown.exit_code == 0, shown.output[-1500:]
+    assert "3-fold cross-validation over" in shown.output and "1se, chosen" in shown.output
+    found = json.loads(runner.invoke(app, ["path", "wine", "--folds", "3", "--select", "1se", "--json"]).stdout)
+    path = found["penalty_path"]
+    assert path["folds"] == 3 and path["select"] == "1se" and path["chosen"] == path["l2"][path["one_se_index"]]
+    trained = runner.invoke(app, ["train", "wine", "--l2", "auto", "--folds", "3", "--select", "1se", "--json",
+                                  "--out", str(tmp_path / "m.npz")])
+    assert trained.exit_code == 0, trained.output[-800:]
+    assert json.loads(trained.stdout)["penalty_path"] == path  # the same rows, folds and choice
+
+
+def test_path_on_a_table_learns_its_encoding_on_the_training_rows(runner, tmp_path):
+    import json
+    from importlib.resources import files
+
+    from softreg.cli.app import app
+
+    penguins = str(files("palmerpenguins") / "data" / "penguins.csv")
+    result = runner.invoke(app, ["path", penguins, "--target", "species", "--json"])
+    assert result.exit_code == 0, result.output[-800:]
+    path = json.loads(result.stdout)["penalty_path"]
+    assert len(path["l2"]) >= 20 and min(path["mean_loss"]) < 0.1  # penguins' species are nearly separable
