@@ -18,6 +18,7 @@ _EXPORTS = {
 
 __all__ = [
     "SoftmaxRegression",
+    "SoftmaxRegressionCV",
     "cross_entropy",
     "cross_entropy_and_logit_gradient",
     "lipschitz_constant",
@@ -36,8 +37,8 @@ __all__ = [
 def __getattr__(name: str):
     from importlib import import_module
 
-    if name == "SoftmaxRegression":
-        return import_module("softreg.model.estimator").SoftmaxRegression
+    if name in ("SoftmaxRegression", "SoftmaxRegressionCV"):
+        return getattr(import_module("softreg.model.estimator"), name)
     if name in _EXPORTS:
         return getattr(import_module(f"softreg.model.math.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'softreg.model' has no attribute {name!r}")

@@ -29,6 +29,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from softreg.model.engines import MemoryEngine
 from softreg.model.math.scaling import weighted_mean_and_scale
 from softreg.model.solve import OptimizerSettings, train_on_engine, validate_settings
+from softreg.model.solve.result import max_abs
 from softreg.model.solve.settings import is_real_number
 from softreg.model.math.softmax import log_softmax, softmax
 
@@ -59,6 +60,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     class_weight : None or "balanced" (weights n / (K n_k), multiplied into sample_weight).
     dtype : "float64" (default) or "float32"; every buffer of training uses it.
     random_state : seed of mini-batch shuffling.
+    warm_start : start from the previous fit's weights (same features and classes) instead of 0.
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         class_weight=None,
         dtype: str = "float64",
         random_state: int = 0,
+        warm_start: bool = False,
     ):
         self.l2 = l2
         self.lr = lr
@@ -88,6 +91,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.dtype = dtype
         self.random_state = random_state
+        self.warm_start = warm_start
 
     def _settings(self) -> OptimizerSettings:
         settings = OptimizerSettings(
@@ -104,8 +108,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return settings
 
     def _check_params(self) -> None:
-        if not (is_real_number(self.l2) and self.l2 >= 0 and np.isfinite(self.l2)):
-            raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
+        self._check_penalty()
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if not (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict)):
@@ -141,6 +144,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"batch_size must be at most the number of training rows ({X.shape[0]}), got {self.batch_size}; "
                 "leave it unset for full-batch gradient descent"
             )
+        self._choose_penalty(X, y_index, weights)
         # The scaling is weighted like the objective, so weights equal repeated rows exactly.
         # Sparse float64 rows trained full-batch are centered too, without densifying: the engine
         # folds (mean, scale) into the weights. Not in float32, where x W' - mean W' cancels
@@ -181,10 +185,33 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def _train(self, engine, settings, validation_engine, callback, should_stop, checkpoint=None, resume=None):
         """The one training path of every engine: the solver's entry, then the result kept."""
-        result = train_on_engine(engine, len(self.classes_), l2=float(self.l2), settings=settings,
+        start = self._warm_start_point(engine)
+        reference = None
+        if start is not None:  # the tolerance stays relative to the gradient at 0, as for a cold start
+            with engine:
+                at_zero = engine.objective(np.zeros_like(start[0]), np.zeros_like(start[1]), 0.0)
+            reference = max_abs(at_zero.dW, at_zero.db)
+        result = train_on_engine(engine, len(self.classes_), l2=self._penalty(), settings=settings,
                                  validation_engine=validation_engine, callback=callback, should_stop=should_stop,
-                                 checkpoint=checkpoint, resume=resume)
+                                 checkpoint=checkpoint, resume=resume, start=start, gradient_reference=reference)
         return self._store_result(result)
+
+    def _check_penalty(self) -> None:
+        if not (is_real_number(self.l2) and self.l2 >= 0 and np.isfinite(self.l2)):
+            raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
+
+    def _penalty(self) -> float:
+        return float(self.l2)
+
+    def _choose_penalty(self, X, y_index, weights) -> None:
+        """Where SoftmaxRegressionCV cross-validates; a fixed l2 has nothing to choose."""
+
+    def _warm_start_point(self, engine):
+        """The previous fit's (W, b) in standardized coordinates, when warm_start and it fits."""
+        previous = getattr(self, "weights_", None)
+        if not self.warm_start or previous is None or previous.shape != (engine.n_features, len(self.classes_)):
+            return None
+        return previous, self.bias_
 
     def training_weights(self, sample_weight: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Row weights times class weights, scaled to a maximum of 1 (J is invariant to the scale;
@@ -358,3 +385,62 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+class SoftmaxRegressionCV(SoftmaxRegression):
+    """SoftmaxRegression whose L2 penalty is chosen by stratified k-fold cross-validation over a
+    warm-started path (:func:`softreg.model.solve.path.cross_validate_l2`), then fitted on all
+    rows at the choice, as LogisticRegressionCV and cv.glmnet do.
+
+    Parameters beyond SoftmaxRegression's (which has ``l2``; here it is chosen):
+
+    folds : stratified folds, seeded by ``random_state``.
+    select : "min" (the least mean held-out log loss) or "1se" (the largest penalty within one
+        standard error of it).
+    l2s : the grid (None: ``n_values`` penalties over ``decades`` decades down from a top
+        derived from the data); extended past an edge that holds the minimum.
+
+    Attributes after fit: ``lambdas_`` (the grid, descending), ``cv_scores_`` (folds x grid,
+    held-out log loss), ``lambda_`` and ``l2_`` (the choice), ``path_`` (the PenaltyPath).
+    """
+
+    def __init__(self, folds: int = 5, select: str = "min", l2s=None, n_values: int = 20, decades: float = 6.0,
+                 lr="auto", momentum=None, batch_size=None, schedule: str = "constant", max_epochs: int = 1000,
+                 tol: float = 1e-5, patience=None, standardize: bool = True, class_weight=None,
+                 dtype: str = "float64", random_state: int = 0, warm_start: bool = False):
+        # Not super().__init__: it would set l2, which here fit chooses (l2_) and is no parameter.
+        self.lr, self.momentum, self.batch_size, self.schedule = lr, momentum, batch_size, schedule
+        self.max_epochs, self.tol, self.patience, self.standardize = max_epochs, tol, patience, standardize
+        self.class_weight, self.dtype, self.random_state, self.warm_start = class_weight, dtype, random_state, warm_start
+        self.folds = folds
+        self.select = select
+        self.l2s = l2s
+        self.n_values = n_values
+        self.decades = decades
+
+    def _check_penalty(self) -> None:
+        from softreg.model.solve.path import SELECTIONS
+
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be 'min' or '1se', got {self.select!r}")
+        if not (isinstance(self.n_values, (int, np.integer)) and self.n_values >= 1):
+            raise ValueError(f"n_values must be a positive integer, got {self.n_values!r}")
+
+    def _penalty(self) -> float:
+        return float(self.l2_)
+
+    def _choose_penalty(self, X, y_index, weights) -> None:
+        from softreg.model.solve.path import cross_validate_l2
+
+        path = cross_validate_l2(X, y_index, len(self.classes_), sample_weight=weights, folds=self.folds,
+                                 n_values=self.n_values, decades=self.decades, select=self.select,
+                                 seed=self.random_state, settings=self._settings(), standardize=self.standardize,
+                                 grid=self.l2s)
+        self.path_ = path
+        self.lambdas_ = np.asarray(path.l2)
+        self.cv_scores_ = np.asarray(path.fold_loss)
+        self.lambda_ = self.l2_ = path.chosen
+
+    def fit_engine(self, engine, classes, **kwargs):
+        raise ValueError("SoftmaxRegressionCV cross-validates rows in memory (fit); on a storage engine, choose l2 "
+                         "with cross_validate_l2 on a sample, or give SoftmaxRegression a number")

@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from softreg.cli.app import app
-from softreg.model import SoftmaxRegression, loss_and_gradient
+from softreg.model import SoftmaxRegression, SoftmaxRegressionCV, loss_and_gradient
 from softreg.model.assess.compare import sklearn_C
 from softreg.model.math.softmax import cross_entropy, cross_entropy_and_logit_gradient
 
@@ -226,3 +226,40 @@ def test_numpy_scalars_are_accepted_as_parameters():
         SoftmaxRegression(max_epochs=10.5).fit(X, y)
     with pytest.raises(ValueError, match="l2 must be a finite number"):
         SoftmaxRegression(l2=True).fit(X, y)
+
+
+# SoftmaxRegressionCV chooses l2 by cross-validation. Weights equal repeated rows for a fixed
+# penalty, but repeating rows moves them between folds, so the chosen penalty (and so the fit)
+# may differ: that equivalence cannot hold for any cross-validating estimator.
+CV_EXPECTED_FAILED_CHECKS = {
+    name: "repeating a row changes which fold it is held out in, so the cross-validated penalty differs"
+    for name in ("check_sample_weight_equivalence_on_dense_data", "check_sample_weight_equivalence_on_sparse_data")
+}
+
+
+@parametrize_with_checks([SoftmaxRegressionCV(folds=3, n_values=4, decades=3)],
+                         expected_failed_checks=lambda estimator: CV_EXPECTED_FAILED_CHECKS)
+def test_scikit_learn_estimator_checks_of_the_cross_validating_estimator(estimator, check):
+    check(estimator)
+
+
+def test_softmax_regression_cv_is_its_path_then_a_fit_at_the_choice():
+    from softreg.model.solve.path import cross_validate_l2
+
+    X, y = load_wine(return_X_y=True)
+    model = SoftmaxRegressionCV(folds=4, select="1se", random_state=2).fit(X, y)
+    path = cross_validate_l2(X, y, 3, folds=4, select="1se", seed=2)
+    assert model.l2_ == model.lambda_ == path.chosen and model.cv_scores_.shape == (4, len(path.l2))
+    np.testing.assert_array_equal(model.lambdas_, path.l2)
+    fixed = SoftmaxRegression(l2=path.chosen).fit(X, y)
+    np.testing.assert_allclose(model.predict_proba(X), fixed.predict_proba(X), rtol=0, atol=1e-12)
+
+
+def test_warm_start_continues_from_the_previous_fit():
+    X, y = load_wine(return_X_y=True)
+    model = SoftmaxRegression(l2=1e-2, warm_start=True, tol=1e-8, momentum="nesterov").fit(X, y)
+    first = model.n_iter_
+    model.fit(X, y)  # already at the optimum: a few epochs at most
+    assert model.n_iter_ < first / 5, (first, model.n_iter_)
+    cold = SoftmaxRegression(l2=1e-2, tol=1e-8, momentum="nesterov").fit(X, y)
+    np.testing.assert_allclose(model.predict_proba(X), cold.predict_proba(X), atol=1e-6)

@@ -23,6 +23,7 @@ result says so.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -81,10 +82,12 @@ def cross_validate_l2(X, y: np.ndarray, n_classes: int, *, sample_weight=None, f
         raise ValueError(f"select must be 'min' or '1se', got {select!r}")
     if not (isinstance(folds, (int, np.integer)) and folds >= 2):
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    if len(y) < folds:
+        raise ValueError(f"folds={folds} needs at least {folds} rows; there are {len(y)}: use fewer folds")
     smallest = int(np.bincount(y, minlength=n_classes).min())
-    if smallest < folds:
-        raise ValueError(f"folds={folds} needs at least {folds} rows of every class; the smallest class has "
-                         f"{smallest}: use fewer folds")
+    if smallest < folds:  # as StratifiedKFold: some folds then hold none of that class's rows out
+        warnings.warn(f"the smallest class has {smallest} rows, fewer than folds={folds}: some folds score no row "
+                      "of it", UserWarning, stacklevel=2)
     weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_of = np.empty(len(y), dtype=np.int64)
@@ -132,10 +135,15 @@ class _FoldState:
     def __init__(self, X, y, n_classes, train_weights, held_weights, standardize):
         engine = MemoryEngine(X, y, train_weights, n_classes=n_classes, threads=1)
         mean, scale = np.zeros(engine.n_features), np.ones(engine.n_features)
-        if standardize:
+        if standardize and hasattr(X, "toarray"):  # CSR: the moments by sparse products, X never densified
+            share = train_weights / train_weights.sum()
+            mean = np.asarray(X.T @ share, dtype=np.float64).ravel()
+            scale = np.sqrt(np.maximum(np.asarray(X.multiply(X).T @ share, dtype=np.float64).ravel() - mean ** 2, 0))
+        elif standardize:
             with engine:
                 mean = engine.column_moments()
                 scale = np.sqrt(engine.column_moments(mean))
+        if standardize:
             scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
             engine.set_standardization(mean, scale)
         self.scaling = (mean, scale)
