@@ -72,7 +72,7 @@ def test_the_default_top_is_barely_more_than_the_priors():
 
 
 @pytest.mark.parametrize("kwargs, needle", [({"select": "best"}, "select must be"), ({"folds": 1}, "folds must be"),
-                                            ({"folds": 100}, "needs at least 100 rows of every class")])
+                                            ({"folds": 100}, "folds=100 is more than the rows of any class")])
 def test_bad_settings_are_refused_naming_the_parameter(kwargs, needle):
     X, y = load_wine(return_X_y=True)
     with pytest.raises(ValueError, match=needle):

@@ -298,7 +298,7 @@ def estimator_params(config) -> dict:
         "batch_size": config.batch_size, "schedule": config.schedule, "max_epochs": config.max_epochs,
         "tol": config.tol, "patience": config.patience, "standardize": config.standardize,
         "class_weight": None if config.class_weight == "none" else config.class_weight, "dtype": config.dtype,
-        "random_state": config.seed,
+        "random_state": config.seed, "warm_start": False,  # a run starts from 0 (resume is how it continues)
     }
 
 

@@ -84,7 +84,11 @@ def cross_validate_l2(X, y: np.ndarray, n_classes: int, *, sample_weight=None, f
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
     if len(y) < folds:
         raise ValueError(f"folds={folds} needs at least {folds} rows; there are {len(y)}: use fewer folds")
-    smallest = int(np.bincount(y, minlength=n_classes).min())
+    counts = np.bincount(y, minlength=n_classes)
+    if counts.max() < folds:
+        raise ValueError(f"folds={folds} is more than the rows of any class (the largest has {int(counts.max())}): "
+                         "use fewer folds")
+    smallest = int(counts.min())
     if smallest < folds:  # as StratifiedKFold: some folds then hold none of that class's rows out
         warnings.warn(f"the smallest class has {smallest} rows, fewer than folds={folds}: some folds score no row "
                       "of it", UserWarning, stacklevel=2)
