@@ -107,7 +107,7 @@ def test_train_l2_auto_chooses_by_cross_validation_and_stores_the_path(runner, t
 
 @pytest.mark.parametrize("args, needle", [(["--l2", "lots"], "l2 (--l2) must be a finite number >= 0 or 'auto', got 'lots'"),
                                           (["--l2", "-1"], "--l2"),
-                                          (["--l2", "auto", "--engine", "stream"], "cross-validates with the rows in memory")])
+                                          (["--l2", "auto", "--engine", "dask"], "cross-validates on the memory and stream engines")])
 def test_train_l2_auto_refusals(runner, tmp_path, args, needle):
     from softreg.cli.app import app
 
@@ -144,3 +144,23 @@ def test_path_on_a_table_learns_its_encoding_on_the_training_rows(runner, tmp_pa
     assert result.exit_code == 0, result.output[-800:]
     path = json.loads(result.stdout)["penalty_path"]
     assert len(path["l2"]) >= 20 and min(path["mean_loss"]) < 0.1  # penguins' species are nearly separable
+
+
+def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path):
+    """The same rows through the stream engine (a prepared .npy read per pass) and in memory:
+    the same folds, the same curve within 1e-8, the same choice."""
+    import json
+
+    from softreg.cli.app import app
+
+    prepared = tmp_path / "wine.npy"
+    assert runner.invoke(app, ["prepare", "wine", str(prepared)]).exit_code == 0
+    curves = {}
+    for engine in ("memory", "stream"):
+        result = runner.invoke(app, ["train", str(prepared), "--engine", engine, "--l2", "auto", "--folds", "3",
+                                     "--json", "--out", str(tmp_path / f"{engine}.npz")])
+        assert result.exit_code == 0, result.output[-800:]
+        curves[engine] = json.loads(result.stdout)["penalty_path"]
+    np.testing.assert_allclose(curves["stream"]["mean_loss"], curves["memory"]["mean_loss"], rtol=0, atol=1e-8)
+    assert curves["stream"]["l2"] == pytest.approx(curves["memory"]["l2"], rel=1e-10)
+    assert curves["stream"]["chosen_index"] == curves["memory"]["chosen_index"]

@@ -230,9 +230,9 @@ def _check_ranges(config) -> None:
 
 
 def _check_combinations(config) -> None:
-    if config.l2 == "auto" and config.engine != "memory":
-        raise ConfigError(f"l2 'auto' cross-validates with the rows in memory for now: use engine 'memory', or give "
-                          f"l2 a number to train on engine '{config.engine}'", "l2")
+    if config.l2 == "auto" and config.engine == "dask":
+        raise ConfigError("l2 'auto' cross-validates on the memory and stream engines for now (on dask each fold "
+                          "would be a cluster of its own): use engine 'stream', or give l2 a number", "l2")
     if config.weight_column is not None and config.weight_column == config.target:
         raise ConfigError(f"weight_column must differ from target: '{config.target}' cannot be both the labels and "
                           "the weights", "weight_column")

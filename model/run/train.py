@@ -225,15 +225,27 @@ def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_st
     validation_weights[val_rows[np.isin(y[val_rows], classes)]] = 1.0
     engine_type = engine_class(config.engine)
     options = {key: getattr(config, key) for key in engine_type.config_keys}
-    engine = engine_type(_row_source(dataset, config), y_index, train_weights, n_classes=len(classes), **options)
+    def make_engine(weights):
+        return engine_type(_row_source(dataset, config), y_index, weights, n_classes=len(classes), **options)
+
     start = time.perf_counter()
+    path = None
+    if config.l2 == "auto":  # the folds are weights over the same rows: each fold an engine of its own
+        from softreg.model.solve.path import cross_validate_engine
+
+        path = cross_validate_engine(make_engine, y_index, len(classes), sample_weight=train_weights,
+                                     folds=config.folds, select=config.select, seed=config.seed,
+                                     settings=estimator._settings(), standardize=config.standardize)
+        estimator.set_params(l2=path.chosen)
+        config = replace(config, l2=path.chosen)
+    engine = make_engine(train_weights)
     with engine:
         estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,
                              should_stop=should_stop, checkpoint=checkpoint, resume=resume)
         seconds = time.perf_counter() - start
         proba = engine.probabilities(estimator.weights_, estimator.bias_)
     metrics = split_metrics(y, lambda name, rows: proba[rows], splits, estimator.classes_)
-    run = TrainingRun(estimator, config, dataset, *splits.values(), metrics, seconds)
+    run = TrainingRun(estimator, config, dataset, *splits.values(), metrics, seconds, penalty_path=path)
     run.events = list(getattr(engine, "events", []))
     return run
 

@@ -76,15 +76,36 @@ def cross_validate_l2(X, y: np.ndarray, n_classes: int, *, sample_weight=None, f
                       max_extensions: int = 3) -> PenaltyPath:
     """The cross-validated path of the L2 penalty over X (N, D) dense or CSR and y (N,) class
     indices; folds stratified and seeded (the same seed gives the same folds and choice)."""
+    def make_engine(weights):
+        return MemoryEngine(X, y, weights, n_classes=n_classes, threads=1)
+
+    return cross_validate_engine(make_engine, y, n_classes, sample_weight=sample_weight, folds=folds,
+                                 n_values=n_values, decades=decades, select=select, seed=seed, settings=settings,
+                                 standardize=standardize, grid=grid, max_extensions=max_extensions,
+                                 sparse_rows=X if hasattr(X, "toarray") else None)
+
+
+def cross_validate_engine(make_engine, y: np.ndarray, n_classes: int, *, sample_weight=None, folds: int = 5,
+                          n_values: int = 20, decades: float = 6.0, select: str = "min", seed: int = 0,
+                          settings: OptimizerSettings = OptimizerSettings(), standardize: bool = True, grid=None,
+                          max_extensions: int = 3, sparse_rows=None) -> PenaltyPath:
+    """:func:`cross_validate_l2` over any engine: ``make_engine(weights)`` serves the same rows
+    (y, class indices, one per row) with the given row weights; rows of weight 0 in
+    ``sample_weight`` (those outside the training split) are in no fold. Every fold's engine is
+    opened once for the whole path."""
+    from contextlib import ExitStack
+
     from sklearn.model_selection import StratifiedKFold
 
+    weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    rows = np.flatnonzero(weights > 0)
     if select not in SELECTIONS:
         raise ValueError(f"select must be 'min' or '1se', got {select!r}")
     if not (isinstance(folds, (int, np.integer)) and folds >= 2):
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
-    if len(y) < folds:
-        raise ValueError(f"folds={folds} needs at least {folds} rows; there are {len(y)}: use fewer folds")
-    counts = np.bincount(y, minlength=n_classes)
+    if len(rows) < folds:
+        raise ValueError(f"folds={folds} needs at least {folds} rows; there are {len(rows)}: use fewer folds")
+    counts = np.bincount(y[rows], minlength=n_classes)
     if counts.max() < folds:
         raise ValueError(f"folds={folds} is more than the rows of any class (the largest has {int(counts.max())}): "
                          "use fewer folds")
@@ -92,13 +113,20 @@ def cross_validate_l2(X, y: np.ndarray, n_classes: int, *, sample_weight=None, f
     if smallest < folds:  # as StratifiedKFold: some folds then hold none of that class's rows out
         warnings.warn(f"the smallest class has {smallest} rows, fewer than folds={folds}: some folds score no row "
                       "of it", UserWarning, stacklevel=2)
-    weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    fold_of = np.empty(len(y), dtype=np.int64)
-    for index, (_, held) in enumerate(splitter.split(np.zeros((len(y), 1)), y)):
-        fold_of[held] = index
-    states = [_FoldState(X, y, n_classes, weights * (fold_of != f), weights * (fold_of == f), standardize)
-              for f in range(folds)]
+    fold_of = np.full(len(y), -1, dtype=np.int64)
+    for index, (_, held) in enumerate(splitter.split(np.zeros((len(rows), 1)), y[rows])):
+        fold_of[rows[held]] = index
+    with ExitStack() as opened:
+        states = []
+        for f in range(folds):
+            train, held = weights * ((fold_of != f) & (fold_of >= 0)), weights * (fold_of == f)
+            states.append(_FoldState(make_engine(train), y, n_classes, train, held, standardize, sparse_rows))
+            opened.enter_context(states[-1].engine)
+        return _path_over_folds(states, folds, n_values, decades, select, seed, settings, grid, max_extensions)
+
+
+def _path_over_folds(states, folds, n_values, decades, select, seed, settings, grid, max_extensions) -> PenaltyPath:
     values = list(l2_grid(_path_top(states), n_values, decades) if grid is None else sorted(grid, reverse=True))
     losses = np.array([state.run(values, settings) for state in states])  # (folds, grid): loss, accuracy
     notes = []
@@ -136,10 +164,11 @@ class _FoldState:
     """One fold: its training engine (held-out rows at weight 0, standardized on the training
     rows), the held-out view of the same blocks, and the last solution for the next warm start."""
 
-    def __init__(self, X, y, n_classes, train_weights, held_weights, standardize):
-        engine = MemoryEngine(X, y, train_weights, n_classes=n_classes, threads=1)
+    def __init__(self, engine, y, n_classes, train_weights, held_weights, standardize, sparse_rows=None):
+        X = sparse_rows
+        self.y, self.train_weights = y, train_weights
         mean, scale = np.zeros(engine.n_features), np.ones(engine.n_features)
-        if standardize and hasattr(X, "toarray"):  # CSR: the moments by sparse products, X never densified
+        if standardize and X is not None:  # CSR in memory: the moments by sparse products, X never densified
             share = train_weights / train_weights.sum()
             mean = np.asarray(X.T @ share, dtype=np.float64).ravel()
             scale = np.sqrt(np.maximum(np.asarray(X.multiply(X).T @ share, dtype=np.float64).ravel() - mean ** 2, 0))
@@ -177,23 +206,19 @@ class _FoldState:
 
 
 def _path_top(states) -> float:
-    """10 max_i |x_i G0| over the folds' training rows, G0 the gradient at the priors (see the
-    module's docstring): at that penalty no logit moves by more than about 0.1."""
+    """10 max_i |x_i G0| over the folds' training rows (logits centred over the classes: a shift
+    common to all classes changes no probability), G0 the gradient at the priors (see the
+    module's docstring): at that penalty no logit moves by more than about 0.1. The logits come
+    from the engine's own probabilities, since log softmax(t z) centred is t z centred."""
     top = 0.0
     for state in states:
         engine = state.engine
-        with engine:
-            # The intercept-only optimum: b = log of the (weighted) class shares, W = 0.
-            shares = np.maximum(_class_shares(engine, state.n_classes), 1e-12)
-            G0 = engine.objective(state.W, np.log(shares).astype(engine.dtype), 0.0).dW
-        mean, scale = state.scaling
-        folded = G0 / scale[:, None]  # x_std G0 = x (G0 / scale) - (mean / scale) G0
-        shift = -(mean / scale) @ G0
-        for rows, _, _ in engine.blocks:
-            top = max(top, 10.0 * float(np.abs(np.asarray(rows @ folded) + shift).max(initial=0.0)))
-    return top if top > 0 else 1.0
-
-
-def _class_shares(engine, n_classes: int) -> np.ndarray:
-    """The training rows' weighted class shares (every fold has every class: StratifiedKFold)."""
-    return np.bincount(engine.y, weights=engine.row_weights, minlength=n_classes) / engine.row_weights.sum()
+        # The intercept-only optimum: b = log of the (weighted) class shares, W = 0.
+        shares = np.bincount(state.y, weights=state.train_weights, minlength=state.n_classes)
+        shares = np.maximum(shares / shares.sum(), 1e-12)
+        G0 = engine.objective(state.W, np.log(shares).astype(engine.dtype), 0.0).dW
+        size = max(float(np.abs(G0).max()), np.finfo(np.float64).tiny)
+        log_p = np.log(np.maximum(engine.probabilities(G0 / size, np.zeros_like(state.b)), 1e-300))
+        centred = (log_p - log_p.mean(axis=1, keepdims=True))[state.train_weights > 0]
+        top = max(top, 10.0 * size * float(np.abs(centred).max(initial=0.0)))
+    return top if np.isfinite(top) and top > 0 else 1.0
