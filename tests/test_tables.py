@@ -369,3 +369,16 @@ def test_a_model_trained_by_the_cli_on_a_table_predicts_on_a_dataframe_in_python
     frame = pd.read_csv(PENGUINS)
     assert np.abs(pipeline.predict_proba(frame) - estimator.predict_proba(encoded)).max() < 1e-12
     assert list(pipeline[0].get_feature_names_out()) == header["feature_names"]
+
+
+def test_statsmodels_anes96_tabs_in_a_csv_name_the_format_flag_then_train(tmp_path):
+    """statsmodels ships anes96 as a tab-separated file named .csv, its names in single quotes."""
+    import statsmodels.datasets
+
+    path = Path(statsmodels.datasets.__file__).parent / "anes96" / "anes96.csv"
+    refused = runner.invoke(app, ["train", str(path), "--target", "PID", "--quiet", "--out", str(tmp_path / "a.npz")])
+    assert refused.exit_code == 2 and "read it with --format tsv" in " ".join(refused.output.split())
+    model, _ = train([str(path), "--format", "tsv", "--target", "'PID'"], tmp_path)
+    header = header_of(model)
+    assert len(header["classes"] if "classes" in header else np.load(model)["classes"]) == 7
+    assert header["metrics"]["test"]["accuracy"] > 1 / 7

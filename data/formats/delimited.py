@@ -85,8 +85,12 @@ def _delimiter_hint(header: str, delimiter: str) -> str:
     found = [name for symbol, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), (",", "commas"))
              if symbol in header and symbol != delimiter]
     expected = "a comma-separated .csv" if delimiter == "," else "a tab-separated .tsv"
+    if found and found[0] in ("tabs", "commas"):
+        other = "tsv" if found[0] == "tabs" else "csv"
+        return (f"The file looks separated by {found[0]}, but softreg reads it as {expected} "
+                f"(.csv: commas, .tsv: tabs); read it with format='{other}' (any extension).")
     if found:
         return (f"The file looks separated by {found[0]}, but softreg reads it as {expected} "
-                "(.csv: commas, .tsv: tabs); convert it or give it the matching extension.")
+                "(.csv: commas, .tsv: tabs); convert it to commas or tabs.")
     return f"softreg reads it as {expected} with a feature column and a label column at least."
 
