@@ -147,12 +147,13 @@ def _fit_in_memory(dataset, config, estimator, splits, *, callback, should_stop,
     weights = None if dataset.sample_weight is None else dataset.sample_weight[blocks["train"]]
     validation = (X[blocks["validation"]], y[blocks["validation"]]) if len(splits["validation"]) else None
     start = time.perf_counter()
+    X_train = X[blocks["train"]]  # a view of the reordered X, or one copy shared by the path and the fit
     path = None
     if config.l2 == "auto":
-        path = choose_l2(estimator, X[blocks["train"]], y[blocks["train"]], weights, config)
+        path = choose_l2(estimator, X_train, y[blocks["train"]], weights, config)
         estimator.set_params(l2=path.chosen)
         config = replace(config, l2=path.chosen)  # the model file records the penalty it was trained with
-    estimator.fit(X[blocks["train"]], y[blocks["train"]], weights, validation_data=validation, callback=callback,
+    estimator.fit(X_train, y[blocks["train"]], weights, validation_data=validation, callback=callback,
                   should_stop=should_stop, overwrite_X=True, checkpoint=checkpoint, resume=resume)
     seconds = time.perf_counter() - start
 
