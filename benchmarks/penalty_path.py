@@ -35,7 +35,7 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
 
-    from softreg.model.solve.path import cross_validate_l2
+    from softreg.model.solve.path import cross_validate_penalty
     from softreg.model.solve.settings import OptimizerSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -47,10 +47,10 @@ def main() -> None:
     n_classes = len(np.unique(y))
 
     start = time.perf_counter()
-    ours = cross_validate_l2(X, y, n_classes, folds=args.folds, n_values=args.values, seed=0, standardize=False,
+    ours = cross_validate_penalty(X, y, n_classes, folds=args.folds, n_values=args.values, seed=0, standardize=False,
                              settings=OptimizerSettings(momentum="nesterov"), max_extensions=0)
     ours_seconds = time.perf_counter() - start
-    grid = np.array(ours.l2)
+    grid = np.array(ours.strength)
     n_train = len(y) * (args.folds - 1) / args.folds
 
     folds = list(StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0).split(X, y))

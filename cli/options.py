@@ -26,18 +26,21 @@ def default_words(key: str, default=None) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def config_option(key: str, default=None, meaning: str | None = None, panel: str | None = None):
+def config_option(key: str, default=None, meaning: str | None = None, panel: str | None = None,
+                  negatable: bool = True):
     """The option of a config key: its flag, '<meaning> (choices). [default: ...]', its panel.
 
     ``default`` is the command's own default when it differs from the config's (compare runs
     to a tighter tol); commands whose options fall back on a config file pass nothing and
-    take None as 'not given'.
+    take None as 'not given'. ``negatable=False`` gives a boolean key its flag alone (no
+    --no-KEY), for a key that is off by default.
     """
     parameter = BY_KEY[key]
     choices = [*map(str, parameter.choices or ()), *([parameter.more_choices] if parameter.more_choices else [])]
     meaning = meaning or parameter.meaning
     text = f"{meaning[0].upper()}{meaning[1:]}{': ' + '|'.join(choices) if choices else ''}."
-    names = [f"{flag(key)}/--no-{key.replace('_', '-')}"] if bool in parameter.types else [flag(key)]
+    negation = bool in parameter.types and negatable
+    names = [f"{flag(key)}/--no-{key.replace('_', '-')}"] if negation else [flag(key)]
     return typer.Option(*names, help=f"{text} \\[default: {default_words(key, default)}]", show_default=False,
                         rich_help_panel=panel or parameter.group)
 

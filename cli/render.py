@@ -388,14 +388,14 @@ def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
 def save_path_plot(path, found: dict) -> None:
     """Write the CV curve of the penalty: mean held-out log loss, a one-standard-error band, min and 1se."""
     def draw(axes):
-        values, mean, se = found["l2"], found["mean_loss"], found["se_loss"]
+        values, mean, se = found["strength"], found["mean_loss"], found["se_loss"]
         axes.plot(values, mean, marker=".", label="mean CV log loss")
         axes.fill_between(values, [m - e for m, e in zip(mean, se)], [m + e for m, e in zip(mean, se)], alpha=0.25,
                           label="± 1 standard error")
         for index, name, style in ((found["best_index"], "min", "--"), (found["one_se_index"], "1se", ":")):
             axes.axvline(values[index], linestyle=style, color="grey", label=f"{name} {values[index]:.3g}")
         axes.set_xscale("log")
-        axes.set_xlabel("l2")
+        axes.set_xlabel(path_penalty_words(found)[0])
         axes.set_ylabel("held-out log loss")
 
     _save_figure(path, draw)
@@ -424,17 +424,31 @@ def _save_figure(path, draw) -> None:
         plt.close(figure)
 
 
+def path_penalty_words(path: dict) -> tuple[str, str]:
+    """(the path's axis, the flag that chose it): l2 for a ridge path, else the total strength of
+    l1 (with its mix)."""
+    if path["l1_ratio"] == 0:
+        return "l2", "--l2 auto"
+    kind = "group lasso" if path["grouped"] else "lasso" if path["l1_ratio"] == 1 else "elastic net"
+    mix = "" if path["l1_ratio"] == 1 else f", l1_ratio {path['l1_ratio']:g}"
+    return f"strength ({kind}{mix})", "--l1 auto"
+
+
 def penalty_path_table(found: dict) -> Table:
-    """The table behind the CV curve: one row per penalty, the min and 1se rows marked."""
+    """The table behind the CV curve: one row per penalty, the min and 1se rows marked; with an
+    L1 term, the features in use (the folds' mean)."""
     table = Table(title=f"{found['folds']}-fold cross-validation (seed {found['seed']}), penalties from the largest")
-    for name in ("l2", "mean CV log loss", "standard error", "mean accuracy", ""):
+    sparse = found["l1_ratio"] > 0
+    axis = "l2" if not sparse else "strength"
+    for name in (axis, "mean CV log loss", "standard error", "mean accuracy", *(["features"] if sparse else []), ""):
         table.add_column(name, justify="right" if name else "left")
-    for index, value in enumerate(found["l2"]):
+    for index, value in enumerate(found["strength"]):
         marks = [name for name, at in (("min", found["best_index"]), ("1se", found["one_se_index"])) if at == index]
         if index == found["chosen_index"]:
             marks.append("chosen")
+        used = [f"{found['nonzero'][index]:.1f}/{found['n_features']}"] if sparse else []
         table.add_row(f"{value:.3g}", f"{found['mean_loss'][index]:.4f}", f"{found['se_loss'][index]:.4f}",
-                      f"{found['mean_accuracy'][index]:.4f}", ", ".join(marks),
+                      f"{found['mean_accuracy'][index]:.4f}", *used, ", ".join(marks),
                       style="bold" if index == found["chosen_index"] else None)
     return table
 
@@ -504,26 +518,43 @@ def training_report(run, config, stop: str, log_scale: bool) -> list:
     shown = {k: v for k, v in run.metrics.items() if k in ("validation", "test")} or run.metrics
     report_split = "test" if "test" in run.metrics else next(iter(shown))
     path = [penalty_path_chart(run.penalty_path.to_dict())] if run.penalty_path is not None else []
+    header = run.header_written or {}
+    sparsity = [sparsity_words(header["sparsity"], [str(c) for c in estimator.classes_])] if "sparsity" in header else []
     return [*path, loss_curves(estimator.history_, log_scale=log_scale), f"[bold]stop:[/] {escape(stop)}",
-            step_summary(estimator, config), metrics_table(shown),
+            step_summary(estimator, config), *sparsity, metrics_table(shown),
             *per_class_report(run.metrics[report_split], f" ({report_split})")]
 
 
+def sparsity_words(sparsity: dict, class_names: list) -> Text:
+    """With an L1 term: how many features each class uses, and the features no class uses."""
+    total = sparsity["n_features"]
+    per_class = ", ".join(f"{name} {count}" for name, count in zip(class_names, sparsity["per_class"]))
+    unused = sparsity["unused"]
+    from softreg.cli.console import abridged
+
+    dropped = (f"; unused by every class ({len(unused)}): {abridged(unused)}" if unused
+               else "; every feature is used by some class")
+    return Text(f"features in use (of {total}) per class: {per_class}{dropped}")
+
+
 def penalty_path_chart(path: dict) -> Group:
-    """`l2 auto`: the mean CV log loss against the penalty (log axis) with a band of one standard
-    error, the minimum and the 1se choice marked, and what was chosen (train and info)."""
-    mean, se, values = path["mean_loss"], path["se_loss"], path["l2"]
+    """`l2 auto` or `l1 auto`: the mean CV log loss against the penalty (log axis) with a band of
+    one standard error, the minimum and the 1se choice marked, and what was chosen (train and info)."""
+    mean, se, values = path["mean_loss"], path["se_loss"], path["strength"]
+    axis, flag = path_penalty_words(path)
     best, one_se = path["best_index"], path["one_se_index"]
     chart = line_chart(
         {"mean CV log loss": (values, mean), "± 1 standard error": (values + values,
                                                                    [m - e for m, e in zip(mean, se)]
                                                                    + [m + e for m, e in zip(mean, se)])},
-        title=f"--l2 auto: {path['folds']}-fold cross-validation over {len(values)} penalties",
-        log_x=True, x_label="l2", height=10,
+        title=f"{flag}: {path['folds']}-fold cross-validation over {len(values)} penalties",
+        log_x=True, x_label=axis, height=10,
         markers={f"min {values[best]:.3g}": (values[best], mean[best], "★"),
                  f"1se {values[one_se]:.3g}": (values[one_se], mean[one_se], "◆")})
     rule = "the least mean CV log loss" if path["select"] == "min" else "the 1se rule"
-    words = (f"chose l2 = {path['chosen']:.3g} ({rule}): mean CV log loss "
+    chosen = (f"l2 = {path['chosen']:.3g}" if path["l1_ratio"] == 0 else
+              f"strength {path['chosen']:.3g} (l1 = {path['chosen_l1']:.3g}, l2 = {path['chosen_l2']:.3g})")
+    words = (f"chose {chosen} ({rule}): mean CV log loss "
              f"{mean[path['chosen_index']]:.4f} ± {se[path['chosen_index']]:.4f}, accuracy "
              f"{path['mean_accuracy'][path['chosen_index']]:.4f}; "
              + (f"the 1se rule would take {values[one_se]:.3g}" if path["select"] == "min"

@@ -1,7 +1,8 @@
 """SoftmaxRegression: a scikit-learn style classifier over the derived gradient.
 
     fit:      standardize X on the training rows, then minimize
-              J(W, b) = sum_i w_i L_i + (l2/2) ||W||_F^2 by gradient descent (softreg.model.solve)
+              J(W, b) = sum_i w_i L_i + (l2/2) ||W||_F^2 (+ l1 ||W||_1) by gradient descent
+              (proximal with l1; softreg.model.solve)
     predict:  argmax_k of z = x coef_^T + intercept_
 
 Training runs in standardized coordinates x' = (x - mu) / sigma; the fitted weights are folded
@@ -42,6 +43,11 @@ def _finite_check():
     return np.errstate(over="ignore", invalid="ignore")
 
 
+def _check_grouped(grouped) -> None:
+    if not isinstance(grouped, (bool, np.bool_)):
+        raise ValueError(f"grouped must be True or False, got {grouped!r}")
+
+
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression trained by gradient descent on the hand-derived gradient.
 
@@ -50,6 +56,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     l2 : L2 penalty on the weights (not the bias) in J = mean CE + (l2/2)||W||^2.
         On the same (standardized) features, scikit-learn's LogisticRegression(C) is the same
         objective with l2 = 1/(C N) (2/(C N) for two classes); see docs/equivalences.md.
+    l1 : L1 penalty l1 ||W||_1 added to J (elastic net with l2 > 0; glmnet's lambda, alpha
+        are l1 = lambda alpha, l2 = lambda (1 - alpha)), solved by proximal gradient steps.
+    grouped : the L1 term as the group lasso l1 sum_j ||W_j,:||_2 (a feature's K coefficients
+        are zero together; glmnet's type.multinomial = "grouped").
     lr : "auto" (Armijo backtracking, floor 1/L), "bound" (fixed 1/L) or a positive number.
     momentum : None or "nesterov" (accelerated, with adaptive restart).
     batch_size : None for full-batch gradient descent, else mini-batch SGD.
@@ -66,6 +76,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         l2: float = 1e-3,
+        l1: float = 0.0,
+        grouped: bool = False,
         lr="auto",
         momentum=None,
         batch_size=None,
@@ -80,6 +92,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         warm_start: bool = False,
     ):
         self.l2 = l2
+        self.l1 = l1
+        self.grouped = grouped
         self.lr = lr
         self.momentum = momentum
         self.batch_size = batch_size
@@ -191,17 +205,22 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             with engine:
                 at_zero = engine.objective(np.zeros_like(start[0]), np.zeros_like(start[1]), 0.0)
             reference = max_abs(at_zero.dW, at_zero.db)
-        result = train_on_engine(engine, len(self.classes_), l2=self._penalty(), settings=settings,
+        l1, l2 = self._penalties()
+        result = train_on_engine(engine, len(self.classes_), l2=l2, l1=l1, grouped=bool(self.grouped), settings=settings,
                                  validation_engine=validation_engine, callback=callback, should_stop=should_stop,
                                  checkpoint=checkpoint, resume=resume, start=start, gradient_reference=reference)
         return self._store_result(result)
 
     def _check_penalty(self) -> None:
-        if not (is_real_number(self.l2) and self.l2 >= 0 and np.isfinite(self.l2)):
-            raise ValueError(f"l2 must be a finite number >= 0, got {self.l2!r}")
+        for name in ("l2", "l1"):
+            value = getattr(self, name)
+            if not (is_real_number(value) and value >= 0 and np.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        _check_grouped(self.grouped)
 
-    def _penalty(self) -> float:
-        return float(self.l2)
+    def _penalties(self) -> tuple[float, float]:
+        """(l1, l2) of the fit."""
+        return float(self.l1), float(self.l2)
 
     def _choose_penalty(self, X, y_index, weights) -> None:
         """Where SoftmaxRegressionCV cross-validates; a fixed l2 has nothing to choose."""
@@ -388,59 +407,69 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
 
 class SoftmaxRegressionCV(SoftmaxRegression):
-    """SoftmaxRegression whose L2 penalty is chosen by stratified k-fold cross-validation over a
-    warm-started path (:func:`softreg.model.solve.path.cross_validate_l2`), then fitted on all
-    rows at the choice, as LogisticRegressionCV and cv.glmnet do.
+    """SoftmaxRegression whose penalty is chosen by stratified k-fold cross-validation over a
+    warm-started path (:func:`softreg.model.solve.path.cross_validate_penalty`), then fitted on
+    all rows at the choice, as LogisticRegressionCV and cv.glmnet do.
 
-    Parameters beyond SoftmaxRegression's (which has ``l2``; here it is chosen):
+    Parameters beyond SoftmaxRegression's (which has ``l1`` and ``l2``; here they are chosen):
 
+    l1_ratio : the mix of the total strength lambda: l1 = lambda l1_ratio, l2 = lambda (1 -
+        l1_ratio); 0 (the default) is ridge, 1 the lasso (glmnet's alpha).
     folds : stratified folds, seeded by ``random_state``.
     select : "min" (the least mean held-out log loss) or "1se" (the largest penalty within one
         standard error of it).
-    l2s : the grid (None: ``n_values`` penalties over ``decades`` decades down from a top
-        derived from the data); extended past an edge that holds the minimum.
+    lambdas : the grid of total strengths (None: ``n_values`` strengths over ``decades`` decades
+        (None: 6 for ridge, 4 with an L1 term) down from a top derived from the data); extended past
+        an edge that holds the minimum.
 
     Attributes after fit: ``lambdas_`` (the grid, descending), ``cv_scores_`` (folds x grid,
-    held-out log loss), ``lambda_`` and ``l2_`` (the choice), ``path_`` (the PenaltyPath).
+    held-out log loss), ``lambda_`` (the choice), ``l1_`` and ``l2_`` (the penalties it means),
+    ``path_`` (the PenaltyPath).
     """
 
-    def __init__(self, folds: int = 5, select: str = "min", l2s=None, n_values: int = 20, decades: float = 6.0,
-                 lr="auto", momentum=None, batch_size=None, schedule: str = "constant", max_epochs: int = 1000,
-                 tol: float = 1e-5, patience=None, standardize: bool = True, class_weight=None,
-                 dtype: str = "float64", random_state: int = 0, warm_start: bool = False):
-        # Not super().__init__: it would set l2, which here fit chooses (l2_) and is no parameter.
+    def __init__(self, l1_ratio: float = 0.0, grouped: bool = False, folds: int = 5, select: str = "min",
+                 lambdas=None, n_values: int = 20, decades=None, lr="auto", momentum=None, batch_size=None,
+                 schedule: str = "constant", max_epochs: int = 1000, tol: float = 1e-5, patience=None,
+                 standardize: bool = True, class_weight=None, dtype: str = "float64", random_state: int = 0,
+                 warm_start: bool = False):
+        # Not super().__init__: it would set l1 and l2, which here fit chooses (l1_, l2_).
         self.lr, self.momentum, self.batch_size, self.schedule = lr, momentum, batch_size, schedule
         self.max_epochs, self.tol, self.patience, self.standardize = max_epochs, tol, patience, standardize
         self.class_weight, self.dtype, self.random_state, self.warm_start = class_weight, dtype, random_state, warm_start
+        self.l1_ratio = l1_ratio
+        self.grouped = grouped
         self.folds = folds
         self.select = select
-        self.l2s = l2s
+        self.lambdas = lambdas
         self.n_values = n_values
         self.decades = decades
 
     def _check_penalty(self) -> None:
-        from softreg.model.solve.path import SELECTIONS
+        from softreg.model.solve.path import SELECTIONS, check_mix
 
+        _check_grouped(self.grouped)
+        check_mix(self.l1_ratio, self.grouped)
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be 'min' or '1se', got {self.select!r}")
         if not (isinstance(self.n_values, (int, np.integer)) and self.n_values >= 1):
             raise ValueError(f"n_values must be a positive integer, got {self.n_values!r}")
 
-    def _penalty(self) -> float:
-        return float(self.l2_)
+    def _penalties(self) -> tuple[float, float]:
+        return float(self.l1_), float(self.l2_)
 
     def _choose_penalty(self, X, y_index, weights) -> None:
-        from softreg.model.solve.path import cross_validate_l2
+        from softreg.model.solve.path import cross_validate_penalty
 
-        path = cross_validate_l2(X, y_index, len(self.classes_), sample_weight=weights, folds=self.folds,
-                                 n_values=self.n_values, decades=self.decades, select=self.select,
-                                 seed=self.random_state, settings=self._settings(), standardize=self.standardize,
-                                 grid=self.l2s)
+        path = cross_validate_penalty(X, y_index, len(self.classes_), sample_weight=weights, l1_ratio=self.l1_ratio,
+                                      grouped=bool(self.grouped), folds=self.folds, n_values=self.n_values,
+                                      decades=self.decades, select=self.select, seed=self.random_state,
+                                      settings=self._settings(), standardize=self.standardize, grid=self.lambdas)
         self.path_ = path
-        self.lambdas_ = np.asarray(path.l2)
+        self.lambdas_ = np.asarray(path.strength)
         self.cv_scores_ = np.asarray(path.fold_loss)
-        self.lambda_ = self.l2_ = path.chosen
+        self.lambda_ = path.chosen
+        self.l1_, self.l2_ = path.chosen_l1, path.chosen_l2
 
     def fit_engine(self, engine, classes, **kwargs):
-        raise ValueError("SoftmaxRegressionCV cross-validates rows in memory (fit); on a storage engine, choose l2 "
-                         "with cross_validate_l2 on a sample, or give SoftmaxRegression a number")
+        raise ValueError("SoftmaxRegressionCV cross-validates rows in memory (fit); on a storage engine, choose the "
+                         "penalty with cross_validate_engine, or give SoftmaxRegression numbers")

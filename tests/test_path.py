@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_wine
 
-from softreg.model.solve.path import cross_validate_l2, l2_grid
+from softreg.model.solve.path import cross_validate_penalty, strength_grid
 from softreg.model.solve.settings import OptimizerSettings
 
 TIGHT = OptimizerSettings(momentum="nesterov", tol=1e-9, max_epochs=20_000)
@@ -23,7 +23,7 @@ def test_fold_losses_equal_logistic_regression_on_the_same_folds():
 
     X, y = load_wine(return_X_y=True)
     grid = [1.0, 0.1, 0.01, 0.001]
-    path = cross_validate_l2(X, y, 3, folds=4, seed=3, grid=grid, settings=TIGHT, max_extensions=0, path_tol=None)
+    path = cross_validate_penalty(X, y, 3, folds=4, seed=3, grid=grid, settings=TIGHT, max_extensions=0, path_tol=None)
     folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=3).split(X, y)
     for f, (train, held) in enumerate(folds):
         scaler = StandardScaler().fit(X[train])
@@ -39,10 +39,10 @@ def test_fold_losses_equal_logistic_regression_on_the_same_folds():
 
 def test_the_same_seed_gives_the_same_folds_and_choice_and_1se_is_a_larger_penalty():
     X, y = load_wine(return_X_y=True)
-    first = cross_validate_l2(X, y, 3, folds=5, seed=1, n_values=8, decades=4)
-    again = cross_validate_l2(X, y, 3, folds=5, seed=1, n_values=8, decades=4)
+    first = cross_validate_penalty(X, y, 3, folds=5, seed=1, n_values=8, decades=4)
+    again = cross_validate_penalty(X, y, 3, folds=5, seed=1, n_values=8, decades=4)
     assert first.to_dict() == again.to_dict()
-    one_se = cross_validate_l2(X, y, 3, folds=5, seed=1, n_values=8, decades=4, select="1se")
+    one_se = cross_validate_penalty(X, y, 3, folds=5, seed=1, n_values=8, decades=4, select="1se")
     assert one_se.chosen >= first.chosen
     best = first.best_index
     assert one_se.mean_loss[one_se.chosen_index] <= first.mean_loss[best] + first.se_loss[best]
@@ -50,10 +50,10 @@ def test_the_same_seed_gives_the_same_folds_and_choice_and_1se_is_a_larger_penal
 
 def test_a_minimum_at_the_edge_extends_the_path_and_says_so():
     X, y = load_wine(return_X_y=True)
-    path = cross_validate_l2(X, y, 3, folds=3, seed=0, grid=[10.0, 3.0, 1.0])  # every penalty far too large
-    assert len(path.l2) > 3 and min(path.l2) < 1.0
+    path = cross_validate_penalty(X, y, 3, folds=3, seed=0, grid=[10.0, 3.0, 1.0])  # every penalty far too large
+    assert len(path.strength) > 3 and min(path.strength) < 1.0
     assert any("extended down" in note for note in path.notes)
-    assert path.l2 == sorted(path.l2, reverse=True)
+    assert path.strength == sorted(path.strength, reverse=True)
 
 
 def test_the_default_top_is_barely_more_than_the_priors():
@@ -61,14 +61,14 @@ def test_the_default_top_is_barely_more_than_the_priors():
     from softreg.model.solve import train_softmax
 
     X, y = load_wine(return_X_y=True)
-    path = cross_validate_l2(X, y, 3, folds=3, seed=0, n_values=3, decades=1, max_extensions=0)
+    path = cross_validate_penalty(X, y, 3, folds=3, seed=0, n_values=3, decades=1, max_extensions=0)
     scaled = (X - X.mean(axis=0)) / X.std(axis=0)
-    result = train_softmax(scaled, y, 3, l2=path.l2[0], settings=TIGHT)
+    result = train_softmax(scaled, y, 3, l2=path.strength[0], settings=TIGHT)
     probabilities = np.exp(scaled @ result.W + result.b)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     shares = np.bincount(y) / len(y)
     assert np.abs(probabilities - shares).max() < 0.1
-    assert np.allclose(l2_grid(2.0, 3, 2.0), [2.0, 0.2, 0.02])
+    assert np.allclose(strength_grid(2.0, 3, 2.0), [2.0, 0.2, 0.02])
 
 
 @pytest.mark.parametrize("kwargs, needle", [({"select": "best"}, "select must be"), ({"folds": 1}, "folds must be"),
@@ -76,7 +76,7 @@ def test_the_default_top_is_barely_more_than_the_priors():
 def test_bad_settings_are_refused_naming_the_parameter(kwargs, needle):
     X, y = load_wine(return_X_y=True)
     with pytest.raises(ValueError, match=needle):
-        cross_validate_l2(X, y, 3, **kwargs)
+        cross_validate_penalty(X, y, 3, **kwargs)
 
 
 def test_train_l2_auto_chooses_by_cross_validation_and_stores_the_path(runner, tmp_path):
@@ -90,7 +90,7 @@ def test_train_l2_auto_chooses_by_cross_validation_and_stores_the_path(runner, t
     assert result.exit_code == 0, result.output[-1500:]
     header = json.loads(result.stdout)
     path = header["penalty_path"]
-    assert header["config"]["l2"] == path["chosen"] == path["l2"][path["best_index"]]
+    assert header["config"]["l2"] == path["chosen"] == path["strength"][path["best_index"]]
     assert path["mean_loss"][path["best_index"]] == min(path["mean_loss"]) and path["folds"] == 5
     estimator, stored = load_model(model)
     assert estimator.l2 == path["chosen"] and stored["penalty_path"] == path
@@ -99,7 +99,7 @@ def test_train_l2_auto_chooses_by_cross_validation_and_stores_the_path(runner, t
 
     data = load_dataset("wine")
     train_rows, _, _ = split_indices(data.y, val_fraction=0.15, test_fraction=0.15, seed=0)
-    again = cross_validate_l2(data.X[train_rows], np.unique(data.y[train_rows], return_inverse=True)[1], 3, seed=0)
+    again = cross_validate_penalty(data.X[train_rows], np.unique(data.y[train_rows], return_inverse=True)[1], 3, seed=0)
     assert again.chosen == path["chosen"]
     shown = runner.invoke(app, ["info", str(model)])
     assert shown.exit_code == 0 and "5-fold cross-validation over" in shown.output
@@ -126,7 +126,7 @@ def test_path_command_shows_the_curve_the_table_and_json_and_matches_train(runne
     assert "3-fold cross-validation over" in shown.output and "1se, chosen" in shown.output
     found = json.loads(runner.invoke(app, ["path", "wine", "--folds", "3", "--select", "1se", "--json"]).stdout)
     path = found["penalty_path"]
-    assert path["folds"] == 3 and path["select"] == "1se" and path["chosen"] == path["l2"][path["one_se_index"]]
+    assert path["folds"] == 3 and path["select"] == "1se" and path["chosen"] == path["strength"][path["one_se_index"]]
     trained = runner.invoke(app, ["train", "wine", "--l2", "auto", "--folds", "3", "--select", "1se", "--json",
                                   "--out", str(tmp_path / "m.npz")])
     assert trained.exit_code == 0, trained.output[-800:]
@@ -143,7 +143,7 @@ def test_path_on_a_table_learns_its_encoding_on_the_training_rows(runner, tmp_pa
     result = runner.invoke(app, ["path", penguins, "--target", "species", "--json"])
     assert result.exit_code == 0, result.output[-800:]
     path = json.loads(result.stdout)["penalty_path"]
-    assert len(path["l2"]) >= 20 and min(path["mean_loss"]) < 0.1  # penguins' species are nearly separable
+    assert len(path["strength"]) >= 20 and min(path["mean_loss"]) < 0.1  # penguins' species are nearly separable
 
 
 def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path):
@@ -162,5 +162,5 @@ def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path):
         assert result.exit_code == 0, result.output[-800:]
         curves[engine] = json.loads(result.stdout)["penalty_path"]
     np.testing.assert_allclose(curves["stream"]["mean_loss"], curves["memory"]["mean_loss"], rtol=0, atol=1e-8)
-    assert curves["stream"]["l2"] == pytest.approx(curves["memory"]["l2"], rel=1e-10)
+    assert curves["stream"]["strength"] == pytest.approx(curves["memory"]["strength"], rel=1e-10)
     assert curves["stream"]["chosen_index"] == curves["memory"]["chosen_index"]

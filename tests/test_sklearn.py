@@ -244,13 +244,13 @@ def test_scikit_learn_estimator_checks_of_the_cross_validating_estimator(estimat
 
 
 def test_softmax_regression_cv_is_its_path_then_a_fit_at_the_choice():
-    from softreg.model.solve.path import cross_validate_l2
+    from softreg.model.solve.path import cross_validate_penalty
 
     X, y = load_wine(return_X_y=True)
     model = SoftmaxRegressionCV(folds=4, select="1se", random_state=2).fit(X, y)
-    path = cross_validate_l2(X, y, 3, folds=4, select="1se", seed=2)
-    assert model.l2_ == model.lambda_ == path.chosen and model.cv_scores_.shape == (4, len(path.l2))
-    np.testing.assert_array_equal(model.lambdas_, path.l2)
+    path = cross_validate_penalty(X, y, 3, folds=4, select="1se", seed=2)
+    assert model.l2_ == model.lambda_ == path.chosen and model.cv_scores_.shape == (4, len(path.strength))
+    np.testing.assert_array_equal(model.lambdas_, path.strength)
     fixed = SoftmaxRegression(l2=path.chosen).fit(X, y)
     np.testing.assert_allclose(model.predict_proba(X), fixed.predict_proba(X), rtol=0, atol=1e-12)
 

@@ -38,6 +38,8 @@ def info(model: ModelFile, as_json: AsJson = False) -> None:
         out.print(render.penalty_path_chart(header["penalty_path"]))
     stop = stop_words(header.get("stop_reason"), header.get("stop_details"), str(header.get("stop_message", "?")))
     out.print(f"[bold]stop:[/] {escape(stop)}", highlight=False, soft_wrap=True)
+    if header.get("sparsity"):
+        out.print(render.sparsity_words(header["sparsity"], [str(c) for c in classes]), highlight=False, soft_wrap=True)
     history = header.get("history")
     if isinstance(history, dict) and history.get("epoch"):
         out.print(render.loss_curves(history, height=8))

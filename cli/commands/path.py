@@ -24,13 +24,16 @@ def path(
     seed: Annotated[Opt[int], config_option("seed")] = None,
     folds: Annotated[Opt[int], config_option("folds")] = None,
     select: Annotated[Opt[str], config_option("select")] = None,
+    l1_ratio: Annotated[Opt[float], config_option("l1_ratio", meaning="L1 share (0 to 1): an L1 path")] = None,
+    grouped: Annotated[Opt[bool], config_option("grouped", negatable=False)] = None,
     momentum: Annotated[Opt[str], config_option("momentum")] = None,
     plot: Annotated[Opt[Path], typer.Option(help="Also draw the curve to a PNG/SVG.", show_default=False,
                                             rich_help_panel=OUTPUT)] = None,
     as_json: AsJson = False,
 ) -> None:
-    """The CV curve of the L2 penalty on the training rows: mean held-out log loss, its standard
-    error, the min and 1se values (what train --l2 auto would choose)."""
+    """The CV curve of the penalty on the training rows: mean held-out log loss, its standard
+    error, the min and 1se values (what train --l2 auto, or with --l1-ratio or --grouped
+    train --l1 auto, would choose)."""
     import json
 
     from softreg.cli import render
@@ -39,7 +42,8 @@ def path(
     from softreg.model.run.train import cross_validated_path
 
     flags = {key: value for key, value in locals().items() if key in BY_KEY}
-    config = resolved_config(config_file, {**flags, "l2": "auto"})
+    lasso = (l1_ratio is not None and l1_ratio > 0) or bool(grouped)
+    config = resolved_config(config_file, {**flags, "l1": "auto"} if lasso else {**flags, "l2": "auto", "l1_ratio": None})
     if plot is not None:
         with reported():
             render.check_plot_target(plot)

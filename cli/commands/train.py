@@ -27,7 +27,8 @@ def _help(ctx: typer.Context, value: bool) -> None:
 
 
 def train(
-    dataset: Annotated[Opt[str], typer.Argument(help="Built-in, synthetic:..., or a file.", show_default=False)] = None,
+    # Described in the docstring: an Arguments panel of one line would cost help three lines.
+    dataset: Annotated[Opt[str], typer.Argument(metavar="[DATASET]", hidden=True, show_default=False)] = None,
     config_file: Annotated[Opt[Path], typer.Option("--config", help="TOML config; flags override it.", exists=True,
                                                    dir_okay=False, show_default=False, rich_help_panel=OUTPUT)] = None,
     target: Annotated[Opt[str], config_option("target")] = None,
@@ -45,6 +46,9 @@ def train(
     seed: Annotated[Opt[int], config_option("seed")] = None,
     standardize: Annotated[Opt[bool], config_option("standardize")] = None,
     l2: Annotated[Opt[str], config_option("l2")] = None,
+    l1: Annotated[Opt[str], config_option("l1")] = None,
+    l1_ratio: Annotated[Opt[float], config_option("l1_ratio")] = None,
+    grouped: Annotated[Opt[bool], config_option("grouped", negatable=False)] = None,
     folds: Annotated[Opt[int], config_option("folds")] = None,
     select: Annotated[Opt[str], config_option("select")] = None,
     class_weight: Annotated[Opt[str], config_option("class_weight")] = None,
@@ -73,7 +77,7 @@ def train(
     show_help: Annotated[bool, typer.Option("--help", help="Show this message and exit.", is_eager=True,
                                             expose_value=False, callback=_help, rich_help_panel=OUTPUT)] = False,
 ) -> None:
-    """Train by gradient descent: progress, loss curves, metrics, a model file."""
+    """Train on DATASET (built-in, synthetic:..., a file): curves, metrics, model."""
     from softreg.model.run.config import BY_KEY, to_toml
 
     flags = {key: value for key, value in locals().items() if key in BY_KEY}

@@ -74,8 +74,11 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("standardize", (bool,), True, "scale features", COLUMNS),
     Parameter("l2", (str, float, int), 1e-3, "L2 on W", OBJECTIVE, ("auto",),
               more_choices="a number"),
-    Parameter("folds", (int,), 5, "CV folds of l2 auto", OBJECTIVE),
-    Parameter("select", (str,), "min", "l2 auto takes", OBJECTIVE, ("min", "1se")),
+    Parameter("l1", (str, float, int), 0.0, "L1 on W", OBJECTIVE, ("auto",), more_choices="a number"),
+    Parameter("l1_ratio", _NUMBER, 1.0, "L1 share of l1 auto", OBJECTIVE),
+    Parameter("grouped", (bool,), False, "L1 per feature", OBJECTIVE),
+    Parameter("folds", (int,), 5, "CV folds of auto", OBJECTIVE),
+    Parameter("select", (str,), "min", "Auto takes", OBJECTIVE, ("min", "1se")),
     Parameter("class_weight", (str,), "none", "class weights", OBJECTIVE, ("none", "balanced")),
     Parameter("dtype", (str,), "float64", "dtype", OBJECTIVE, ("float64", "float32")),
     Parameter("lr", (str, float, int), "auto", "step", OBJECTIVE, STEP_RULES, more_choices="a number"),
@@ -164,22 +167,36 @@ def resolve_config(file_values: dict | None = None, flags: dict | None = None, *
             values[key] = repr(float(value))
         elif (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             raise ConfigError(f"{source} key '{key}' must be {_type_names(types)}, got {value!r}", key)
-    for key in ("val_fraction", "test_fraction", "tol"):
+    for key in ("val_fraction", "test_fraction", "tol", "l1_ratio"):
         values[key] = float(values[key])
-    values["l2"] = _penalty(values["l2"])
+    for key in ("l2", "l1"):
+        values[key] = _penalty(key, values[key])
+    _check_auto_given(values, set(file_values or {}), {key for key, value in (flags or {}).items() if value is not None})
     config = TrainConfig(**values)
     check_config(config)
     return config
 
 
-def _penalty(value):
-    """l2 as a number, or "auto" (chosen by cross-validation); text from the command line is parsed."""
+def _penalty(key: str, value):
+    """l2 or l1 as a number, or "auto" (chosen by cross-validation); text from the command line is parsed."""
     if value == "auto":
         return value
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"l2 must be a finite number >= 0 or 'auto', got {value!r}", "l2") from None
+        raise ConfigError(f"{key} must be a finite number >= 0 or 'auto', got {value!r}", key) from None
+
+
+def _check_auto_given(values: dict, in_file: set, in_flags: set) -> None:
+    """l1 'auto' chooses a total strength and l1_ratio splits it into l1 and l2: an l2 given beside
+    it, or an l1_ratio flag without it, would be silently unused. (A stored or printed config holds
+    every key, l1_ratio among them; :func:`to_toml` leaves l2 out under l1 'auto'.)"""
+    if values["l1"] == "auto" and "l2" in in_file | in_flags:
+        raise ConfigError(f"l2 cannot be given with l1 'auto', which sets l2 = strength x (1 - l1_ratio); drop l2 "
+                          f"(got {values['l2']!r}), or give l1 a number", "l2")
+    if values["l1"] != "auto" and "l1_ratio" in in_flags:
+        raise ConfigError("l1_ratio splits the strength that l1 'auto' chooses; with l1 a number give l1 and l2 "
+                          "themselves", "l1_ratio")
 
 
 def _type_names(types: tuple) -> str:
@@ -197,7 +214,7 @@ def _check_choices(config) -> None:
                 lr = math.nan
             if not (math.isfinite(lr) and lr > 0):
                 raise ConfigError(f"lr must be {choices_words('lr', 'a positive number')}, got '{value}'", "lr")
-        elif parameter.key not in ("lr", "l2") and not parameter.accepts(value):
+        elif parameter.key not in ("lr", "l2", "l1") and not parameter.accepts(value):
             raise ConfigError(f"{parameter.key} must be {choices_words(parameter.key)}, got '{value}'", parameter.key)
 
 
@@ -208,18 +225,20 @@ def _check_ranges(config) -> None:
     if config.val_fraction + config.test_fraction >= 1:
         raise ConfigError(f"val_fraction + test_fraction must be below 1 to leave training rows, got "
                           f"{config.val_fraction} + {config.test_fraction}", "val_fraction")
-    for key in ("l2", "tol"):
-        if key == "l2" and config.l2 == "auto":
+    for key in ("l2", "l1", "tol"):
+        if getattr(config, key) == "auto":
             continue
         if not (getattr(config, key) >= 0 and math.isfinite(getattr(config, key))):
-            raise ConfigError(f"{key} must be a finite number >= 0{' or auto' if key == 'l2' else ''}, got "
+            raise ConfigError(f"{key} must be a finite number >= 0{' or auto' if key != 'tol' else ''}, got "
                               f"{getattr(config, key)}", key)
+    if not 0 <= config.l1_ratio <= 1:
+        raise ConfigError(f"l1_ratio must be from 0 (all L2) to 1 (all L1), got {config.l1_ratio}", "l1_ratio")
     if not 0 <= config.seed < 2**32:
         raise ConfigError(f"seed must be an integer from 0 to 4294967295 (2^32 - 1), got {config.seed}", "seed")
     if config.max_epochs < 1:
         raise ConfigError(f"max_epochs must be at least 1, got {config.max_epochs}", "max_epochs")
     if config.folds < 2:
-        raise ConfigError(f"folds must be at least 2 (l2 'auto' holds out one fold at a time), got {config.folds}",
+        raise ConfigError(f"folds must be at least 2 ('auto' holds out one fold at a time), got {config.folds}",
                           "folds")
     if config.min_frequency < 1:
         raise ConfigError(f"min_frequency must be at least 1 (rows a category needs to keep its own column), got "
@@ -230,9 +249,21 @@ def _check_ranges(config) -> None:
 
 
 def _check_combinations(config) -> None:
-    if config.l2 == "auto" and config.engine == "dask":
-        raise ConfigError("l2 'auto' cross-validates on the memory and stream engines for now (on dask each fold "
-                          "would be a cluster of its own): use engine 'stream', or give l2 a number", "l2")
+    auto = next((key for key in ("l1", "l2") if getattr(config, key) == "auto"), None)
+    if config.l1 == "auto" and config.l2 == "auto":
+        raise ConfigError("l1 and l2 cannot both be 'auto': l1 'auto' chooses the total strength with l1_ratio "
+                          "fixing the mix (l1_ratio 0 is l2 alone)", "l1")
+    if auto is not None and config.engine == "dask":
+        raise ConfigError(f"{auto} 'auto' cross-validates on the memory and stream engines for now (on dask each fold "
+                          f"would be a cluster of its own): use engine 'stream', or give {auto} a number", auto)
+    if config.l2 == "auto" and config.l1 != 0:
+        raise ConfigError(f"l2 'auto' chooses a ridge penalty with l1 0; for an elastic net use l1 'auto' with "
+                          f"l1_ratio (got l1 {config.l1!r})", "l2")
+    if config.l1 == "auto" and config.l1_ratio == 0:
+        raise ConfigError("l1 'auto' with l1_ratio 0 has no L1 term: use l2 'auto' for a ridge path, or give "
+                          "l1_ratio above 0", "l1_ratio")
+    if config.grouped and config.l1 == 0:
+        raise ConfigError("grouped makes the L1 term a group lasso: give l1 a strength above 0 or 'auto'", "grouped")
     if config.weight_column is not None and config.weight_column == config.target:
         raise ConfigError(f"weight_column must differ from target: '{config.target}' cannot be both the labels and "
                           "the weights", "weight_column")
@@ -278,7 +309,7 @@ def to_toml(config) -> str:
     """The resolved config as TOML that ``load_config_file`` reads back (None values omitted)."""
     lines = []
     for key, value in config.to_dict().items():
-        if value is None:
+        if value is None or (key == "l2" and config.l1 == "auto"):  # l1 'auto' sets l2 (see _check_auto_given)
             continue
         if isinstance(value, bool):
             lines.append(f"{key} = {'true' if value else 'false'}")
@@ -294,7 +325,7 @@ def estimator_params(config) -> dict:
     """The one map from a config to SoftmaxRegression's parameters: "none" is None, lr a rule
     or a float, seed the random_state."""
     return {
-        "l2": config.l2, "lr": config.learning_rate, "momentum": None if config.momentum == "none" else config.momentum,
+        "l2": config.l2, "l1": config.l1, "grouped": config.grouped, "lr": config.learning_rate, "momentum": None if config.momentum == "none" else config.momentum,
         "batch_size": config.batch_size, "schedule": config.schedule, "max_epochs": config.max_epochs,
         "tol": config.tol, "patience": config.patience, "standardize": config.standardize,
         "class_weight": None if config.class_weight == "none" else config.class_weight, "dtype": config.dtype,

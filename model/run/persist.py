@@ -45,12 +45,17 @@ HISTORY_SCHEMA = Fields({"epoch": ListOf(int), **{key: ListOf(NUMBER) for key in
                         required=("epoch", "train_loss", "grad_norm", "step", "val_loss", "val_accuracy"), closed=True)
 # The divergence guard's halvings: (epoch, the step it halved to) each.
 HALVINGS_SCHEMA = ListOf(Row((int, NUMBER)))
-# l2 = "auto": the cross-validated path and its choice (softreg.model.solve.path.PenaltyPath.to_dict).
-PENALTY_PATH_SCHEMA = Fields({"l2": ListOf(NUMBER), "fold_loss": ListOf(ListOf(NUMBER)),
-                              **{key: ListOf(NUMBER) for key in ("mean_loss", "se_loss", "mean_accuracy")},
+# l1 or l2 "auto": the cross-validated path and its choice (softreg.model.solve.path.PenaltyPath.to_dict).
+_PATH_FIELDS = ("strength", "fold_loss", "mean_loss", "se_loss", "mean_accuracy", "nonzero", "n_features", "l1_ratio",
+                "grouped", "folds", "seed", "select", "best_index", "one_se_index", "notes", "chosen", "chosen_index",
+                "chosen_l1", "chosen_l2")
+PENALTY_PATH_SCHEMA = Fields({"strength": ListOf(NUMBER), "fold_loss": ListOf(ListOf(NUMBER)),
+                              **{key: ListOf(NUMBER) for key in ("mean_loss", "se_loss", "mean_accuracy", "nonzero")},
+                              "n_features": int, "l1_ratio": NUMBER, "grouped": bool,
                               "folds": int, "seed": int, "select": str, "best_index": int, "one_se_index": int,
-                              "notes": ListOf(str), "chosen": NUMBER, "chosen_index": int},
-                             required=("l2", "mean_loss", "se_loss", "chosen", "select"))
+                              "notes": ListOf(str), "chosen": NUMBER, "chosen_index": int, "chosen_l1": NUMBER,
+                              "chosen_l2": NUMBER},
+                             required=_PATH_FIELDS)
 # The header fields the commands read, with their forms (other keys may follow in later versions).
 HEADER_SCHEMA = Fields({
     "softreg_version": str,
@@ -61,7 +66,7 @@ HEADER_SCHEMA = Fields({
                      "test_rows": int}),
     "stop_reason": str, "stop_message": str,
     "stop_details": Fields({"epoch": int, "grad_norm": OPTIONAL_NUMBER, "relative": NUMBER, "tol": OPTIONAL_NUMBER,
-                            "best_epoch": int, "best_val": OPTIONAL_NUMBER, "kept_best": bool},
+                            "best_epoch": int, "best_val": OPTIONAL_NUMBER, "kept_best": bool, "measure": str},
                            required=("epoch", "grad_norm", "relative", "tol", "best_epoch", "best_val", "kept_best")),
     "epochs": int, "best_epoch": int, "lipschitz": NUMBER, "step_sizes": TableOf(NUMBER),
     "halvings": HALVINGS_SCHEMA, "restarts": int, "seconds": NUMBER, "engine_events": ListOf(str),
@@ -70,6 +75,8 @@ HEADER_SCHEMA = Fields({
     "metrics": TableOf(_METRICS),
     "encoding": ENCODING_SCHEMA,
     "penalty_path": PENALTY_PATH_SCHEMA,
+    "sparsity": Fields({"n_features": int, "per_class": ListOf(int), "unused": ListOf(str)},
+                       required=("n_features", "per_class", "unused")),
 }, required=("config", "dataset", "split"))
 
 
@@ -264,6 +271,13 @@ def _check_contents(path: Path, header: dict, arrays: dict):
             if details[key] is None:
                 raise ModelFileError(f"'{path}': the model header.stop_details.{key} must be a number for stop_reason "
                                      f"{header['stop_reason']!r}, got None; the file is damaged or was edited")
+    found = header.get("penalty_path")
+    if found is not None:
+        lengths = {len(found[key]) for key in ("strength", "mean_loss", "se_loss", "mean_accuracy", "nonzero")}
+        if len(lengths) > 1 or not all(0 <= found[key] < len(found["strength"])
+                                       for key in ("best_index", "one_se_index", "chosen_index")):
+            raise ModelFileError(f"'{path}': the stored penalty_path's columns differ in length or its indices fall "
+                                 "outside it; the file is damaged or was edited")
     history = header.get("history", {})
     if len({len(values) for values in history.values()}) > 1:
         raise ModelFileError(f"'{path}': the stored history's columns differ in length; the file is damaged or was edited")

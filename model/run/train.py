@@ -36,7 +36,7 @@ class TrainingRun:
     events: list = field(default_factory=list)  # what the engine reported (a lost worker, ...)
     checkpoint_kept: object = None  # the checkpoint left beside the model file of an interrupted run
     header_written: dict | None = None  # the model file's header, once written
-    penalty_path: object = None  # l2 = "auto": the cross-validated path (PenaltyPath) the penalty was chosen on
+    penalty_path: object = None  # l1 or l2 "auto": the cross-validated path (PenaltyPath) the penalty was chosen on
 
     def header(self) -> dict:
         """What a model file records about this run (JSON-ready)."""
@@ -68,7 +68,18 @@ class TrainingRun:
             "engine_events": list(self.events),
             **({"encoding": self.dataset.encoding.to_dict()} if self.dataset.encoding is not None else {}),
             **({"penalty_path": self.penalty_path.to_dict()} if self.penalty_path is not None else {}),
+            **({"sparsity": self.sparsity()} if float(estimator.l1) > 0 else {}),
         }
+
+    def sparsity(self) -> dict:
+        """With an L1 term: per class the features with a nonzero coefficient, and the features no
+        class uses (by name). The zeros are exact: the proximal step sets them."""
+        from softreg.model.math.penalty import features_in_use
+
+        used = features_in_use(self.estimator.weights_)
+        names = list(self.dataset.feature_names)
+        return {"n_features": len(names), "per_class": used["per_class"],
+                "unused": [str(names[j]) for j in used["unused"]]}
 
 
 def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_stop=None,
@@ -149,10 +160,9 @@ def _fit_in_memory(dataset, config, estimator, splits, *, callback, should_stop,
     start = time.perf_counter()
     X_train = X[blocks["train"]]  # a view of the reordered X, or one copy shared by the path and the fit
     path = None
-    if config.l2 == "auto":
-        path = choose_l2(estimator, X_train, y[blocks["train"]], weights, config)
-        estimator.set_params(l2=path.chosen)
-        config = replace(config, l2=path.chosen)  # the model file records the penalty it was trained with
+    if "auto" in (config.l1, config.l2):
+        path = choose_penalty(estimator, X_train, y[blocks["train"]], weights, config)
+        estimator, config = with_chosen_penalty(estimator, config, path)
     estimator.fit(X_train, y[blocks["train"]], weights, validation_data=validation, callback=callback,
                   should_stop=should_stop, overwrite_X=True, checkpoint=checkpoint, resume=resume)
     seconds = time.perf_counter() - start
@@ -174,22 +184,36 @@ def cross_validated_path(dataset: Dataset, config: TrainConfig):
     if dataset.table is not None:
         refit_on_rows(dataset, rows)
     weights = None if dataset.sample_weight is None else dataset.sample_weight[rows]
-    return choose_l2(estimator_from_config(config), dataset.X[rows], np.asarray(dataset.y)[rows], weights, config)
+    return choose_penalty(estimator_from_config(config), dataset.X[rows], np.asarray(dataset.y)[rows], weights,
+                          config)
 
 
-def choose_l2(estimator, X, y, weights, config: TrainConfig):
+def path_mix(config: TrainConfig) -> dict:
+    """The penalty mix the path of ``config`` runs over: l2 'auto' is ridge (l1_ratio 0), l1
+    'auto' the strength split by ``config.l1_ratio``."""
+    return {"l1_ratio": config.l1_ratio if config.l1 == "auto" else 0.0, "grouped": config.grouped}
+
+
+def with_chosen_penalty(estimator, config: TrainConfig, path):
+    """The estimator and config at the path's choice: the model file records the penalties it
+    was trained with."""
+    estimator.set_params(l1=path.chosen_l1, l2=path.chosen_l2)
+    return estimator, replace(config, l1=path.chosen_l1, l2=path.chosen_l2)
+
+
+def choose_penalty(estimator, X, y, weights, config: TrainConfig):
     """The cross-validated path over the training rows (``config.folds`` stratified folds seeded
     by the run's seed, the held-out log loss, ``config.select``), solved with the run's own step
     settings."""
-    from softreg.model.solve.path import cross_validate_l2
+    from softreg.model.solve.path import cross_validate_penalty
 
     classes, y_index = np.unique(y, return_inverse=True)
     row_weights = None
     if weights is not None or estimator.class_weight is not None:
         row_weights = estimator.training_weights(np.ones(len(y)) if weights is None else weights, y)
-    return cross_validate_l2(X, y_index, len(classes), sample_weight=row_weights, folds=config.folds,
-                             select=config.select, seed=config.seed, settings=estimator._settings(),
-                             standardize=config.standardize)
+    return cross_validate_penalty(X, y_index, len(classes), sample_weight=row_weights, folds=config.folds,
+                                  select=config.select, seed=config.seed, settings=estimator._settings(),
+                                  standardize=config.standardize, **path_mix(config))
 
 
 def check_engine_source(config: TrainConfig) -> None:
@@ -231,14 +255,14 @@ def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_st
 
     start = time.perf_counter()
     path = None
-    if config.l2 == "auto":  # the folds are weights over the same rows: each fold an engine of its own
+    if "auto" in (config.l1, config.l2):  # the folds are weights over the same rows: each fold an engine of its own
         from softreg.model.solve.path import cross_validate_engine
 
         path = cross_validate_engine(make_engine, y_index, len(classes), sample_weight=train_weights,
                                      folds=config.folds, select=config.select, seed=config.seed,
-                                     settings=estimator._settings(), standardize=config.standardize)
-        estimator.set_params(l2=path.chosen)
-        config = replace(config, l2=path.chosen)
+                                     settings=estimator._settings(), standardize=config.standardize,
+                                     **path_mix(config))
+        estimator, config = with_chosen_penalty(estimator, config, path)
     engine = make_engine(train_weights)
     with engine:
         estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,

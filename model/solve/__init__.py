@@ -2,6 +2,10 @@
 
     J(W, b) = sum_i w_i L_i + (l2/2) ||W||_F^2,    (W, b) <- (W, b) - t (dJ/dW, dJ/db)
 
+With ``l1 > 0`` the objective is F = J + l1 ||W||_1 (or l1 sum_j ||W_j,:||_2 with ``grouped``)
+and each step is followed by the penalty's proximal map (:mod:`softreg.model.math.penalty`):
+proximal gradient descent, the same loop with the same step rules; the bias is never penalized.
+
 Only the step size t is a choice:
 - ``"bound"``: t = 1/L with Böhning's L = 1/2 lambda_max(X~^T Ω X~) + l2. Never increases J.
 - ``"auto"``: Armijo backtracking, J(x - t g) <= J(x) - c t ||g||^2, starting each
@@ -45,7 +49,8 @@ __all__ = ["SCHEDULES", "STEP_RULES", "STOP_REASONS", "Checkpoint", "EpochRecord
            "TrainResult", "TrainingDiverged", "train_on_engine", "train_softmax", "validate_settings"]
 
 
-def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: OptimizerSettings = OptimizerSettings(),
+def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, l1: float = 0.0, grouped: bool = False,
+                    settings: OptimizerSettings = OptimizerSettings(),
                     validation_engine=None, callback=None, should_stop=None, checkpoint=None,
                     resume=None, start=None, gradient_reference: float | None = None):
     """Minimize J from W = 0, b = 0 (or from ``start=(W, b)``, a warm start) over the rows an
@@ -66,11 +71,13 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
     """
     import numpy as np
 
+    from softreg.model.math.penalty import penalty_or_none
     from softreg.model.solve.full_batch import full_batch
     from softreg.model.solve.minibatch import minibatch
     from softreg.model.solve.result import History, Validation
 
     validate_settings(settings)
+    penalty = penalty_or_none(l1, grouped)
     if settings.batch_size is not None and not getattr(engine, "serves_minibatches", False):
         raise ValueError(f"batch_size (mini-batch SGD) needs rows in memory; engine {type(engine).__name__} runs "
                          "full batches only")
@@ -90,11 +97,12 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, settings: Optimi
         history = History(settings, validate, callback)
         if settings.batch_size is None:
             return full_batch(engine, W, b, l2, settings, lipschitz, history, should_stop, checkpoint=checkpoint,
-                              resume=resume, g0=gradient_reference)
-        return minibatch(engine, W, b, l2, settings, lipschitz, history, should_stop)
+                              resume=resume, g0=gradient_reference, penalty=penalty)
+        return minibatch(engine, W, b, l2, settings, lipschitz, history, should_stop, penalty)
 
 
-def train_softmax(X, y: np.ndarray, n_classes: int, *, l2: float = 0.0, sample_weight: np.ndarray | None = None,
+def train_softmax(X, y: np.ndarray, n_classes: int, *, l2: float = 0.0, l1: float = 0.0, grouped: bool = False,
+                  sample_weight: np.ndarray | None = None,
                   settings: OptimizerSettings = OptimizerSettings(), validation: tuple | None = None, callback=None,
                   should_stop=None, standardization=None):
     """:func:`train_on_engine` over a memory engine of X (N, D) dense or CSR, y (N,) class indices.
@@ -110,5 +118,6 @@ def train_softmax(X, y: np.ndarray, n_classes: int, *, l2: float = 0.0, sample_w
     validation_engine = None
     if validation is not None and len(validation[1]):
         validation_engine = MemoryEngine(*validation[:2], n_classes=n_classes, standardization=standardization)
-    return train_on_engine(engine, n_classes, l2=l2, settings=settings, validation_engine=validation_engine,
+    return train_on_engine(engine, n_classes, l2=l2, l1=l1, grouped=grouped, settings=settings,
+                           validation_engine=validation_engine,
                            callback=callback, should_stop=should_stop)

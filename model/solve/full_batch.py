@@ -2,6 +2,16 @@
 
     (W, b) <- (W, b) - t (dJ/dW, dJ/db)
 
+and with an L1 term h(W) (:mod:`softreg.model.math.penalty`) the proximal gradient step
+
+    W <- prox_{t h}(W - t dJ/dW),   b <- b - t dJ/db
+
+(J the smooth part; the objective F = J + h). The same step rules serve both: the sufficient
+decrease J(x+) <= J(y) + <g, x+ - y> + (1 - c)/t ||x+ - y||^2 is Armijo's J(y) - c t ||g||^2 when
+h = 0, and with the prox's optimality condition it gives F(x+) <= F(y) - c/t ||x+ - y||^2; the 1/L
+floor satisfies it (the descent lemma) for any c <= 1/2. Nesterov's extrapolation with restarts
+on a rise of F is then FISTA.
+
 The step rule (:meth:`FullBatchDescent.first_trial`), Armijo backtracking
 (:meth:`~FullBatchDescent.line_search`), Nesterov's extrapolation and its adaptive restart
 (:meth:`~FullBatchDescent.advance`, :meth:`~FullBatchDescent.restart_momentum`) and the
@@ -36,13 +46,14 @@ class FullBatchDescent:
     """The state of one full-batch run: x (the iterate) and y (where the next step starts; y = x
     without momentum), the step sizes taken, the momentum counter and the guard's halvings."""
 
-    def __init__(self, engine, l2: float, settings, lipschitz: float, history: History):
+    def __init__(self, engine, l2: float, settings, lipschitz: float, history: History, penalty=None):
         self.engine, self.l2, self.settings, self.history = engine, l2, settings, history
+        self.penalty = penalty  # the L1 term (an L1Penalty), or None: J alone
         self.lipschitz, self.floor = lipschitz, 1.0 / lipschitz
         self.rule = settings.lr
         self.nesterov = settings.momentum == "nesterov"
         self.fixed_base = float(self.rule) if not isinstance(self.rule, str) else None
-        self.check_separable = l2 == 0  # with l2 > 0, J always has a minimizer
+        self.check_separable = l2 == 0 and penalty is None  # with a penalty, F always has a minimizer
         self.halvings: list[tuple[int, float]] = []
         self.steps: list[float] = []
         self.restarts = self.momentum_k = 0
@@ -52,7 +63,7 @@ class FullBatchDescent:
     def start_at(self, W, b) -> None:
         """x = y = (W, b), with J and its gradient there."""
         at_x = self.engine.objective(W, b, self.l2, gradient=True)
-        self.W, self.b, self.f_x = W, b, at_x.value
+        self.W, self.b, self.f_x = W, b, self.composite(W, at_x.value)
         self.W_y, self.b_y, self.f_y, self.dW, self.db = W, b, at_x.value, at_x.dW, at_x.db
 
     def resume_from(self, checkpoint: Checkpoint) -> None:
@@ -64,9 +75,16 @@ class FullBatchDescent:
             self.fixed_base /= 2.0 ** len(self.halvings)  # the step the run had halved to
         self.history.restore(checkpoint, self.engine.dtype)
 
+    def composite(self, W, smooth_value: float) -> float:
+        """F = J + h at W, from J there."""
+        return smooth_value if self.penalty is None else smooth_value + self.penalty.value(W)
+
     @property
     def grad_norm(self) -> float:
-        return max_abs(self.dW, self.db)
+        """max |dJ| at y, or with an L1 term max |gradient mapping| at y (step 1/L): 0 at the optimum."""
+        if self.penalty is None:
+            return max_abs(self.dW, self.db)
+        return max_abs(self.penalty.gradient_mapping(self.W_y, self.dW, self.floor), self.db)
 
     def _sq_norm(self) -> float:
         return float(np.vdot(self.dW, self.dW) + np.vdot(self.db, self.db))
@@ -80,24 +98,35 @@ class FullBatchDescent:
             return self.floor
         return max(self.last_step * self.settings.growth, self.floor)
 
+    def sufficient_decrease(self, t: float, W_new, b_new, f_new: float, sq_norm: float) -> bool:
+        """Armijo's test J(x+) <= J(y) - c t ||g||^2, or its proximal form (the module's docstring)."""
+        c = self.settings.armijo
+        if self.penalty is None:
+            return f_new <= self.f_y - c * t * sq_norm
+        dW, db = W_new - self.W_y, b_new - self.b_y
+        model = float(np.vdot(self.dW, dW) + np.vdot(self.db, db)) + (1 - c) / t * float(np.vdot(dW, dW) + np.vdot(db, db))
+        return f_new <= self.f_y + model
+
     def line_search(self, epoch: int):
-        """Trial steps from y until one is accepted: (t, W_new, b_new, trial evaluation), or None
-        when J cannot decrease further in floating point (a rise at the guaranteed 1/L)."""
+        """Trial steps from y until one is accepted: (t, W_new, b_new, trial evaluation, F there),
+        or None when F cannot decrease further in floating point (a rise at the guaranteed 1/L)."""
         t = self.first_trial(epoch)
         sq_norm = self._sq_norm()
         while True:
             W_new, b_new = self.W_y - t * self.dW, self.b_y - t * self.db
+            if self.penalty is not None:
+                W_new = self.penalty.prox(W_new, t)
             trial = self.engine.objective(W_new, b_new, self.l2, gradient=not self.nesterov,
                                          count=self.check_separable)
             f_new = trial.value
-            sufficient = f_new <= self.f_y - self.settings.armijo * t * sq_norm
-            if self.rule == "auto" and not sufficient and t > self.floor:
+            if self.rule == "auto" and t > self.floor and not self.sufficient_decrease(t, W_new, b_new, f_new, sq_norm):
                 t = max(t * self.settings.shrink, self.floor)  # backtrack, never below 1/L
                 continue
-            # The monotonicity test is against J(x), the last accepted point.
+            # The monotonicity test is against F(x), the last accepted point.
+            F_new = self.composite(W_new, f_new)
             slack = 0.0 if self.fixed_base is None else 1e-12 * max(abs(self.f_x), 1.0)
-            if math.isfinite(f_new) and f_new <= self.f_x + slack:
-                return t, W_new, b_new, trial
+            if math.isfinite(F_new) and F_new <= self.f_x + slack:
+                return t, W_new, b_new, trial, F_new
             if self.nesterov and self.momentum_k > 0:
                 self.restart_momentum()
                 sq_norm = self._sq_norm()
@@ -129,7 +158,7 @@ class FullBatchDescent:
             )
         return self.fixed_base * schedule_factor(self.settings.schedule, epoch, self.settings.max_epochs)
 
-    def advance(self, t: float, W_new, b_new, trial) -> None:
+    def advance(self, t: float, W_new, b_new, trial, F_new: float) -> None:
         """Accept the step to x+ and set y+: x+ itself, or Nesterov's x+ + beta_k (x+ - x) with
         beta_k = k / (k + 3) and the gradient taken there."""
         self.steps.append(t)
@@ -142,7 +171,7 @@ class FullBatchDescent:
             self.f_y, self.dW, self.db = at_y.value, at_y.dW, at_y.db
         else:
             self.W_y, self.b_y, self.f_y, self.dW, self.db = W_new, b_new, trial.value, trial.dW, trial.db
-        self.W, self.b, self.f_x = W_new, b_new, trial.value
+        self.W, self.b, self.f_x = W_new, b_new, F_new
 
     def checkpoint(self, epoch: int, g0: float) -> Checkpoint:
         best_W, best_b = self.history.best_weights if self.history.best_weights is not None else (None, None)
@@ -152,15 +181,16 @@ class FullBatchDescent:
 
     def result(self, reason: str, epoch: int, g0: float | None = None) -> TrainResult:
         return make_result(self.W, self.b, reason, epoch, self.history, self.lipschitz, self.halvings, self.restarts,
-                           self.steps, grad_norm=self.grad_norm, g0=g0, tol=self.settings.tol)
+                           self.steps, grad_norm=self.grad_norm, g0=g0, tol=self.settings.tol,
+                           proximal=self.penalty is not None)
 
 
 def full_batch(engine, W, b, l2, settings, lipschitz, history: History, should_stop, *, checkpoint=None,
-               resume: Checkpoint | None = None, g0: float | None = None) -> TrainResult:
-    """Minimize J by full-batch steps from (W, b), or from ``resume``; ``checkpoint(Checkpoint)``
-    is called after every epoch. ``g0``: the gradient size the tolerance is relative to (default:
-    the one at (W, b))."""
-    descent = FullBatchDescent(engine, l2, settings, lipschitz, history)
+               resume: Checkpoint | None = None, g0: float | None = None, penalty=None) -> TrainResult:
+    """Minimize J (+ ``penalty``, an L1Penalty) by full-batch steps from (W, b), or from
+    ``resume``; ``checkpoint(Checkpoint)`` is called after every epoch. ``g0``: the gradient size
+    the tolerance is relative to (default: the one at (W, b))."""
+    descent = FullBatchDescent(engine, l2, settings, lipschitz, history, penalty)
     if resume is None:
         descent.start_at(W, b)
         g0 = descent.grad_norm if g0 is None else g0

@@ -139,7 +139,7 @@ def stop_check(grad_norm: float, g0: float, tol: float, early: bool, should_stop
 
 
 def make_result(W, b, stop_reason, epoch, history: History, lipschitz, halvings, restarts, steps,
-                *, grad_norm=None, g0=None, tol=None) -> TrainResult:
+                *, grad_norm=None, g0=None, tol=None, proximal: bool = False) -> TrainResult:
     """The result of a run that stopped at ``epoch``: early stopping and interruptions keep the
     weights of the best validation loss."""
     best_epoch = epoch
@@ -154,7 +154,9 @@ def make_result(W, b, stop_reason, epoch, history: History, lipschitz, halvings,
     details = {"epoch": epoch, "grad_norm": grad_norm, "relative": (grad_norm / g0) if (g0 and grad_norm is not None)
                else 0.0, "tol": tol, "best_epoch": best_epoch,
                "best_val": history.best_val if math.isfinite(history.best_val) else None,
-               "kept_best": history.best_weights is not None}
+               "kept_best": history.best_weights is not None,
+               # With an L1 term the size of the gradient mapping (softreg.model.math.penalty) is the measure.
+               "measure": "proximal gradient" if proximal else "gradient"}
     return TrainResult(
         W=W, b=b, stop_reason=stop_reason, stop_message=stop_message(stop_reason, details), n_epochs=epoch,
         best_epoch=best_epoch, lipschitz=lipschitz, history=history.columns, halvings=halvings, restarts=restarts,
@@ -181,15 +183,16 @@ def stop_message(reason: str, details: dict, name=parameter_name, setting=parame
     them (``max_epochs``, ``momentum 'nesterov'``); the CLI passes its flags."""
     epoch, grad_norm, relative, tol = details["epoch"], details["grad_norm"], details["relative"], details["tol"]
     best_epoch, best_val = details["best_epoch"], details["best_val"]
+    measure = details.get("measure", "gradient")
     if reason == "converged":
-        return (f"converged at epoch {epoch}: max |gradient| = {grad_norm:.3g}, "
+        return (f"converged at epoch {epoch}: max |{measure}| = {grad_norm:.3g}, "
                 f"{relative:.2g} of the first epoch's ({name('tol')} {tol:g})")
     if reason == "precision":
         verdict = "converged" if relative <= tol else "stopped"
         return (f"{verdict} at epoch {epoch}: the objective cannot decrease further in floating point "
-                f"(max |gradient| = {grad_norm:.3g}, {relative:.2g} of the first epoch's, {name('tol')} {tol:g})")
+                f"(max |{measure}| = {grad_norm:.3g}, {relative:.2g} of the first epoch's, {name('tol')} {tol:g})")
     if reason == "max_epochs":
-        return (f"reached {name('max_epochs')} ({epoch}) without converging: max |gradient| = {grad_norm:.3g}, "
+        return (f"reached {name('max_epochs')} ({epoch}) without converging: max |{measure}| = {grad_norm:.3g}, "
                 f"{relative:.2g} of the first epoch's, above {name('tol')} {tol:g}. Raise {name('max_epochs')} or "
                 f"loosen {name('tol')} (full-batch runs without momentum also converge faster with "
                 f"{setting('momentum', 'nesterov')}).")
