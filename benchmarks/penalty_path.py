@@ -1,8 +1,9 @@
-"""Choosing the L2 penalty by cross-validation: softreg's warm-started path against scikit-learn's
+"""Choosing the penalty by cross-validation: softreg's warm-started path against scikit-learn's
 LogisticRegressionCV (and R's cv.glmnet when Rscript with glmnet is installed), in one sitting.
 
-    python benchmarks/penalty_path.py              # digits, 10 folds, 20 penalties
-    python benchmarks/penalty_path.py --folds 5    # quicker
+    python benchmarks/penalty_path.py                  # digits, 10 folds, 20 penalties, ridge
+    python benchmarks/penalty_path.py --folds 5        # quicker
+    python benchmarks/penalty_path.py --l1-ratio 1     # the lasso path, against cv.glmnet(alpha = 1)
 
 All sides see the same standardized digits rows and the same stratified folds (scikit-learn's
 StratifiedKFold, shuffled, seed 0), and the same grid: softreg's own (20 values over 6 decades
@@ -41,6 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--values", type=int, default=20)
+    parser.add_argument("--l1-ratio", type=float, default=0.0,
+                        help="the mix (glmnet's alpha); above 0 scikit-learn (saga) is left out: it takes far longer")
+    parser.add_argument("--glmnet-thresh", type=float, default=1e-7, help="cv.glmnet's thresh (its default 1e-7)")
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
     X = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
@@ -48,12 +52,16 @@ def main() -> None:
 
     start = time.perf_counter()
     ours = cross_validate_penalty(X, y, n_classes, folds=args.folds, n_values=args.values, seed=0, standardize=False,
-                             settings=OptimizerSettings(momentum="nesterov"), max_extensions=0)
+                                  settings=OptimizerSettings(momentum="nesterov"), max_extensions=0,
+                                  l1_ratio=args.l1_ratio)
     ours_seconds = time.perf_counter() - start
     grid = np.array(ours.strength)
     n_train = len(y) * (args.folds - 1) / args.folds
 
     folds = list(StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0).split(X, y))
+    if args.l1_ratio > 0:
+        _against_glmnet_only(X, y, folds, grid, ours, ours_seconds, args)
+        return
     start = time.perf_counter()
     # refit=False: both sides time the path over the folds only (train --l2 auto then fits once more).
     theirs = LogisticRegressionCV(Cs=1.0 / (grid * n_train), cv=folds, scoring="neg_log_loss", max_iter=10_000,
@@ -64,9 +72,9 @@ def main() -> None:
     sklearn_l2 = float(grid[int(np.argmin(sklearn_loss))])
     rows = [("softreg (warm-started path)", ours.chosen, min(ours.mean_loss), ours_seconds),
             ("LogisticRegressionCV (lbfgs, neg_log_loss)", sklearn_l2, float(sklearn_loss.min()), sklearn_seconds)]
-    glmnet = _cv_glmnet(X, y, folds, grid)
+    glmnet = _cv_glmnet(X, y, folds, grid, 0.0, args.glmnet_thresh)
     if glmnet is not None:
-        rows.append(("cv.glmnet (R, alpha = 0, same lambdas)", *glmnet))
+        rows.append((f"cv.glmnet (R, alpha = 0, thresh {args.glmnet_thresh:g})", *glmnet))
     print(f"digits: {len(y)} rows, {X.shape[1]} features, {n_classes} classes; {args.folds} folds, "
           f"{len(grid)} penalties from {grid[0]:.3g} to {grid[-1]:.3g}")
     for name, l2, loss, seconds in rows:
@@ -81,7 +89,24 @@ def main() -> None:
               "apt-get install r-cran-glmnet)")
 
 
-def _cv_glmnet(X, y, folds, grid):
+def _against_glmnet_only(X, y, folds, grid, ours, ours_seconds, args) -> None:
+    print(f"digits: {len(y)} rows, {X.shape[1]} features; {args.folds} folds, {len(grid)} strengths from "
+          f"{grid[0]:.3g} to {grid[-1]:.3g}, l1_ratio (alpha) {args.l1_ratio:g}")
+    print(f"  {'softreg (warm-started proximal path)':44s} lambda {ours.chosen:9.3g}   CV log loss "
+          f"{min(ours.mean_loss):.4f}   {ours_seconds:7.2f} s   features at the choice "
+          f"{ours.nonzero[ours.chosen_index]:.1f}")
+    glmnet = _cv_glmnet(X, y, folds, grid, args.l1_ratio, args.glmnet_thresh)
+    if glmnet is None:
+        print("cv.glmnet: not run (Rscript with the glmnet package is not installed here; on Debian: "
+              "apt-get install r-cran-glmnet)")
+        return
+    print(f"  {'cv.glmnet (R, same lambdas and folds)':44s} lambda {glmnet[0]:9.3g}   CV log loss {glmnet[1]:.4f}   "
+          f"{glmnet[2]:7.2f} s")
+    print(f"softreg / cv.glmnet: time {ours_seconds / glmnet[2]:.2f}x (target < 1), lambda ratio "
+          f"{ours.chosen / glmnet[0]:.2f}, CV log loss {min(ours.mean_loss) / glmnet[1] - 1:+.2%}")
+
+
+def _cv_glmnet(X, y, folds, grid, alpha: float, thresh: float):
     """(lambda, CV multinomial deviance / 2 = mean log loss, seconds) from R, or None without R."""
     if shutil.which("Rscript") is None:
         return None
@@ -99,8 +124,8 @@ suppressMessages(library(glmnet))
 X <- as.matrix(read.csv("{folder}/X.csv", header = FALSE)); y <- factor(scan("{folder}/y.csv", quiet = TRUE))
 fold <- scan("{folder}/folds.csv", quiet = TRUE); lambda <- scan("{folder}/lambda.csv", quiet = TRUE)
 start <- Sys.time()
-fit <- cv.glmnet(X, y, family = "multinomial", alpha = 0, lambda = lambda, foldid = fold, standardize = FALSE,
-                 thresh = 1e-10, maxit = 1e6)
+fit <- cv.glmnet(X, y, family = "multinomial", alpha = {alpha!r}, lambda = lambda, foldid = fold,
+                 standardize = FALSE, thresh = {thresh!r}, maxit = 1e6)
 seconds <- as.numeric(difftime(Sys.time(), start, units = "secs"))
 cat(sprintf('{{"lambda": %.17g, "loss": %.17g, "seconds": %.6f}}', fit$lambda.min, min(fit$cvm) / 2, seconds))
 """

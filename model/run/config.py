@@ -192,11 +192,11 @@ def _check_auto_given(values: dict, in_file: set, in_flags: set) -> None:
     it, or an l1_ratio flag without it, would be silently unused. (A stored or printed config holds
     every key, l1_ratio among them; :func:`to_toml` leaves l2 out under l1 'auto'.)"""
     if values["l1"] == "auto" and "l2" in in_file | in_flags:
-        raise ConfigError(f"l2 cannot be given with l1 'auto', which sets l2 = strength x (1 - l1_ratio); drop l2 "
+        raise ConfigError(f"l2 must be left out with l1='auto', which sets l2 = strength x (1 - l1_ratio): drop l2 "
                           f"(got {values['l2']!r}), or give l1 a number", "l2")
     if values["l1"] != "auto" and "l1_ratio" in in_flags:
-        raise ConfigError("l1_ratio splits the strength that l1 'auto' chooses; with l1 a number give l1 and l2 "
-                          "themselves", "l1_ratio")
+        raise ConfigError("l1_ratio must come with l1='auto': it splits the strength that l1='auto' chooses; with l1 "
+                          "a number, give l1 and l2 themselves", "l1_ratio")
 
 
 def _type_names(types: tuple) -> str:
@@ -251,19 +251,21 @@ def _check_ranges(config) -> None:
 def _check_combinations(config) -> None:
     auto = next((key for key in ("l1", "l2") if getattr(config, key) == "auto"), None)
     if config.l1 == "auto" and config.l2 == "auto":
-        raise ConfigError("l1 and l2 cannot both be 'auto': l1 'auto' chooses the total strength with l1_ratio "
-                          "fixing the mix (l1_ratio 0 is l2 alone)", "l1")
+        raise ConfigError("l1 must not be 'auto' beside l2='auto': l1='auto' chooses the total strength, l1_ratio "
+                          "fixing the mix (l2='auto' is l1_ratio=0 alone)", "l1")
     if auto is not None and config.engine == "dask":
-        raise ConfigError(f"{auto} 'auto' cross-validates on the memory and stream engines for now (on dask each fold "
-                          f"would be a cluster of its own): use engine 'stream', or give {auto} a number", auto)
+        raise ConfigError(f"{auto} must be a number on engine='dask': {auto}='auto' cross-validates on the memory and "
+                          f"stream engines for now (on dask each fold would be a cluster of its own); use "
+                          f"engine='stream'", auto)
     if config.l2 == "auto" and config.l1 != 0:
-        raise ConfigError(f"l2 'auto' chooses a ridge penalty with l1 0; for an elastic net use l1 'auto' with "
-                          f"l1_ratio (got l1 {config.l1!r})", "l2")
+        raise ConfigError(f"l2 must be a number beside l1 {config.l1!r}: l2='auto' chooses a ridge penalty alone; "
+                          f"for an elastic net use l1='auto' with l1_ratio", "l2")
     if config.l1 == "auto" and config.l1_ratio == 0:
-        raise ConfigError("l1 'auto' with l1_ratio 0 has no L1 term: use l2 'auto' for a ridge path, or give "
-                          "l1_ratio above 0", "l1_ratio")
+        raise ConfigError("l1_ratio must be above 0 with l1='auto' (0 leaves no L1 term): use l2='auto' for a ridge "
+                          "path", "l1_ratio")
     if config.grouped and config.l1 == 0:
-        raise ConfigError("grouped makes the L1 term a group lasso: give l1 a strength above 0 or 'auto'", "grouped")
+        raise ConfigError("grouped must come with l1 above 0 or l1='auto': it makes the L1 term a group lasso",
+                          "grouped")
     if config.weight_column is not None and config.weight_column == config.target:
         raise ConfigError(f"weight_column must differ from target: '{config.target}' cannot be both the labels and "
                           "the weights", "weight_column")

@@ -253,10 +253,13 @@ class _FoldState:
         self.engine, self.n_classes = engine, n_classes
         self.held = Validation(engine.sibling(held_weights))
         self.W = np.zeros((engine.n_features, n_classes), dtype=engine.dtype)
-        self.b = np.zeros(n_classes, dtype=engine.dtype)
         with engine:
-            at_zero = engine.objective(self.W, self.b, 0.0)
+            at_zero = engine.objective(self.W, np.zeros(n_classes, dtype=engine.dtype), 0.0)
         self.gradient_at_zero = max_abs(at_zero.dW, at_zero.db)
+        # The intercept-only optimum, b = log of the (weighted) class shares: where the path's
+        # top is computed, and where its first solve starts (at an L1 top W stays exactly 0).
+        shares = np.bincount(y, weights=train_weights, minlength=n_classes)
+        self.b = np.log(np.maximum(shares / shares.sum(), 1e-12)).astype(engine.dtype)
         self.start = (self.W, self.b)  # the solution the next (smaller) penalty starts from
 
     def run(self, values, settings, mix: _Mix, cold: bool = False) -> list[tuple[float, float, int]]:
@@ -286,12 +289,10 @@ def _path_top(states, mix: _Mix) -> float:
     top = 0.0
     for state in states:
         engine = state.engine
-        # The intercept-only optimum: b = log of the (weighted) class shares, W = 0.
-        shares = np.bincount(state.y, weights=state.train_weights, minlength=state.n_classes)
-        shares = np.maximum(shares / shares.sum(), 1e-12)
-        G0 = engine.objective(state.W, np.log(shares).astype(engine.dtype), 0.0).dW
+        G0 = engine.objective(state.W, state.b, 0.0).dW  # at the intercept-only optimum
         if mix.l1_ratio > 0:
-            top = max(top, L1Penalty(1.0, mix.grouped).zero_threshold(G0) / mix.l1_ratio)
+            # A hair above the threshold, so that rounding in the prox cannot leave a 1e-17 there.
+            top = max(top, (1 + 1e-9) * L1Penalty(1.0, mix.grouped).zero_threshold(G0) / mix.l1_ratio)
             continue
         size = max(float(np.abs(G0).max()), np.finfo(np.float64).tiny)
         log_p = np.log(np.maximum(engine.probabilities(G0 / size, np.zeros_like(state.b)), 1e-300))
