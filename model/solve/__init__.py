@@ -52,7 +52,7 @@ __all__ = ["SCHEDULES", "STEP_RULES", "STOP_REASONS", "Checkpoint", "EpochRecord
 def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, l1: float = 0.0, grouped: bool = False,
                     settings: OptimizerSettings = OptimizerSettings(),
                     validation_engine=None, callback=None, should_stop=None, checkpoint=None,
-                    resume=None, start=None, gradient_reference: float | None = None):
+                    resume=None, start=None, gradient_reference: float | None = None, first_step: float | None = None):
     """Minimize J from W = 0, b = 0 (or from ``start=(W, b)``, a warm start) over the rows an
     engine serves (y: class indices in [0, K)).
 
@@ -68,6 +68,9 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, l1: float = 0.0,
     ``gradient_reference`` is the max |gradient| that ``settings.tol`` is relative to (default:
     the first epoch's); a warm start along a penalty path passes the one at W = 0, b = 0, so
     that every point of the path is solved to the same accuracy as a cold start would be.
+    ``first_step`` is where the step rule "auto" starts (default 1/L; never below it): a path
+    passes the step its last solve ended with.
+    ``l1 > 0`` adds the L1 term (``grouped``: the group lasso), solved by proximal steps.
     """
     import numpy as np
 
@@ -97,7 +100,7 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, l1: float = 0.0,
         history = History(settings, validate, callback)
         if settings.batch_size is None:
             return full_batch(engine, W, b, l2, settings, lipschitz, history, should_stop, checkpoint=checkpoint,
-                              resume=resume, g0=gradient_reference, penalty=penalty)
+                              resume=resume, g0=gradient_reference, penalty=penalty, first_step=first_step)
         return minibatch(engine, W, b, l2, settings, lipschitz, history, should_stop, penalty)
 
 

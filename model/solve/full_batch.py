@@ -186,11 +186,14 @@ class FullBatchDescent:
 
 
 def full_batch(engine, W, b, l2, settings, lipschitz, history: History, should_stop, *, checkpoint=None,
-               resume: Checkpoint | None = None, g0: float | None = None, penalty=None) -> TrainResult:
+               resume: Checkpoint | None = None, g0: float | None = None, penalty=None,
+               first_step: float | None = None) -> TrainResult:
     """Minimize J (+ ``penalty``, an L1Penalty) by full-batch steps from (W, b), or from
     ``resume``; ``checkpoint(Checkpoint)`` is called after every epoch. ``g0``: the gradient size
     the tolerance is relative to (default: the one at (W, b))."""
     descent = FullBatchDescent(engine, l2, settings, lipschitz, history, penalty)
+    if first_step is not None:
+        descent.last_step = max(first_step, descent.floor)
     if resume is None:
         descent.start_at(W, b)
         g0 = descent.grad_norm if g0 is None else g0
