@@ -146,7 +146,8 @@ def test_path_on_a_table_learns_its_encoding_on_the_training_rows(runner, tmp_pa
     assert len(path["strength"]) >= 20 and min(path["mean_loss"]) < 0.1  # penguins' species are nearly separable
 
 
-def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path):
+@pytest.mark.parametrize("penalty", [["--l2", "auto"], ["--l1", "auto", "--l1-ratio", "0.5"]])
+def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path, penalty):
     """The same rows through the stream engine (a prepared .npy read per pass) and in memory:
     the same folds, the same curve within 1e-8, the same choice."""
     import json
@@ -157,10 +158,11 @@ def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path):
     assert runner.invoke(app, ["prepare", "wine", str(prepared)]).exit_code == 0
     curves = {}
     for engine in ("memory", "stream"):
-        result = runner.invoke(app, ["train", str(prepared), "--engine", engine, "--l2", "auto", "--folds", "3",
+        result = runner.invoke(app, ["train", str(prepared), "--engine", engine, *penalty, "--folds", "3",
                                      "--json", "--out", str(tmp_path / f"{engine}.npz")])
         assert result.exit_code == 0, result.output[-800:]
         curves[engine] = json.loads(result.stdout)["penalty_path"]
     np.testing.assert_allclose(curves["stream"]["mean_loss"], curves["memory"]["mean_loss"], rtol=0, atol=1e-8)
     assert curves["stream"]["strength"] == pytest.approx(curves["memory"]["strength"], rel=1e-10)
     assert curves["stream"]["chosen_index"] == curves["memory"]["chosen_index"]
+    assert curves["stream"]["nonzero"] == curves["memory"]["nonzero"]

@@ -306,3 +306,13 @@ def test_a_printed_l1_auto_config_reads_back(runner, tmp_path):
     (tmp_path / "run.toml").write_text(printed.stdout)
     again = runner.invoke(app, ["train", "--config", str(tmp_path / "run.toml"), "--print-config"])
     assert again.exit_code == 0 and again.stdout == printed.stdout
+
+
+def test_an_l1_minimum_at_the_small_edge_extends_the_path_down():
+    from softreg.model.solve.path import cross_validate_penalty
+
+    X, y = load_wine(return_X_y=True)
+    path = cross_validate_penalty(X, y, 3, l1_ratio=1.0, folds=3, seed=0, grid=[0.4, 0.3, 0.2])  # all too strong
+    assert len(path.strength) > 3 and min(path.strength) < 0.2
+    assert any("extended down" in note for note in path.notes)
+    assert path.nonzero == sorted(path.nonzero)  # weaker penalties use more features
