@@ -106,8 +106,7 @@ def test_train_l2_auto_chooses_by_cross_validation_and_stores_the_path(runner, t
 
 
 @pytest.mark.parametrize("args, needle", [(["--l2", "lots"], "l2 (--l2) must be a finite number >= 0 or 'auto', got 'lots'"),
-                                          (["--l2", "-1"], "--l2"),
-                                          (["--l2", "auto", "--engine", "dask"], "cross-validates on the memory and stream engines")])
+                                          (["--l2", "-1"], "--l2")])
 def test_train_l2_auto_refusals(runner, tmp_path, args, needle):
     from softreg.cli.app import app
 
@@ -146,10 +145,15 @@ def test_path_on_a_table_learns_its_encoding_on_the_training_rows(runner, tmp_pa
     assert len(path["strength"]) >= 20 and min(path["mean_loss"]) < 0.1  # penguins' species are nearly separable
 
 
-@pytest.mark.parametrize("penalty", [["--l2", "auto"], ["--l1", "auto", "--l1-ratio", "0.5"]])
-def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path, penalty):
-    """The same rows through the stream engine (a prepared .npy read per pass) and in memory:
-    the same folds, the same curve within 1e-8, the same choice."""
+@pytest.mark.parametrize("engines, penalty", [
+    (("stream",), ["--l2", "auto"]),
+    (("stream",), ["--l1", "auto", "--l1-ratio", "0.5"]),
+    (("dask",), ["--l1", "auto", "--l1-ratio", "0.5"]),  # one local cluster: the folds are views of its blocks
+])
+def test_every_engine_gives_the_memory_engines_cv_curve(runner, tmp_path, engines, penalty):
+    """The same rows through the stream engine (a prepared .npy read per pass) or the dask engine
+    (one local cluster, folds as weights on its blocks) and in memory: the same folds, the same
+    curve within 1e-8, the same choice."""
     import json
 
     from softreg.cli.app import app
@@ -157,12 +161,13 @@ def test_the_stream_engine_gives_the_memory_engines_cv_curve(runner, tmp_path, p
     prepared = tmp_path / "wine.npy"
     assert runner.invoke(app, ["prepare", "wine", str(prepared)]).exit_code == 0
     curves = {}
-    for engine in ("memory", "stream"):
+    for engine in ("memory", *engines):
         result = runner.invoke(app, ["train", str(prepared), "--engine", engine, *penalty, "--folds", "3",
                                      "--json", "--out", str(tmp_path / f"{engine}.npz")])
         assert result.exit_code == 0, result.output[-800:]
         curves[engine] = json.loads(result.stdout)["penalty_path"]
-    np.testing.assert_allclose(curves["stream"]["mean_loss"], curves["memory"]["mean_loss"], rtol=0, atol=1e-8)
-    assert curves["stream"]["strength"] == pytest.approx(curves["memory"]["strength"], rel=1e-10)
-    assert curves["stream"]["chosen_index"] == curves["memory"]["chosen_index"]
-    assert curves["stream"]["nonzero"] == curves["memory"]["nonzero"]
+    for engine in engines:
+        np.testing.assert_allclose(curves[engine]["mean_loss"], curves["memory"]["mean_loss"], rtol=0, atol=1e-8)
+        assert curves[engine]["strength"] == pytest.approx(curves["memory"]["strength"], rel=1e-10)
+        assert curves[engine]["chosen_index"] == curves["memory"]["chosen_index"]
+        assert curves[engine]["nonzero"] == curves["memory"]["nonzero"]

@@ -118,6 +118,14 @@ def test_grouped_lasso_matches_r_glmnet_on_wine(alpha, tmp_path):
     subprocess.run(["Rscript", str(script), str(tmp_path / "wine.csv"), str(lam), str(alpha), "grouped",
                     str(tmp_path / "coef.csv")], check=True, capture_output=True)
     coefficients = np.loadtxt(tmp_path / "coef.csv", delimiter=",")
+    # R's first lambda of its own path is its lambda_max: the grouped zero threshold / alpha
+    first = subprocess.run(["Rscript", "-e", f"suppressMessages(library(glmnet)); d <- read.csv('{tmp_path / 'wine.csv'}'); "
+                            f"f <- glmnet(as.matrix(d[, names(d) != 'y']), factor(d$y), family = 'multinomial', "
+                            f"alpha = {alpha}, type.multinomial = 'grouped', nlambda = 3); cat(sprintf('%.17g', f$lambda[1]))"],
+                           check=True, capture_output=True, text=True).stdout
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    G0 = Xs.T @ (np.bincount(y) / len(y) - np.eye(3)[y]) / len(y)
+    assert L1Penalty(1.0, grouped=True).zero_threshold(G0) / alpha == pytest.approx(float(first), rel=1e-9)
     b_g, W_g = coefficients[0], coefficients[1:]
     ours = fit_at(X, y, lam, alpha, grouped=True)
     W, b = ours.coef_.T, ours.intercept_
@@ -290,7 +298,6 @@ def test_train_l1_auto_chooses_the_strength_and_the_mix(runner, tmp_path):
     (["--l1", "auto", "--l1-ratio", "0"], "l1-ratio"),
     (["--l1", "auto", "--l1-ratio", "2"], "l1-ratio"),
     (["--l2", "auto", "--l1", "0.1"], "l2"),
-    (["--l1", "auto", "--engine", "dask"], "l1"),
 ])
 def test_penalty_flags_that_do_not_fit_together_are_refused(runner, tmp_path, flags, named):
     result = runner.invoke(app, ["train", "wine", *flags, "--out", str(tmp_path / "m.npz")])
@@ -315,4 +322,41 @@ def test_an_l1_minimum_at_the_small_edge_extends_the_path_down():
     path = cross_validate_penalty(X, y, 3, l1_ratio=1.0, folds=3, seed=0, grid=[0.4, 0.3, 0.2])  # all too strong
     assert len(path.strength) > 3 and min(path.strength) < 0.2
     assert any("extended down" in note for note in path.notes)
-    assert path.nonzero == sorted(path.nonzero)  # weaker penalties use more features
+    assert path.nonzero[-1] > path.nonzero[0]  # the weakest penalty uses more features than the strongest
+
+
+def test_train_with_a_config_file_and_l1_auto_follows_the_precedence_of_flags(runner, tmp_path):
+    """A flag l1 'auto' overrides the file's l2, as flags override files; a file's l1 'auto' makes
+    `path` draw the L1 path; an l2 flag beside the file's l1 'auto' would go unused: refused."""
+    from pathlib import Path
+
+    shipped = Path(__file__).parents[1] / "configs" / "wine.toml"  # it sets l2
+    printed = runner.invoke(app, ["train", "--config", str(shipped), "--l1", "auto", "--print-config"])
+    assert printed.exit_code == 0, printed.output
+    assert 'l1 = "auto"' in printed.stdout and "l2 =" not in printed.stdout
+    own = tmp_path / "lasso.toml"
+    own.write_text('dataset = "wine"\nl1 = "auto"\nl1_ratio = 0.5\n')
+    looked = runner.invoke(app, ["path", "--config", str(own), "--folds", "3", "--json"])
+    assert looked.exit_code == 0, looked.output[-800:]
+    assert json.loads(looked.stdout)["penalty_path"]["l1_ratio"] == 0.5
+    refused = runner.invoke(app, ["train", "--config", str(own), "--l2", "0.1", "--out", str(tmp_path / "m.npz")])
+    assert refused.exit_code == 2 and "--l2" in refused.output
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda h: h["penalty_path"].update(chosen_index=99), "penalty_path does not hold together"),
+    (lambda h: h["penalty_path"].update(chosen=h["penalty_path"]["chosen"] * 2), "penalty_path does not hold together"),
+    (lambda h: h["penalty_path"]["fold_loss"].pop(), "penalty_path does not hold together"),
+    (lambda h: h["sparsity"].update(per_class=[1, 2]), "sparsity does not match the weights"),
+])
+def test_an_edited_path_or_sparsity_in_a_model_file_is_refused(runner, tmp_path, edit, words):
+    model = tmp_path / "wine.npz"
+    assert runner.invoke(app, ["train", "wine", "--l1", "auto", "--folds", "3", "--quiet", "--out",
+                               str(model)]).exit_code == 0
+    contents = dict(np.load(model, allow_pickle=False))
+    header = json.loads(str(contents["header"]))
+    edit(header)
+    contents["header"] = np.asarray(json.dumps(header))
+    np.savez(tmp_path / "edited.npz", **contents)
+    shown = runner.invoke(app, ["info", str(tmp_path / "edited.npz")])
+    assert shown.exit_code == 2 and words in " ".join(shown.output.split()), shown.output

@@ -15,6 +15,18 @@ from softreg.cli.options import OUTPUT, AsJson, config_option
 Opt = Optional
 
 
+def _path_penalty(config_file, l1_ratio, grouped) -> dict:
+    """The penalty flags of the path to draw: an L1 path when --l1-ratio (above 0) or --grouped
+    asks for one, or the config file has an L1 term; else the ridge path (l1 0)."""
+    from softreg.model.run.config import load_config_file
+
+    with reported():
+        file_l1 = load_config_file(config_file).get("l1", 0) if config_file else 0
+    lasso = (l1_ratio is not None and l1_ratio > 0) or bool(grouped) or file_l1 == "auto" or (
+        isinstance(file_l1, (int, float)) and not isinstance(file_l1, bool) and file_l1 > 0)
+    return {"l1": "auto"} if lasso else {"l2": "auto", "l1": 0.0}
+
+
 def path(
     dataset: Annotated[Opt[str], typer.Argument(help="Built-in, synthetic:..., or a file.", show_default=False)] = None,
     config_file: Annotated[Opt[Path], typer.Option("--config", help="TOML config; flags override it.",
@@ -42,8 +54,7 @@ def path(
     from softreg.model.run.train import cross_validated_path
 
     flags = {key: value for key, value in locals().items() if key in BY_KEY}
-    lasso = (l1_ratio is not None and l1_ratio > 0) or bool(grouped)
-    config = resolved_config(config_file, {**flags, "l1": "auto"} if lasso else {**flags, "l2": "auto", "l1_ratio": None})
+    config = resolved_config(config_file, {**flags, **_path_penalty(config_file, l1_ratio, grouped)})
     if plot is not None:
         with reported():
             render.check_plot_target(plot)

@@ -23,8 +23,8 @@ from softreg.model.engines.base import (
     row_blocks,
 )
 from softreg.model.engines.stream import read_npy_rows
-from softreg.model.math.linear import BlockSums, add_block_sums, block_sums
-from softreg.model.math.lipschitz import block_gram_product, lipschitz_power_iteration
+from softreg.model.math.linear import BlockSums, add_block_sums, block_sums, fold_standardization
+from softreg.model.math.lipschitz import block_gram_product, folded_gram, lipschitz_power_iteration
 from softreg.model.math.softmax import normalized_weights
 
 MAX_BLOCKS = 1000
@@ -372,6 +372,11 @@ class DaskEngine(Engine):
 
         return lipschitz_power_iteration(raw_gram_product, self.n_features, self.dtype, l2)
 
+    def for_fold(self, sample_weight: np.ndarray | None) -> "DaskFold":
+        """These rows with a fold's weights and its own (folded) standardization, on this cluster
+        and these blocks: no second cluster, no copy of the rows."""
+        return DaskFold(self, sample_weight)
+
     def set_standardization(self, mean, scale) -> None:
         """Standardized copies of the blocks, made on the workers by tasks that depend on the
         loader tasks (so a lost one is recomputed from the file too); the raw blocks are released."""
@@ -392,6 +397,75 @@ class DaskEngine(Engine):
     def probabilities(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         """softmax(X_s W + b) for every row, (N, K), the blocks' results in block order."""
         return np.concatenate(self._run(_probabilities_task, W, b))
+
+
+class DaskFold(Engine):
+    """The rows of a DaskEngine with other row weights and a standardization of their own, folded
+    into the weights as the memory engine folds it (z = x (W / s) + (b - (m / s) W), and the
+    chain rule back): one cluster and one copy of the blocks serve every fold of a
+    cross-validated path. The DaskEngine must serve raw rows (no standardization of its own);
+    a fold opens and closes it."""
+
+    config_keys = ()
+
+    def __init__(self, base: DaskEngine, sample_weight: np.ndarray | None):
+        if base.standardization is not None:
+            raise ValueError("a DaskFold folds its own standardization into raw rows; this DaskEngine already "
+                             "serves standardized ones")
+        self.base, self.y = base, base.y
+        self.n_samples, self.n_features, self.dtype = base.n_samples, base.n_features, base.dtype
+        self.events = base.events
+        self.standardization = None
+        self.row_weights = normalized_weights(sample_weight, self.n_samples, self.dtype)
+        if self.row_weights is None:
+            self.row_weights = np.full(self.n_samples, 1.0 / self.n_samples, dtype=self.dtype)
+        self.n_weighted = int(np.count_nonzero(self.row_weights > 0))
+
+    def _open(self) -> None:
+        self.base.__enter__()
+
+    def _close(self) -> None:
+        self.base.__exit__(None, None, None)
+
+    def set_standardization(self, mean, scale) -> None:
+        self.standardization = (np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64))
+
+    def _labels(self, row_weights=None) -> list:
+        """Each block's (labels, weights) for one pass: this fold's weights, or ``row_weights``."""
+        weights = self.row_weights if row_weights is None else row_weights
+        return [(self.y[start:stop], weights[start:stop]) for start, stop in self.base.ranges]
+
+    def _raw(self, W, b):
+        return (W, b) if self.standardization is None else fold_standardization(W, b, *self.standardization)
+
+    def objective(self, W: np.ndarray, b: np.ndarray, l2: float = 0.0, *, gradient: bool = True,
+                  count: bool = False, row_weights: np.ndarray | None = None) -> ObjectiveValue:
+        W_raw, b_raw = self._raw(W, b)
+        parts = self.base._run(_block_sums_task, np.ascontiguousarray(W_raw.T, dtype=self.dtype),
+                               np.asarray(b_raw, dtype=self.dtype), gradient, count, labels=self._labels(row_weights))
+        return evaluation_from_parts(parts, W, l2, self.standardization)
+
+    def lipschitz(self, l2: float = 0.0) -> float:
+        def raw_gram_product(v: np.ndarray) -> np.ndarray:
+            parts = self.base._run(_gram_task, v, labels=self._labels())
+            total = parts[0]
+            for part in parts[1:]:
+                total += part
+            return total
+
+        return lipschitz_power_iteration(folded_gram(raw_gram_product, self.standardization), self.n_features,
+                                         self.dtype, l2)
+
+    def column_moments(self, mean: np.ndarray | None = None) -> np.ndarray:
+        parts = self.base._run(_moments_task, mean, labels=self._labels())
+        total = np.zeros(self.n_features)
+        for part in parts:
+            total += part
+        return total
+
+    def probabilities(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        W_raw, b_raw = self._raw(W, b)
+        return np.concatenate(self.base._run(_probabilities_task, W_raw, b_raw))
 
 
 def _with_labels(rows, labels):

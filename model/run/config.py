@@ -188,15 +188,20 @@ def _penalty(key: str, value):
 
 
 def _check_auto_given(values: dict, in_file: set, in_flags: set) -> None:
-    """l1 'auto' chooses a total strength and l1_ratio splits it into l1 and l2: an l2 given beside
-    it, or an l1_ratio flag without it, would be silently unused. (A stored or printed config holds
-    every key, l1_ratio among them; :func:`to_toml` leaves l2 out under l1 'auto'.)"""
-    if values["l1"] == "auto" and "l2" in in_file | in_flags:
+    """l1 'auto' chooses a total strength and l1_ratio splits it into l1 and l2, so an l2 given at
+    the same level (both flags, or both in the file) or above it (an l2 flag) would be silently
+    unused, as would an l1_ratio flag without l1 'auto'. A flag l1='auto' overrides the file's l2,
+    as every flag overrides the file. (A stored or printed config holds every key, l1_ratio among
+    them; :func:`to_toml` leaves l2 out under l1 'auto'.)"""
+    l1_level = in_flags if "l1" in in_flags else in_file
+    if values["l1"] == "auto" and ("l2" in in_flags or "l2" in l1_level):
         raise ConfigError(f"l2 must be left out with l1='auto', which sets l2 = strength x (1 - l1_ratio): drop l2 "
                           f"(got {values['l2']!r}), or give l1 a number", "l2")
     if values["l1"] != "auto" and "l1_ratio" in in_flags:
         raise ConfigError("l1_ratio must come with l1='auto': it splits the strength that l1='auto' chooses; with l1 "
                           "a number, give l1 and l2 themselves", "l1_ratio")
+    if values["l1"] == "auto" and "l1" in in_flags and "l2" in in_file:
+        values["l2"] = BY_KEY["l2"].default  # overridden by the flag; the path sets it
 
 
 def _type_names(types: tuple) -> str:
@@ -249,23 +254,18 @@ def _check_ranges(config) -> None:
 
 
 def _check_combinations(config) -> None:
-    auto = next((key for key in ("l1", "l2") if getattr(config, key) == "auto"), None)
     if config.l1 == "auto" and config.l2 == "auto":
         raise ConfigError("l1 must not be 'auto' beside l2='auto': l1='auto' chooses the total strength, l1_ratio "
                           "fixing the mix (l2='auto' is l1_ratio=0 alone)", "l1")
-    if auto is not None and config.engine == "dask":
-        raise ConfigError(f"{auto} must be a number on engine='dask': {auto}='auto' cross-validates on the memory and "
-                          f"stream engines for now (on dask each fold would be a cluster of its own); use "
-                          f"engine='stream'", auto)
     if config.l2 == "auto" and config.l1 != 0:
-        raise ConfigError(f"l2 must be a number beside l1 {config.l1!r}: l2='auto' chooses a ridge penalty alone; "
-                          f"for an elastic net use l1='auto' with l1_ratio", "l2")
+        raise ConfigError(f"l2 must be a number beside l1={config.l1!r}: l2='auto' chooses a ridge penalty alone; "
+                          f"for an elastic net use l1='auto' (with l1_ratio=R for the mix)", "l2")
     if config.l1 == "auto" and config.l1_ratio == 0:
         raise ConfigError("l1_ratio must be above 0 with l1='auto' (0 leaves no L1 term): use l2='auto' for a ridge "
                           "path", "l1_ratio")
     if config.grouped and config.l1 == 0:
-        raise ConfigError("grouped must come with l1 above 0 or l1='auto': it makes the L1 term a group lasso",
-                          "grouped")
+        raise ConfigError("grouped must come with an L1 term, l1=STRENGTH above 0 or l1='auto': it makes that term "
+                          "a group lasso", "grouped")
     if config.weight_column is not None and config.weight_column == config.target:
         raise ConfigError(f"weight_column must differ from target: '{config.target}' cannot be both the labels and "
                           "the weights", "weight_column")

@@ -9,6 +9,7 @@ history, stop reason and final metrics. Read with ``allow_pickle=False`` only.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -271,13 +272,10 @@ def _check_contents(path: Path, header: dict, arrays: dict):
             if details[key] is None:
                 raise ModelFileError(f"'{path}': the model header.stop_details.{key} must be a number for stop_reason "
                                      f"{header['stop_reason']!r}, got None; the file is damaged or was edited")
-    found = header.get("penalty_path")
-    if found is not None:
-        lengths = {len(found[key]) for key in ("strength", "mean_loss", "se_loss", "mean_accuracy", "nonzero")}
-        if len(lengths) > 1 or not all(0 <= found[key] < len(found["strength"])
-                                       for key in ("best_index", "one_se_index", "chosen_index")):
-            raise ModelFileError(f"'{path}': the stored penalty_path's columns differ in length or its indices fall "
-                                 "outside it; the file is damaged or was edited")
+    if header.get("penalty_path") is not None and not _consistent_path(header["penalty_path"]):
+        raise ModelFileError(f"'{path}': the stored penalty_path does not hold together (columns of different "
+                             "lengths, an index outside it, or a choice that is not its own value); the file is "
+                             "damaged or was edited")
     history = header.get("history", {})
     if len({len(values) for values in history.values()}) > 1:
         raise ModelFileError(f"'{path}': the stored history's columns differ in length; the file is damaged or was edited")
@@ -295,11 +293,30 @@ def _check_contents(path: Path, header: dict, arrays: dict):
         if arrays[name].shape != shape:
             raise ModelFileError(f"'{path}': {name} has shape {arrays[name].shape} but the weights {weights.shape} "
                                  f"need {shape}; the file is damaged")
+    sparsity = header.get("sparsity")
+    if sparsity is not None and (sparsity["n_features"] != n_features or len(sparsity["per_class"]) != n_classes
+                                 or not all(0 <= count <= n_features for count in sparsity["per_class"])):
+        raise ModelFileError(f"'{path}': the stored sparsity does not match the weights {weights.shape}; the file is "
+                             "damaged or was edited")
     numeric = [arrays[name] for name in ("weights", "bias", "feature_mean", "feature_scale")]
     if any(a.dtype.kind != "f" or not np.isfinite(a).all() for a in numeric) or not (arrays["feature_scale"] > 0).all():
         raise ModelFileError(f"'{path}': the weights, bias or scaling hold non-numbers, NaN or infinity; "
                              "the file is damaged")
     return config
+
+
+def _consistent_path(found: dict) -> bool:
+    """A stored PenaltyPath whose columns, indices and choice agree with one another."""
+    size = len(found["strength"])
+    if size == 0 or any(len(found[key]) != size for key in ("mean_loss", "se_loss", "mean_accuracy", "nonzero")):
+        return False
+    if len(found["fold_loss"]) != found["folds"] or any(len(row) != size for row in found["fold_loss"]):
+        return False
+    if not all(0 <= found[key] < size for key in ("best_index", "one_se_index", "chosen_index")):
+        return False
+    chosen, ratio = found["strength"][found["chosen_index"]], found["l1_ratio"]
+    return (0 <= ratio <= 1 and found["chosen"] == chosen and math.isclose(found["chosen_l1"], chosen * ratio)
+            and math.isclose(found["chosen_l2"], chosen * (1 - ratio)))
 
 
 def _json_default(value):

@@ -255,16 +255,19 @@ def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_st
 
     start = time.perf_counter()
     path = None
-    if "auto" in (config.l1, config.l2):  # the folds are weights over the same rows: each fold an engine of its own
-        from softreg.model.solve.path import cross_validate_engine
-
-        path = cross_validate_engine(make_engine, y_index, len(classes), sample_weight=train_weights,
-                                     folds=config.folds, select=config.select, seed=config.seed,
-                                     settings=estimator._settings(), standardize=config.standardize,
-                                     **path_mix(config))
-        estimator, config = with_chosen_penalty(estimator, config, path)
     engine = make_engine(train_weights)
     with engine:
+        if "auto" in (config.l1, config.l2):
+            from softreg.model.solve.path import cross_validate_engine
+
+            # The folds are weights over the same rows: each fold an engine of its own over the
+            # same file, or on a cluster a view of this engine's blocks (no second cluster).
+            fold_engine = getattr(engine, "for_fold", make_engine)
+            path = cross_validate_engine(fold_engine, y_index, len(classes), sample_weight=train_weights,
+                                         folds=config.folds, select=config.select, seed=config.seed,
+                                         settings=estimator._settings(), standardize=config.standardize,
+                                         **path_mix(config))
+            estimator, config = with_chosen_penalty(estimator, config, path)
         estimator.fit_engine(engine, classes, validation_weights=validation_weights, callback=callback,
                              should_stop=should_stop, checkpoint=checkpoint, resume=resume)
         seconds = time.perf_counter() - start

@@ -196,7 +196,9 @@ def full_batch(engine, W, b, l2, settings, lipschitz, history: History, should_s
         descent.last_step = max(first_step, descent.floor)
     if resume is None:
         descent.start_at(W, b)
-        g0 = descent.grad_norm if g0 is None else g0
+        # tol is relative to the smooth gradient there (with an L1 term the gradient mapping
+        # can be ~0 at the start, and a warm start's reference is the smooth one at 0 too).
+        g0 = max_abs(descent.dW, descent.db) if g0 is None else g0
         history.record(0, W, b, descent.f_x, g0, 0.0)
         first_epoch = 1
     else:

@@ -47,7 +47,7 @@ def minibatch(engine, W, b, l2, settings, lipschitz, history: History, should_st
     composite, measure = _measures(penalty, lipschitz)
     at_x = engine.objective(W, b, l2, gradient=True)
     f_x, dW, db = composite(W, at_x.value), at_x.dW, at_x.db
-    g0 = grad_norm = measure(W, dW, db)
+    g0, grad_norm = max_abs(dW, db), measure(W, dW, db)  # tol relative to the smooth gradient, as full batch
     history.record(0, W, b, f_x, g0, 0.0)
     halvings: list[tuple[int, float]] = []
     steps: list[float] = []

@@ -26,8 +26,8 @@ intercept at the log class priors), where the gradient is G0 = Xᵀ(P0 - Y)/N:
   about -G0 / l2, so at l2 = 10 max_i |x_i G0| no row's logit moves by more than about 0.1, a model
   barely more than the priors; the grid runs 6 decades down.
 When the least loss is at an edge, the path is extended past it (``max_extensions`` times at
-most) and the result says so; an L1 path is not extended above its top, whose model is already
-the intercept-only one.
+most) and the result says so; a path is not extended above a top where every coefficient is
+already 0 (an L1 path's default top), whose model is the intercept-only one.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def _path_over_folds(states, mix, folds, n_values, decades, select, seed, settin
                          f"down to {more[-1]:.3g}")
             scores = np.concatenate([scores, np.array([state.run(more, settings, mix) for state in states])], axis=1)
             values += more
-        elif best == 0 and len(values) > 1 and mix.l1_ratio == 0:
+        elif best == 0 and len(values) > 1 and scores[:, 0, 2].max() > 0:  # above an all-zero top: the same model
             more = [values[0] / step ** (k + 1) for k in range(5)][::-1]
             notes.append(f"the least loss was at the largest penalty ({values[0]:.3g}); the path was extended up "
                          f"to {more[0]:.3g}")
@@ -217,12 +217,13 @@ def _path_over_folds(states, mix, folds, n_values, decades, select, seed, settin
     fold_loss, accuracy, nonzero = scores[:, :, 0], scores[:, :, 1], scores[:, :, 2]
     mean, se = fold_loss.mean(axis=0), fold_loss.std(axis=0, ddof=1) / np.sqrt(folds)
     best = int(np.argmin(mean))
-    if best == 0 and mix.l1_ratio > 0 and grid is None and len(values) > 1:
+    if best == 0 and len(values) > 1 and nonzero[:, 0].max() == 0:
         notes.append(f"the least loss is at the top of the path (strength {values[0]:.3g}), where every coefficient "
                      "is 0: no feature improves on the class priors")
     elif best in (0, len(values) - 1) and len(values) > 1:
         notes.append(f"the least loss is still at an edge of the path (strength {values[best]:.3g}) after "
-                     f"{len(notes)} extension{'s' if len(notes) != 1 else ''}: the limit was reached")
+                     f"{len(notes)} extension{'s' if len(notes) != 1 else ''} (at most {max_extensions}, and none "
+                     f"below {LOWEST_STRENGTH:g})")
     within = np.flatnonzero(mean <= mean[best] + se[best])
     one_se = int(within.min())  # the largest penalty within one standard error (values descend)
     return PenaltyPath([float(v) for v in values], fold_loss.tolist(), mean.tolist(), se.tolist(),

@@ -184,16 +184,17 @@ def stop_message(reason: str, details: dict, name=parameter_name, setting=parame
     epoch, grad_norm, relative, tol = details["epoch"], details["grad_norm"], details["relative"], details["tol"]
     best_epoch, best_val = details["best_epoch"], details["best_val"]
     measure = details.get("measure", "gradient")
+    first = "the first epoch's" if measure == "gradient" else "the first epoch's max |gradient|"
     if reason == "converged":
         return (f"converged at epoch {epoch}: max |{measure}| = {grad_norm:.3g}, "
-                f"{relative:.2g} of the first epoch's ({name('tol')} {tol:g})")
+                f"{relative:.2g} of {first} ({name('tol')} {tol:g})")
     if reason == "precision":
         verdict = "converged" if relative <= tol else "stopped"
         return (f"{verdict} at epoch {epoch}: the objective cannot decrease further in floating point "
-                f"(max |{measure}| = {grad_norm:.3g}, {relative:.2g} of the first epoch's, {name('tol')} {tol:g})")
+                f"(max |{measure}| = {grad_norm:.3g}, {relative:.2g} of {first}, {name('tol')} {tol:g})")
     if reason == "max_epochs":
         return (f"reached {name('max_epochs')} ({epoch}) without converging: max |{measure}| = {grad_norm:.3g}, "
-                f"{relative:.2g} of the first epoch's, above {name('tol')} {tol:g}. Raise {name('max_epochs')} or "
+                f"{relative:.2g} of {first}, above {name('tol')} {tol:g}. Raise {name('max_epochs')} or "
                 f"loosen {name('tol')} (full-batch runs without momentum also converge faster with "
                 f"{setting('momentum', 'nesterov')}).")
     if reason == "early_stopped":
