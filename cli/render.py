@@ -95,8 +95,9 @@ def line_chart(
             line.append(mark, style=style or None)
         lines.append(line)
     lines.append(Text(" " * label_width + " └" + "─" * width))
-    x_left = fmt(10**x_lo if log_x else x_lo, 3) if log_x else f"{x_lo:g}"
-    x_right = fmt(10**x_hi if log_x else x_hi, 3) if log_x else f"{x_hi:g}"
+    # A log axis spans decades: both ends in the same significant-digit form (3.6e-05 .. 36.5).
+    x_left = f"{10**x_lo:.3g}" if log_x else f"{x_lo:g}"
+    x_right = f"{10**x_hi:.3g}" if log_x else f"{x_hi:g}"
     axis = " " * (label_width + 2) + x_left
     axis += x_label.center(max(width - len(x_left) - len(x_right), 0)) + x_right
     lines.append(Text(axis))
@@ -344,7 +345,7 @@ def step_summary(estimator, config) -> str:
     role = {"auto": "step size floor", "bound": "fixed step size"}.get(str(config.lr), "safe step size")
     text = f"[bold]steps:[/] rule {config.lr}; {role} {steps['bound']:.4g} (1/L, the Lipschitz bound)"
     if "mean" in steps:
-        text += f"; used {steps['min']:.4g} .. {steps['max']:.4g} (mean {steps['mean']:.4g}) over {estimator.n_iter_} epochs"
+        text += f"; used {steps['min']:.4g} .. {steps['max']:.4g} (mean {steps['mean']:.4g}) over {estimator.n_iter_[0]} epochs"
     if estimator.restarts_:
         text += f"; {estimator.restarts_} momentum restarts"
     for epoch, new_step in estimator.halvings_:

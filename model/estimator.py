@@ -14,6 +14,19 @@ so coef_ = (W / sigma)^T (K, D) and intercept_ = b - (mu / sigma) W (K,). Sparse
 input trained full-batch is centered too, without densifying: the engine computes logits of
 the standardized rows from the raw ones with exactly this map. Sparse float32 input and sparse
 mini-batches are scaled but not centered (mu = 0).
+
+``standardize`` says where the penalty is measured, not where the solver works: with
+``standardize=False`` the objective is J's on raw features (the penalty on raw coefficients,
+LogisticRegression's problem), and it is still solved in the standardized coordinates above (a
+diagonal preconditioner: the same function, so the same minimizer), with the penalty mapped
+to per-feature strengths l2 / sigma_j^2 and l1 / sigma_j. For that map sigma_j^2 is the
+column's variance plus l2, so that neither the data nor the penalty makes any coordinate's
+curvature exceed about 1. Raw features then converge in about the epochs of standardized
+ones, where plain descent on them could take thousands of times more.
+
+Two classes follow LogisticRegression's conventions: ``coef_`` (1, D) and ``intercept_`` (1,)
+hold w_1 - w_0 and b_1 - b_0 (the log-odds of classes_[1]); ``weights_`` (D, K) and ``bias_``
+(K,) keep both classes' weights in the solver's coordinates for every K.
 """
 
 from __future__ import annotations
@@ -24,10 +37,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from softreg.model.engines import MemoryEngine
+from softreg.model.math.linear import fold_standardization
 from softreg.model.math.scaling import weighted_mean_and_scale
 from softreg.model.solve import OptimizerSettings, train_on_engine, validate_settings
 from softreg.model.solve.result import max_abs
@@ -66,11 +81,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     schedule : decay of a fixed step: "constant", "inverse-sqrt" or "cosine".
     max_epochs, tol : stop after max_epochs, or when max |gradient| <= tol x its first value.
     patience : early stopping on the validation loss (needs ``validation_data`` in fit).
-    standardize : fit mean/scale on the training rows (scale only for sparse X).
+    standardize : True: the penalty is on the coefficients of standardized features; False: on
+        the raw coefficients (LogisticRegression's objective). Both are solved in standardized
+        coordinates (see the module's docstring).
     class_weight : None or "balanced" (weights n / (K n_k), multiplied into sample_weight).
-    dtype : "float64" (default) or "float32"; every buffer of training uses it.
+    dtype : "float64" or "float32"; every buffer of training uses it. None (the default): float32
+        input trains and keeps float32 coefficients, anything else float64, as LogisticRegression.
     random_state : seed of mini-batch shuffling.
-    warm_start : start from the previous fit's weights (same features and classes) instead of 0.
+    warm_start : start from the previous fit's coefficients (same features and classes) instead of 0.
+    fit_intercept : False fits no bias (intercept_ is 0, and features are scaled but not centered).
     """
 
     def __init__(
@@ -87,9 +106,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         patience=None,
         standardize: bool = True,
         class_weight=None,
-        dtype: str = "float64",
+        dtype: str | None = None,
         random_state: int = 0,
         warm_start: bool = False,
+        fit_intercept: bool = True,
     ):
         self.l2 = l2
         self.l1 = l1
@@ -106,6 +126,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.warm_start = warm_start
+        self.fit_intercept = fit_intercept
 
     def _settings(self) -> OptimizerSettings:
         settings = OptimizerSettings(
@@ -123,8 +144,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         self._check_penalty()
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be None, 'float64' or 'float32', got {self.dtype!r}")
+        if not isinstance(getattr(self, "fit_intercept", True), (bool, np.bool_)):
+            raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
         if not (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {self.class_weight!r}")
 
@@ -141,9 +164,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         settings = self._settings()
-        dtype = DTYPES[self.dtype]
+        # None keeps float32 input float32 (validate_data takes the first of a list otherwise).
+        dtype = DTYPES[self.dtype] if self.dtype is not None else [np.float64, np.float32]
         with _finite_check():
             X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype, order="C")
+        dtype = X.dtype.type
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -164,7 +189,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # folds (mean, scale) into the weights. Not in float32, where x W' - mean W' cancels
         # catastrophically for columns with |mean| >> scale, nor for mini-batches (README: sparse
         # mini-batch runs are scaled, not centered): those rows are scaled, not centered.
-        fold = self.standardize and hasattr(X, "toarray") and self.batch_size is None and X.dtype == np.float64
+        fold = (self._fits_intercept() and hasattr(X, "toarray") and self.batch_size is None
+                and X.dtype == np.float64)
         self._fit_scaling(X, weights, center_sparse=fold)
         standardization = (self.feature_mean_, self.feature_scale_) if fold else None
         if fold:
@@ -205,11 +231,33 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             with engine:
                 at_zero = engine.objective(np.zeros_like(start[0]), np.zeros_like(start[1]), 0.0)
             reference = max_abs(at_zero.dW, at_zero.db)
-        l1, l2 = self._penalties()
+        l1, l2 = self._solver_penalties()
         result = train_on_engine(engine, len(self.classes_), l2=l2, l1=l1, grouped=bool(self.grouped), settings=settings,
                                  validation_engine=validation_engine, callback=callback, should_stop=should_stop,
-                                 checkpoint=checkpoint, resume=resume, start=start, gradient_reference=reference)
+                                 checkpoint=checkpoint, resume=resume, start=start, gradient_reference=reference,
+                                 fit_intercept=self._fits_intercept())
         return self._store_result(result)
+
+    def _fits_intercept(self) -> bool:
+        return bool(getattr(self, "fit_intercept", True))
+
+    def _solver_penalties(self):
+        """(l1, l2) in the coordinates the solver works in: numbers on standardized coefficients,
+        or with ``standardize=False`` the penalty on raw coefficients W / scale read there, (D,)
+        strengths l1 / scale_j and l2 / scale_j^2 (see the module's docstring)."""
+        l1, l2 = self._penalties()
+        if self.standardize:
+            return l1, l2
+        scale = self.feature_scale_.astype(np.float64)
+        return (l1 / scale if l1 else 0.0), ((l2 / scale) / scale if l2 else 0.0)
+
+    def _solver_scale(self, std: np.ndarray) -> np.ndarray:
+        """The scale of the solver's coordinates from the columns' standard deviations: those
+        themselves, or with ``standardize=False`` sqrt(std^2 + l2), so that the mapped penalty
+        l2 / scale^2 stays at most 1 on nearly constant columns (hypot: no overflow in the square)."""
+        if self.standardize:
+            return std
+        return np.hypot(std, np.sqrt(self._penalties()[1])).astype(std.dtype)
 
     def _check_penalty(self) -> None:
         for name in ("l2", "l1"):
@@ -226,11 +274,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """Where SoftmaxRegressionCV cross-validates; a fixed l2 has nothing to choose."""
 
     def _warm_start_point(self, engine):
-        """The previous fit's (W, b) in standardized coordinates, when warm_start and it fits."""
-        previous = getattr(self, "weights_", None)
-        if not self.warm_start or previous is None or previous.shape != (engine.n_features, len(self.classes_)):
+        """coef_ and intercept_ as they stand (a previous fit's, or written by the caller, as
+        LogisticRegression starts from them) mapped into this fit's coordinates: W = W_raw scale,
+        b = b_raw + mean W_raw; None unless warm_start and their features and classes match."""
+        if not self.warm_start or getattr(self, "coef_", None) is None:
             return None
-        return previous, self.bias_
+        W_raw, b_raw = self._class_weights()
+        if W_raw.shape != (engine.n_features, len(self.classes_)):
+            return None
+        W = W_raw * self.feature_scale_[:, None]
+        b = b_raw + self.feature_mean_ @ W_raw if self._fits_intercept() else np.zeros_like(b_raw)
+        return W, b
 
     def training_weights(self, sample_weight: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Row weights times class weights, scaled to a maximum of 1 (J is invariant to the scale;
@@ -241,6 +295,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             weights = weights * compute_sample_weight(self.class_weight, y)
         if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not np.any(weights > 0):
             raise ValueError("sample_weight must be finite and non-negative, with at least one positive weight")
+        # A class of total weight 0 is absent from the objective, yet still has a logit: its
+        # bias has no finite optimum (J falls as b_k -> -inf), so the descent would never stop.
+        labels, index = np.unique(np.asarray(y), return_inverse=True)
+        weightless = labels[np.bincount(index, weights=weights, minlength=len(labels)) == 0]
+        if weightless.size:
+            named = ", ".join(repr(label.item() if hasattr(label, "item") else label) for label in weightless)
+            raise ValueError(f"class_weight and sample_weight give class {named} a total weight of 0: its intercept "
+                             "has no finite optimum (the objective falls without end as that class's probability "
+                             "goes to 0), so training would never converge; give its rows a positive weight, or "
+                             "remove them")
         return weights / weights.max()
 
     def fit_engine(self, engine, classes, *, validation_weights=None, callback=None, should_stop=None,
@@ -257,7 +321,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         settings = self._settings()
         if settings.batch_size is not None:
             raise ValueError("batch_size (mini-batch SGD) needs the rows in memory; this engine runs full batches")
-        if engine.dtype != DTYPES[self.dtype]:
+        if self.dtype is not None and engine.dtype != DTYPES[self.dtype]:
             raise ValueError(f"the data holds {engine.dtype} rows but dtype is {self.dtype}; engines read rows as "
                              f"they are stored: prepare the file with dtype='{self.dtype}', or train with dtype "
                              f"{engine.dtype}")
@@ -269,7 +333,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         with engine:
             self.feature_mean_ = np.zeros(engine.n_features, dtype=engine.dtype)
             self.feature_scale_ = np.ones(engine.n_features, dtype=engine.dtype)
-            if self.standardize:
+            # Rows an engine already serves standardized are the solver's coordinates as they are.
+            if engine.standardization is None:
                 # Weighted mean, then weighted squared deviations from it (the weights sum to 1).
                 mean = engine.column_moments()
                 scale = np.sqrt(engine.column_moments(mean))
@@ -278,6 +343,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                     raise ValueError(f"feature column {bad} holds NaN or infinite values in the training rows; make "
                                      "a clean copy by preparing the data with missing='drop' and train on it")
                 scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0  # as StandardScaler
+                scale = self._solver_scale(scale)
+                if not self._fits_intercept():
+                    mean = np.zeros_like(mean)  # centering would move the bias
                 self.feature_mean_, self.feature_scale_ = mean.astype(engine.dtype), scale.astype(engine.dtype)
                 engine.set_standardization(mean, scale)
             validation_engine = None
@@ -288,7 +356,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _store_result(self, result):
         """Keep a training result: weights (folded into coef_), history and how it ended."""
         self._set_weights(result.W, result.b)
-        self.n_iter_ = result.n_epochs
+        self.n_iter_ = np.array([result.n_epochs], dtype=np.int32)  # as LogisticRegression's multinomial fit
         self.loss_curve_ = list(result.history["train_loss"])
         self.validation_loss_curve_ = list(result.history["val_loss"])
         self.history_ = result.history
@@ -300,8 +368,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.step_sizes_ = result.step_sizes
         self.halvings_ = result.halvings
         self.restarts_ = result.restarts
-        if result.stop_reason == "separable":
-            warnings.warn(result.stop_message, ConvergenceWarning, stacklevel=2)
+        if result.stop_reason in ("separable", "max_epochs"):
+            warnings.warn(result.stop_message, ConvergenceWarning, stacklevel=4)
         return self
 
     def _fit_scaling(self, X, sample_weight=None, *, center_sparse: bool = False) -> None:
@@ -313,17 +381,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         else:
             magnitude = np.maximum(X.max(axis=0), -X.min(axis=0)) if X.shape[0] else np.zeros(n_features)
         magnitude = magnitude.astype(np.float64)  # thresholds below are float64 numbers
-        if not self.standardize:
-            # The step-size bound needs X^T X; its entries must not overflow the dtype.
-            limit = np.sqrt(np.finfo(X.dtype).max / max(X.shape[0], 1)) / 10
-            too_large = np.flatnonzero(magnitude > limit)
-            if len(too_large):
-                raise ValueError(
-                    f"feature column {too_large[0]} reaches {magnitude[too_large[0]]:.3g} in absolute value; without "
-                    f"standardization values above {limit:.3g} overflow {X.dtype} in X^T X. Keep standardize on "
-                    "(the default) or rescale the features"
-                )
-            return
         # Squares of features beyond ~1e154 overflow in the variance; measure such columns in
         # units of their largest magnitude first (exact: mean and scale are linear in that unit).
         unit = np.ones(n_features, dtype=np.float64)
@@ -344,12 +401,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # |x - mean| <= 2 max(|x|, |mean|): safe while that stays below the float limit.
             self._divide_first = bool(np.any(np.maximum(magnitude, np.abs(mean * unit)) > np.finfo(X.dtype).max / 4))
         # A zero variance maps to scale 1 (as in StandardScaler), so a constant column stays finite.
-        self.feature_scale_ = (scale * unit).astype(X.dtype)
+        self.feature_scale_ = self._solver_scale((scale * unit).astype(X.dtype))
+        if not self._fits_intercept():
+            self.feature_mean_ = np.zeros(n_features, dtype=X.dtype)  # centering would move the bias
+            self._divide_first = False
 
     def _standardize(self, X, in_place: bool = False):
-        """(X - mean) / scale; with ``in_place`` a dense X is overwritten instead of copied."""
-        if not self.standardize:
-            return X
+        """(X - mean) / scale, the solver's coordinates; with ``in_place`` a dense X is overwritten
+        instead of copied."""
         if hasattr(X, "toarray"):
             from scipy import sparse
 
@@ -368,25 +427,60 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return standardized
 
     def _set_weights(self, W: np.ndarray, b: np.ndarray) -> None:
-        """Keep the standardized-space weights and fold the scaling into coef_ and intercept_."""
-        self.weights_ = W  # (D, K), standardized coordinates
+        """Keep the solver's weights and fold the scaling into coef_ and intercept_ (for two
+        classes their difference, as LogisticRegression)."""
+        self.weights_ = W  # (D, K), the solver's (standardized) coordinates
         self.bias_ = b  # (K,)
-        W_raw = W / self.feature_scale_[:, None]  # (D, K)
-        self.coef_ = np.ascontiguousarray(W_raw.T)  # (K, D)
-        self.intercept_ = b - self.feature_mean_ @ W_raw
+        W_raw, b_raw = fold_standardization(W, b, self.feature_mean_, self.feature_scale_)  # (D, K), (K,)
+        if W.shape[1] == 2:  # z_1 - z_0 = x (w_1 - w_0) + (b_1 - b_0): the log-odds of classes_[1]
+            self.coef_ = np.ascontiguousarray((W_raw[:, 1] - W_raw[:, 0])[None, :])  # (1, D)
+            self.intercept_ = np.array([b_raw[1] - b_raw[0]], dtype=b_raw.dtype)  # (1,)
+        else:
+            self.coef_ = np.ascontiguousarray(W_raw.T)  # (K, D)
+            self.intercept_ = b_raw
+
+    def _class_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W_raw (D, K), b_raw (K,)) from coef_ and intercept_: one column per class, for two
+        classes the symmetric pair -/+ (w_1 - w_0)/2, which has the same logit differences."""
+        coef = self.coef_.toarray() if hasattr(self.coef_, "toarray") else np.asarray(self.coef_)
+        intercept = np.asarray(self.intercept_)
+        if len(self.classes_) == 2 and coef.shape[0] == 1:
+            return np.stack([-coef[0] / 2, coef[0] / 2], axis=1), np.array([-intercept[0] / 2, intercept[0] / 2])
+        return coef.T.copy(), intercept.copy()
 
     def _logits(self, X) -> np.ndarray:
-        """Logits z = X coef_^T + intercept_, shape (N, K)."""
+        """Logits z = X coef_^T + intercept_, shape (N, K); for two classes (-d/2, d/2) with d the
+        log-odds, which have the softmax of (z_0, z_1) (softmax is invariant to a common shift;
+        halving is exact, and a d that overflowed stays non-finite in both, so it is noticed)."""
         check_is_fitted(self)
         with _finite_check():
             X = validate_data(self, X, accept_sparse="csr", dtype=self.coef_.dtype, reset=False)
-        return np.asarray(X @ self.coef_.T) + self.intercept_
+        scores = safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+        if len(self.classes_) == 2:
+            return np.hstack([-scores / 2, scores / 2])
+        return scores
 
     def decision_function(self, X) -> np.ndarray:
         """The logits (N, K); for two classes scikit-learn's convention, z_1 - z_0 (N,), positive
         for classes_[1] (the log-odds, since softmax over two logits is the sigmoid of their difference)."""
         Z = self._logits(X)
         return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z
+
+    def sparsify(self):
+        """coef_ as a scipy.sparse CSR matrix (as LinearClassifierMixin's SparseCoefMixin): worth it
+        when most coefficients are 0 (an L1 fit); predictions are unchanged. Returns self."""
+        from scipy import sparse
+
+        check_is_fitted(self)
+        self.coef_ = sparse.csr_matrix(self.coef_)
+        return self
+
+    def densify(self):
+        """coef_ back to a dense array (the default after fit). Returns self."""
+        check_is_fitted(self)
+        if hasattr(self.coef_, "toarray"):
+            self.coef_ = self.coef_.toarray()
+        return self
 
     def predict_proba(self, X) -> np.ndarray:
         """softmax of the logits, row by row (max-shifted)."""
@@ -430,12 +524,13 @@ class SoftmaxRegressionCV(SoftmaxRegression):
     def __init__(self, l1_ratio: float = 0.0, grouped: bool = False, folds: int = 5, select: str = "min",
                  lambdas=None, n_values: int = 20, decades=None, lr="auto", momentum=None, batch_size=None,
                  schedule: str = "constant", max_epochs: int = 1000, tol: float = 1e-5, patience=None,
-                 standardize: bool = True, class_weight=None, dtype: str = "float64", random_state: int = 0,
-                 warm_start: bool = False):
+                 standardize: bool = True, class_weight=None, dtype: str | None = None, random_state: int = 0,
+                 warm_start: bool = False, fit_intercept: bool = True):
         # Not super().__init__: it would set l1 and l2, which here fit chooses (l1_, l2_).
         self.lr, self.momentum, self.batch_size, self.schedule = lr, momentum, batch_size, schedule
         self.max_epochs, self.tol, self.patience, self.standardize = max_epochs, tol, patience, standardize
         self.class_weight, self.dtype, self.random_state, self.warm_start = class_weight, dtype, random_state, warm_start
+        self.fit_intercept = fit_intercept
         self.l1_ratio = l1_ratio
         self.grouped = grouped
         self.folds = folds
@@ -449,6 +544,10 @@ class SoftmaxRegressionCV(SoftmaxRegression):
 
         _check_grouped(self.grouped)
         check_mix(self.l1_ratio, self.grouped)
+        if self.fit_intercept is not True:
+            raise ValueError(f"SoftmaxRegressionCV fits an intercept (its path is solved with one); got fit_intercept="
+                             f"{self.fit_intercept!r}: choose the penalty with fit_intercept=True, or give "
+                             "SoftmaxRegression(fit_intercept=False) an l2")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be 'min' or '1se', got {self.select!r}")
         if not (isinstance(self.n_values, (int, np.integer)) and self.n_values >= 1):

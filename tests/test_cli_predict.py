@@ -25,9 +25,15 @@ from softreg.model.run.predict import PredictionOptions, write_predictions
 
 
 def reference_proba(model, X):
-    """softmax of the raw-feature logits, computed by scipy from the stored coefficients."""
+    """softmax of the raw-feature logits, computed by scipy from the stored coefficients (for two
+    classes coef_ is LogisticRegression's log-odds vector: the sigmoid gives classes_[1]'s)."""
+    from scipy.special import expit
+
     estimator, _ = load_model(model)
-    return scipy_softmax(np.asarray(X @ estimator.coef_.T) + estimator.intercept_, axis=1), estimator.classes_
+    scores = np.asarray(X @ estimator.coef_.T) + estimator.intercept_
+    if len(estimator.classes_) == 2:
+        return np.column_stack([expit(-scores[:, 0]), expit(scores[:, 0])]), estimator.classes_
+    return scipy_softmax(scores, axis=1), estimator.classes_
 
 
 def read_csv(text: str) -> tuple[list[str], list[list[str]]]:

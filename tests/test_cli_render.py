@@ -3,6 +3,7 @@
 from io import StringIO
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -71,7 +72,7 @@ def test_the_progress_line_says_step_not_lr():
 
 
 def _fitted(**overrides):
-    values = dict(step_sizes_={"bound": 0.27, "min": 0.5, "max": 34.7, "mean": 18.0}, n_iter_=664, restarts_=0,
+    values = dict(step_sizes_={"bound": 0.27, "min": 0.5, "max": 34.7, "mean": 18.0}, n_iter_=np.array([664]), restarts_=0,
                   halvings_=[])
     values.update(overrides)
     return SimpleNamespace(**values)

@@ -100,7 +100,11 @@ def test_the_estimators_defaults_are_the_configs():
     from softreg.model.estimator import SoftmaxRegression
     from softreg.model.solve.settings import OptimizerSettings
 
-    assert SoftmaxRegression().get_params() == estimator_params(TrainConfig())
+    estimator_defaults, config_defaults = SoftmaxRegression().get_params(), estimator_params(TrainConfig())
+    # The one deliberate difference (issue 17): the estimator's dtype None follows its input, as
+    # LogisticRegression's does (float32 stays float32); a run's data is read as the config's dtype.
+    assert estimator_defaults.pop("dtype") is None and config_defaults.pop("dtype") == "float64"
+    assert estimator_defaults == config_defaults
     settings = OptimizerSettings()
     for key in ("lr", "max_epochs", "tol", "schedule", "batch_size", "patience"):
         assert getattr(settings, key) == estimator_params(TrainConfig())[key], key

@@ -91,16 +91,22 @@ def test_same_optimum_as_lbfgs(name):
         proba /= proba.sum(axis=1, keepdims=True)
         return log_loss(y, proba, labels=np.unique(y)) + penalty
 
-    ours_objective = objective(ours.coef_, ours.intercept_, l2 / 2 * np.sum(ours.coef_ ** 2))
     if k == 2:
-        # One vector d for classes_[1]: softreg's difference of logits w_1 - w_0, with w_1 = -w_0.
-        d, c = theirs.coef_[0], theirs.intercept_[0]
-        theirs_objective = objective(np.stack([-d / 2, d / 2]), np.array([-c / 2, c / 2]), l2 / 4 * np.sum(d ** 2))
-        np.testing.assert_allclose(ours.coef_[1] - ours.coef_[0], d, atol=1e-4)
-        np.testing.assert_allclose(ours.coef_[1], -ours.coef_[0], atol=1e-12)
-        assert (ours.intercept_[1] - ours.intercept_[0]) == pytest.approx(c, abs=1e-4)
+        # One vector d for classes_[1] on both sides (LogisticRegression's convention): softreg's
+        # coef_ is the difference of its logits' weights w_1 - w_0, with w_1 = -w_0 at the optimum.
+        def binary_objective(d, c):
+            return objective(np.stack([-d / 2, d / 2]), np.array([-c / 2, c / 2]), l2 / 4 * np.sum(d ** 2))
+
+        assert ours.coef_.shape == (1, X.shape[1]) and ours.intercept_.shape == (1,)
+        assert ours.weights_.shape == (X.shape[1], 2)
+        np.testing.assert_allclose(ours.weights_[:, 1], -ours.weights_[:, 0], atol=1e-12)
+        ours_objective = binary_objective(ours.coef_[0], ours.intercept_[0])
+        theirs_objective = binary_objective(theirs.coef_[0], theirs.intercept_[0])
+        np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4)
+        np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-4)
         assert np.abs(ours.decision_function(X) - theirs.decision_function(X)).max() < 1e-4
     else:
+        ours_objective = objective(ours.coef_, ours.intercept_, l2 / 2 * np.sum(ours.coef_ ** 2))
         theirs_objective = objective(theirs.coef_, theirs.intercept_, l2 / 2 * np.sum(theirs.coef_ ** 2))
         np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-4)
         np.testing.assert_allclose(ours.intercept_ - ours.intercept_.mean(),

@@ -205,7 +205,7 @@ def test_float32_stays_float32():
 
 @pytest.mark.parametrize(
     "params, needle",
-    [(dict(lr=-1.0), "lr"), (dict(lr="fast"), "lr"), (dict(l2=-1.0), "l2"), (dict(max_epochs=0), "max_epochs"),
+    [(dict(lr=-1.0), "lr"), (dict(lr="fast"), "lr"), (dict(l2=-1.0), "l2"), (dict(max_epochs=-1), "max_epochs"),
      (dict(momentum="heavy"), "momentum"), (dict(dtype="float16"), "dtype")],
 )
 def test_bad_parameters_name_themselves(params, needle):
@@ -340,3 +340,37 @@ def test_sparse_float32_is_scaled_not_centered_and_compare_stays_sparse():
     assert sparse.issparse(model.fit(X, y)._standardize(X))
     result = compare_with_sklearn(model, X[:240], y[:240], X[240:], y[240:])
     assert result["verdict"].startswith("match"), result
+
+
+@pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
+def test_a_class_of_total_weight_zero_is_refused_before_training(weighting):
+    """Issue 17: such a class's intercept has no finite optimum (J falls as b_c -> -inf), so the
+    descent used to run every epoch in silence. It is refused, naming the class, before any epoch."""
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    epochs = []
+    if weighting == "class_weight":
+        model, fit = SoftmaxRegression(class_weight={"versicolor": 0.0}), {}
+    else:
+        model, fit = SoftmaxRegression(), {"sample_weight": np.where(labels == "versicolor", 0.0, 1.0)}
+    with pytest.raises(ValueError, match="class 'versicolor' a total weight of 0"):
+        model.fit(X, labels, callback=lambda *args, **kwargs: epochs.append(1), **fit)
+    assert epochs == []
+    # One zero-weight row of a class that keeps others is an ordinary weighting.
+    weights = np.ones(len(y))
+    weights[np.flatnonzero(labels == "versicolor")[0]] = 0.0
+    assert SoftmaxRegression().fit(X, labels, sample_weight=weights).score(X, labels) > 0.9
+
+
+def test_train_refuses_a_weight_column_that_zeroes_a_class(runner, tmp_path):
+    from softreg.cli.app import app
+
+    X, y = load_iris(return_X_y=True)
+    rows = ["a,b,c,d,w,y"] + [",".join(f"{v}" for v in x) + f",{0 if t == 1 else 1},{t}" for x, t in zip(X, y)]
+    table = tmp_path / "iris_w.csv"
+    table.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", str(table), "--weight-column", "w", "--out", str(out), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "class 1 a total weight of 0" in result.output and "Traceback" not in result.output
+    assert not out.exists()

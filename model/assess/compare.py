@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from softreg.model.math.linear import objective
+from softreg.model.math.linear import fold_standardization, objective
 
 
 def sklearn_C(l2: float, total_weight: float, n_classes: int) -> float:
@@ -73,14 +73,18 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
     n_classes = len(ours.classes_)
 
     dtype = ours.weights_.dtype
-    Xs_train = ours._standardize(X_train.astype(dtype))
-    Xs_test = ours._standardize(X_test.astype(dtype))
-    # Sparse rows are scaled, not centered, in Xs (they stay sparse); softreg's bias in those
-    # coordinates absorbs its centering. Centering does not change W at the optimum (the bias is
-    # not penalized), so both sides solve the same problem in the same coordinates.
-    bias_here = ours.bias_
-    if hasattr(Xs_train, "toarray"):
-        bias_here = ours.bias_ - (ours.feature_mean_ / ours.feature_scale_) @ ours.weights_
+    if ours.standardize:
+        Xs_train = ours._standardize(X_train.astype(dtype))
+        Xs_test = ours._standardize(X_test.astype(dtype))
+        # Sparse rows are scaled, not centered, in Xs (they stay sparse); softreg's bias in those
+        # coordinates absorbs its centering. Centering does not change W at the optimum (the bias
+        # is not penalized), so both sides solve the same problem in the same coordinates.
+        W_here, bias_here = ours.weights_, ours.bias_
+        if hasattr(Xs_train, "toarray"):
+            bias_here = ours.bias_ - (ours.feature_mean_ / ours.feature_scale_) @ ours.weights_
+    else:  # the penalty is on raw coefficients: both sides solve the problem on the raw rows
+        Xs_train, Xs_test = X_train.astype(dtype), X_test.astype(dtype)
+        W_here, bias_here = fold_standardization(ours.weights_, ours.bias_, ours.feature_mean_, ours.feature_scale_)
     weights = _row_weights(ours, y_train, sample_weight)
     theirs, theirs_seconds, C, max_iter = _fit_lbfgs(ours, Xs_train, y_train, weights)
     W_sk, b_sk = sklearn_to_softreg(theirs.coef_, theirs.intercept_, n_classes)
@@ -89,7 +93,7 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
     y_index = np.searchsorted(ours.classes_, y_train)
     sides = {}
     for name, W, b, model, X_scaled_test, seconds, iterations, ending in (
-        ("softreg", ours.weights_, bias_here, ours, X_test, ours_seconds, ours.n_iter_, ours.stop_message_),
+        ("softreg", W_here, bias_here, ours, X_test, ours_seconds, int(ours.n_iter_[0]), ours.stop_message_),
         ("scikit-learn lbfgs", W_sk, b_sk, theirs, Xs_test, theirs_seconds, lbfgs_iterations,
          "converged" if lbfgs_iterations < max_iter else f"stopped at max_iter ({max_iter}) without converging"),
     ):
@@ -111,7 +115,7 @@ def compare_with_sklearn(estimator, X_train, y_train, X_test, y_test, sample_wei
         "sides": sides,
         "objective_relative_difference": abs(sides["softreg"]["objective"] - sides["scikit-learn lbfgs"]["objective"])
         / abs(sides["scikit-learn lbfgs"]["objective"]),
-        "max_coef_difference": float(np.max(np.abs(ours.weights_ - W_sk))),
+        "max_coef_difference": float(np.max(np.abs(W_here - W_sk))),
         "max_intercept_difference": float(np.max(np.abs(b_ours - (b_sk - b_sk.mean())))),
         "max_proba_difference": float(np.max(np.abs(ours.predict_proba(X_test) - theirs.predict_proba(Xs_test)))),
     }

@@ -22,7 +22,7 @@ ENGINES: dict[str, tuple[str, str]] = {
     "dask": ("softreg.model.engines.dask", "DaskEngine"),
 }
 _SHARED = {name: "softreg.model.engines.base" for name in
-           ("BlockSource", "Engine", "EngineError", "EngineLost", "ObjectiveValue", "WeightedView")}
+           ("BlockSource", "Engine", "EngineError", "EngineLost", "FixedBias", "ObjectiveValue", "WeightedView")}
 _CLASSES = {class_name: module for module, class_name in ENGINES.values()}
 
 __all__ = ["ENGINES", "engine_class", *_SHARED, *_CLASSES]

@@ -16,7 +16,7 @@ engine's default blocks also depend on the number of workers; see DaskEngine._pl
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -161,6 +161,37 @@ class WeightedView:
 
     def objective(self, W, b, l2: float = 0.0, *, gradient: bool = True, count: bool = False) -> ObjectiveValue:
         return self.engine.objective(W, b, l2, gradient=gradient, count=count, row_weights=self.row_weights)
+
+
+class FixedBias:
+    """An engine whose bias stays where training starts it (``fit_intercept=False``): its
+    gradient in b is reported as 0, so no step of any rule moves b. Everything else is the
+    engine's own."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def __enter__(self) -> "FixedBias":
+        self.engine.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.engine.__exit__(*exc_info)
+
+    @staticmethod
+    def _without_bias_gradient(value: ObjectiveValue | None) -> ObjectiveValue | None:
+        if value is None or value.db is None:
+            return value
+        return replace(value, db=np.zeros_like(value.db))
+
+    def objective(self, W, b, l2=0.0, **kwargs) -> ObjectiveValue:
+        return self._without_bias_gradient(self.engine.objective(W, b, l2, **kwargs))
+
+    def objective_of_rows(self, W, b, l2, rows) -> ObjectiveValue | None:
+        return self._without_bias_gradient(self.engine.objective_of_rows(W, b, l2, rows))
 
 
 class EngineError(RuntimeError):

@@ -36,11 +36,22 @@ def logits(W: np.ndarray, b: np.ndarray, X) -> np.ndarray:
     return Z
 
 
-def penalty(W: np.ndarray, l2: float) -> float:
-    """(l2 / 2) ||W||_F^2: the L2 term of J, on the weights only (the bias is unpenalized)."""
+def penalty(W: np.ndarray, l2) -> float:
+    """(l2 / 2) ||W||_F^2: the L2 term of J, on the weights only (the bias is unpenalized).
+
+    ``l2`` may be (D,) strengths, one per feature: (1/2) sum_j l2_j ||W_j,:||^2. That is how a
+    penalty on raw coefficients reads in standardized coordinates: with W_raw = W / scale,
+    (l2/2) ||W_raw||^2 = (1/2) sum_j (l2 / scale_j^2) ||W_j,:||^2."""
+    if np.ndim(l2):
+        return 0.5 * float(np.einsum("j,jk,jk->", l2, W, W))
     if l2 == 0:
         return 0.0
     return 0.5 * l2 * float(np.vdot(W, W))
+
+
+def penalty_gradient(W: np.ndarray, l2) -> np.ndarray | float:
+    """d/dW of :func:`penalty`: l2 W, row j scaled by l2_j for per-feature strengths."""
+    return l2[:, None] * W if np.ndim(l2) else l2 * W
 
 
 def objective(W: np.ndarray, b: np.ndarray, X, y: np.ndarray, l2: float = 0.0, sample_weight=None) -> float:
@@ -163,8 +174,8 @@ def objective_from_sums(total: BlockSums, W: np.ndarray, l2: float, standardizat
     dW = np.ascontiguousarray(total.dW_t.T)  # (D, K)
     if standardization is not None:
         unfold_gradient(dW, total.db, *standardization)
-    if l2 != 0:
-        dW += l2 * W
+    if np.ndim(l2) or l2 != 0:
+        dW += penalty_gradient(W, l2)
     return value, dW, total.db
 
 

@@ -65,7 +65,7 @@ def lipschitz_power_iteration(gram_product, n_features: int, dtype, l2: float = 
         if change < rtol and iteration >= 2:
             break
     lambda_max = estimate * (1.0 + change + 1e-3)
-    return 0.5 * lambda_max + l2
+    return 0.5 * lambda_max + float(np.max(l2, initial=0.0))  # per-feature strengths: the largest bounds them
 
 
 def lipschitz_constant(X, l2: float = 0.0, sample_weight=None, *, n_iter: int = 100, rtol: float = 1e-4) -> float:

@@ -49,23 +49,32 @@ def group_soft_threshold(V: np.ndarray, threshold: float) -> np.ndarray:
     return V * shrink[:, None].astype(V.dtype)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class L1Penalty:
-    """h(W) = strength sum_jk |W_jk| (lasso) or strength sum_j ||W_j,:||_2 (``grouped``)."""
+    """h(W) = strength sum_jk |W_jk| (lasso) or strength sum_j ||W_j,:||_2 (``grouped``).
 
-    strength: float
+    ``strength`` may be (D,), one per feature (row of W): a penalty on raw coefficients W / scale
+    reads in standardized coordinates as strengths l1 / scale_j. Both maps stay exact per row."""
+
+    strength: float | np.ndarray
     grouped: bool = False
 
     def value(self, W: np.ndarray) -> float:
         """h(W)."""
         if self.grouped:
-            return self.strength * float(np.sqrt(np.einsum("jk,jk->j", W, W)).sum())
-        return self.strength * float(np.abs(W).sum())
+            return float(np.sum(self.strength * np.sqrt(np.einsum("jk,jk->j", W, W))))
+        return float(np.sum(self._per_row(self.strength) * np.abs(W)))
 
     def prox(self, V: np.ndarray, t: float) -> np.ndarray:
         """prox_{t h}(V): the map that follows a gradient step of size t."""
-        shrink = group_soft_threshold if self.grouped else soft_threshold
-        return shrink(V, t * self.strength).astype(V.dtype, copy=False)
+        if self.grouped:
+            return group_soft_threshold(V, t * self.strength).astype(V.dtype, copy=False)
+        return soft_threshold(V, self._per_row(t * self.strength)).astype(V.dtype, copy=False)
+
+    @staticmethod
+    def _per_row(strength):
+        """A number as it is; per-feature strengths (D,) as a column that scales W's rows."""
+        return strength[:, None] if np.ndim(strength) else strength
 
     def gradient_mapping(self, W: np.ndarray, dW: np.ndarray, t: float) -> np.ndarray:
         """G_t(W) = (W - prox_{t h}(W - t dW)) / t, with dW the smooth gradient at W: 0 exactly
@@ -82,8 +91,11 @@ class L1Penalty:
         return float(np.abs(G0).max(initial=0.0))
 
 
-def penalty_or_none(l1: float, grouped: bool = False) -> L1Penalty | None:
-    """The L1 term of a run, or None when l1 = 0 (the smooth objective alone)."""
+def penalty_or_none(l1, grouped: bool = False) -> L1Penalty | None:
+    """The L1 term of a run (``l1`` a number or (D,) per-feature strengths), or None when l1 = 0
+    (the smooth objective alone)."""
+    if np.ndim(l1):
+        return L1Penalty(np.asarray(l1, dtype=np.float64), bool(grouped)) if np.any(np.asarray(l1) > 0) else None
     return L1Penalty(float(l1), bool(grouped)) if l1 > 0 else None
 
 

@@ -71,7 +71,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("val_fraction", _NUMBER, 0.15, "validation share", DATA),
     Parameter("test_fraction", _NUMBER, 0.15, "test share", DATA),
     Parameter("seed", (int,), 0, "seed of splits and shuffling", DATA),
-    Parameter("standardize", (bool,), True, "scale features", COLUMNS),
+    Parameter("standardize", (bool,), True, "penalize standardized, not raw, coefficients", COLUMNS),
     Parameter("l2", (str, float, int), 1e-3, "L2 on W", OBJECTIVE, ("auto",),
               more_choices="a number"),
     Parameter("l1", (str, float, int), 0.0, "L1 on W", OBJECTIVE, ("auto",), more_choices="a number"),
@@ -332,6 +332,7 @@ def estimator_params(config) -> dict:
         "tol": config.tol, "patience": config.patience, "standardize": config.standardize,
         "class_weight": None if config.class_weight == "none" else config.class_weight, "dtype": config.dtype,
         "random_state": config.seed, "warm_start": False,  # a run starts from 0 (resume is how it continues)
+        "fit_intercept": True,  # a command-line model always has its bias
     }
 
 

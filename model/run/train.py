@@ -56,7 +56,7 @@ class TrainingRun:
             "stop_reason": estimator.stop_reason_,
             "stop_message": estimator.stop_message_,
             "stop_details": estimator.stop_details_,
-            "epochs": int(estimator.n_iter_),
+            "epochs": int(estimator.n_iter_[0]),
             "best_epoch": int(estimator.best_epoch_),
             "lipschitz": float(estimator.lipschitz_),
             "step_sizes": estimator.step_sizes_,
@@ -93,7 +93,8 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     ``in_place=True`` (the CLI's choice, for a dataset nothing else reads afterwards) saves
     memory in the memory engine: the rows of a dense X are reordered in place into train,
     validation and test blocks, training uses views of them, and the training and validation
-    blocks are standardized in place; the dataset's X, y and weights are left that way. By
+    blocks are standardized in place; the dataset's X, y and weights are left that way, and a
+    table's columns (``dataset.table``) are released once its encoding is refitted. By
     default the splits are copied and the dataset is untouched.
 
     With ``checkpoints`` a checkpoint is written every CHECKPOINT_SECONDS of training, and
@@ -102,6 +103,8 @@ def fit_dataset(dataset: Dataset, config: TrainConfig, *, callback=None, should_
     splits = _training_splits(dataset, config)
     if dataset.table is not None:
         refit_on_rows(dataset, splits["train"])  # levels, means and indicators from the training rows alone
+        if in_place:
+            dataset.table = None  # nothing reads the text columns again: training holds X alone, not X and the table
     estimator = estimator_from_config(config)
     classes = np.unique(np.asarray(dataset.y)[splits["train"]])
     identity = run_identity(config, dataset.spec.get("sha256"), classes)

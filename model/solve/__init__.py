@@ -49,10 +49,11 @@ __all__ = ["SCHEDULES", "STEP_RULES", "STOP_REASONS", "Checkpoint", "EpochRecord
            "TrainResult", "TrainingDiverged", "train_on_engine", "train_softmax", "validate_settings"]
 
 
-def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, l1: float = 0.0, grouped: bool = False,
+def train_on_engine(engine, n_classes: int, *, l2=0.0, l1=0.0, grouped: bool = False,
                     settings: OptimizerSettings = OptimizerSettings(),
                     validation_engine=None, callback=None, should_stop=None, checkpoint=None,
-                    resume=None, start=None, gradient_reference: float | None = None, first_step: float | None = None):
+                    resume=None, start=None, gradient_reference: float | None = None, first_step: float | None = None,
+                    fit_intercept: bool = True):
     """Minimize J from W = 0, b = 0 (or from ``start=(W, b)``, a warm start) over the rows an
     engine serves (y: class indices in [0, K)).
 
@@ -71,9 +72,12 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, l1: float = 0.0,
     ``first_step`` is where the step rule "auto" starts (default 1/L; never below it): a path
     passes the step its last solve ended with.
     ``l1 > 0`` adds the L1 term (``grouped``: the group lasso), solved by proximal steps.
+    ``l2`` and ``l1`` may be (D,) strengths, one per feature (a penalty on raw coefficients
+    while the engine serves standardized rows). ``fit_intercept=False`` keeps b where it starts.
     """
     import numpy as np
 
+    from softreg.model.engines.base import FixedBias
     from softreg.model.math.penalty import penalty_or_none
     from softreg.model.solve.full_batch import full_batch
     from softreg.model.solve.minibatch import minibatch
@@ -86,6 +90,8 @@ def train_on_engine(engine, n_classes: int, *, l2: float = 0.0, l1: float = 0.0,
                          "full batches only")
     if settings.batch_size is not None and (checkpoint is not None or resume is not None):
         raise ValueError("checkpoints and resume are for full-batch runs")
+    if not fit_intercept:
+        engine = FixedBias(engine)
     if start is None:
         W = np.zeros((engine.n_features, n_classes), dtype=engine.dtype)
         b = np.zeros(n_classes, dtype=engine.dtype)

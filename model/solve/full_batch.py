@@ -18,6 +18,18 @@ The step rule (:meth:`FullBatchDescent.first_trial`), Armijo backtracking
 divergence guard of a fixed step (:meth:`~FullBatchDescent.halve`) are each one method; every
 objective comes from ``engine.objective``.
 
+Near the optimum the decrease a step makes, about t ||g||^2 / 2, falls below what float64 can
+measure in J (about eps |J|): a comparison of two objective values is then rounding noise, while
+gradients are still exact to their own (much smaller) rounding. From the first step at 1/L whose
+measured rise is within rounding (:meth:`~FullBatchDescent.within_rounding`) the run is in that
+regime: the step 1/L needs no test (the descent lemma), and a longer step is tested on gradients
+instead of values (:meth:`~FullBatchDescent.curvature_test`, the secant form of the same
+sufficient decrease, as Hager and Zhang's approximate Wolfe conditions do), and Nesterov's
+momentum restarts on the gradient (O'Donoghue and Candes) instead of on a rise of F. The run
+stops on the gradient as before; only when the gradient has not reached a new low for
+``STALL_EPOCHS`` epochs in that regime (it is at its own rounding floor) does it end with the
+reason "precision".
+
 Without momentum every trial point gets its objective and gradient from one fused pass (a
 backtracking retry is accepted more often than not, so computing its gradient at once saves a
 pass). With Nesterov momentum a trial x+ = y - t g(y) needs only J(x+); the gradient is taken at
@@ -41,6 +53,12 @@ from softreg.model.solve.result import (
 )
 from softreg.model.solve.settings import schedule_factor
 
+# A rise of J within this many units of rounding, eps(dtype) max(|J|, 1), is noise (a sum of N
+# terms each rounded, plus the cancellation in the softmax), not an ascent.
+ROUNDING_UNITS = 1000
+# Steps at 1/L taken in the rounding regime without a new lowest gradient before "precision".
+STALL_EPOCHS = 100
+
 
 class FullBatchDescent:
     """The state of one full-batch run: x (the iterate) and y (where the next step starts; y = x
@@ -53,11 +71,13 @@ class FullBatchDescent:
         self.rule = settings.lr
         self.nesterov = settings.momentum == "nesterov"
         self.fixed_base = float(self.rule) if not isinstance(self.rule, str) else None
-        self.check_separable = l2 == 0 and penalty is None  # with a penalty, F always has a minimizer
+        self.check_separable = not np.any(l2) and penalty is None  # with a penalty, F always has a minimizer
         self.halvings: list[tuple[int, float]] = []
         self.steps: list[float] = []
         self.restarts = self.momentum_k = 0
         self.last_step = self.floor
+        self.rounding = False  # J's decrease is below what the dtype can measure: steps are 1/L
+        self.noise_unit = float(np.finfo(engine.dtype).eps) * ROUNDING_UNITS
 
     # ------------------------------------------------------------------ the point
     def start_at(self, W, b) -> None:
@@ -107,23 +127,37 @@ class FullBatchDescent:
         model = float(np.vdot(self.dW, dW) + np.vdot(self.db, db)) + (1 - c) / t * float(np.vdot(dW, dW) + np.vdot(db, db))
         return f_new <= self.f_y + model
 
+    def curvature_test(self, t: float, W_new, b_new, trial) -> bool:
+        """The sufficient decrease in the rounding regime, from gradients: with J(x+) - J(y) =
+        1/2 (g+ + g).d (exact for a quadratic; d = x+ - y), the test of the module's docstring
+        becomes (g+ - g).d <= 2 (1 - c)/t ||d||^2, a bound on the curvature along the step."""
+        dW, db = W_new - self.W_y, b_new - self.b_y
+        curvature = float(np.vdot(trial.dW - self.dW, dW) + np.vdot(trial.db - self.db, db))
+        return curvature <= 2 * (1 - self.settings.armijo) / t * float(np.vdot(dW, dW) + np.vdot(db, db))
+
     def line_search(self, epoch: int):
         """Trial steps from y until one is accepted: (t, W_new, b_new, trial evaluation, F there),
-        or None when F cannot decrease further in floating point (a rise at the guaranteed 1/L)."""
+        or None when F rose at the guaranteed 1/L by more than rounding."""
         t = self.first_trial(epoch)
         sq_norm = self._sq_norm()
         while True:
             W_new, b_new = self.W_y - t * self.dW, self.b_y - t * self.db
             if self.penalty is not None:
                 W_new = self.penalty.prox(W_new, t)
-            trial = self.engine.objective(W_new, b_new, self.l2, gradient=not self.nesterov,
+            trial = self.engine.objective(W_new, b_new, self.l2, gradient=self.rounding or not self.nesterov,
                                          count=self.check_separable)
             f_new = trial.value
-            if self.rule == "auto" and t > self.floor and not self.sufficient_decrease(t, W_new, b_new, f_new, sq_norm):
+            F_new = self.composite(W_new, f_new)
+            searching = self.rule == "auto" and t > self.floor
+            if self.rounding and self.within_rounding(F_new):
+                if searching and not self.curvature_test(t, W_new, b_new, trial):
+                    t = max(t * self.settings.shrink, self.floor)
+                    continue
+                return t, W_new, b_new, trial, F_new
+            if searching and not self.sufficient_decrease(t, W_new, b_new, f_new, sq_norm):
                 t = max(t * self.settings.shrink, self.floor)  # backtrack, never below 1/L
                 continue
             # The monotonicity test is against F(x), the last accepted point.
-            F_new = self.composite(W_new, f_new)
             slack = 0.0 if self.fixed_base is None else 1e-12 * max(abs(self.f_x), 1.0)
             if math.isfinite(F_new) and F_new <= self.f_x + slack:
                 return t, W_new, b_new, trial, F_new
@@ -134,8 +168,17 @@ class FullBatchDescent:
                     t = max(self.last_step, self.floor)
                 continue
             if self.fixed_base is None:
-                return None  # 1/L guarantees descent in exact arithmetic: a rise is rounding noise
+                # 1/L guarantees descent in exact arithmetic: a rise within rounding is noise,
+                # so take the step and let the gradient decide from now on; a larger rise ends the run.
+                if t <= self.floor and self.within_rounding(F_new):
+                    self.rounding = True
+                    return t, W_new, b_new, trial, F_new
+                return None
             t = self.halve(epoch)
+
+    def within_rounding(self, F_new: float) -> bool:
+        """F(x+) - F(x) is no larger than the rounding error of computing F (the module's docstring)."""
+        return math.isfinite(F_new) and F_new - self.f_x <= self.noise_unit * max(abs(self.f_x), 1.0)
 
     def restart_momentum(self) -> None:
         """Adaptive restart: discard the step, restart momentum from x."""
@@ -163,7 +206,11 @@ class FullBatchDescent:
         beta_k = k / (k + 3) and the gradient taken there."""
         self.steps.append(t)
         self.last_step = t
-        if self.nesterov:
+        if self.nesterov and self.rounding and self.momentum_k > 0 and self.uphill(W_new, b_new):
+            self.restarts += 1  # the gradient restart: the step went against g(y), momentum is stale
+            self.momentum_k = 0
+            self.W_y, self.b_y, self.f_y, self.dW, self.db = W_new, b_new, trial.value, trial.dW, trial.db
+        elif self.nesterov:
             self.momentum_k += 1
             beta = self.momentum_k / (self.momentum_k + 3.0)
             self.W_y, self.b_y = W_new + beta * (W_new - self.W), b_new + beta * (b_new - self.b)
@@ -172,6 +219,10 @@ class FullBatchDescent:
         else:
             self.W_y, self.b_y, self.f_y, self.dW, self.db = W_new, b_new, trial.value, trial.dW, trial.db
         self.W, self.b, self.f_x = W_new, b_new, F_new
+
+    def uphill(self, W_new, b_new) -> bool:
+        """g(y).(x+ - x) > 0: the momentum carries the iterate where the gradient rises."""
+        return float(np.vdot(self.dW, W_new - self.W) + np.vdot(self.db, b_new - self.b)) > 0
 
     def checkpoint(self, epoch: int, g0: float) -> Checkpoint:
         best_W, best_b = self.history.best_weights if self.history.best_weights is not None else (None, None)
@@ -207,11 +258,17 @@ def full_batch(engine, W, b, l2, settings, lipschitz, history: History, should_s
     epoch = first_epoch - 1
     if g0 == 0.0 or descent.grad_norm == 0.0:  # already optimal (say, balanced classes and no signal)
         return descent.result("converged", epoch, g0 or 1.0)
+    lowest, stalled = math.inf, 0
     for epoch in range(first_epoch, settings.max_epochs + 1):
         accepted = descent.line_search(epoch)
         if accepted is None:
             return descent.result("precision", epoch - 1, g0)
         descent.advance(*accepted)
+        if descent.rounding:  # the gradient, not J, says whether steps still help
+            lowest, stalled = (descent.grad_norm, 0) if descent.grad_norm < lowest else (lowest, stalled + 1)
+            if stalled >= STALL_EPOCHS:
+                history.record(epoch, descent.W, descent.b, descent.f_x, descent.grad_norm, accepted[0])
+                return descent.result("precision", epoch, g0)
         early = history.record(epoch, descent.W, descent.b, descent.f_x, descent.grad_norm, accepted[0])
         if checkpoint is not None:
             checkpoint(descent.checkpoint(epoch, g0))

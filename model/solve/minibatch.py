@@ -43,7 +43,7 @@ def minibatch(engine, W, b, l2, settings, lipschitz, history: History, should_st
     with half the step."""
     rng = np.random.default_rng(settings.seed)
     base = 1.0 / lipschitz if isinstance(settings.lr, str) else float(settings.lr)
-    check_separable = l2 == 0 and penalty is None
+    check_separable = not np.any(l2) and penalty is None
     composite, measure = _measures(penalty, lipschitz)
     at_x = engine.objective(W, b, l2, gradient=True)
     f_x, dW, db = composite(W, at_x.value), at_x.dW, at_x.db

@@ -190,7 +190,7 @@ def stop_message(reason: str, details: dict, name=parameter_name, setting=parame
                 f"{relative:.2g} of {first} ({name('tol')} {tol:g})")
     if reason == "precision":
         verdict = "converged" if relative <= tol else "stopped"
-        return (f"{verdict} at epoch {epoch}: the objective cannot decrease further in floating point "
+        return (f"{verdict} at epoch {epoch}: the {measure} stopped falling at its floating-point floor "
                 f"(max |{measure}| = {grad_norm:.3g}, {relative:.2g} of {first}, {name('tol')} {tol:g})")
     if reason == "max_epochs":
         return (f"reached {name('max_epochs')} ({epoch}) without converging: max |{measure}| = {grad_norm:.3g}, "

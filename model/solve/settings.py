@@ -62,8 +62,8 @@ def validate_settings(settings: OptimizerSettings) -> None:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {settings.schedule!r}")
     if settings.schedule != "constant" and isinstance(lr, str) and settings.batch_size is None:
         raise ValueError(f"schedule {settings.schedule!r} applies to a fixed numeric lr (or to mini-batches), not lr={lr!r}")
-    if settings.max_epochs < 1:
-        raise ValueError(f"max_epochs must be at least 1, got {settings.max_epochs}")
+    if settings.max_epochs < 0:
+        raise ValueError(f"max_epochs must be at least 0, got {settings.max_epochs}")
     if not (settings.tol >= 0):
         raise ValueError(f"tol must be >= 0, got {settings.tol}")
     if settings.patience is not None and settings.patience < 1:
