@@ -103,6 +103,45 @@ def test_train_l2_auto_chooses_by_cross_validation_and_stores_the_path(runner, t
     assert again.chosen == path["chosen"]
     shown = runner.invoke(app, ["info", str(model)])
     assert shown.exit_code == 0 and "5-fold cross-validation over" in shown.output
+    # info shows the table behind the curve too: every strength with its mean loss, the choice marked.
+    assert "standard error" in shown.output and "min, chosen" in shown.output
+    assert f"{path['mean_loss'][path['best_index']]:.4f}" in shown.output
+
+
+def test_a_mini_batch_run_chooses_its_penalty_on_full_batch_solves(runner, tmp_path):
+    """The path's points are optima, solved full batch with Nesterov's momentum whatever the
+    final fit's settings (mini-batch steps cannot reach an optimum to score: --batch-size 32 once
+    diverged in the first fold); --batch-size is the final fit's, and the choice is the path's."""
+    import json
+
+    from softreg.cli.app import app
+
+    result = runner.invoke(app, ["train", "wine", "--l2", "auto", "--batch-size", "32", "--max-epochs", "50",
+                                 "--json", "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 0, result.output[-1500:]
+    header = json.loads(result.stdout)
+    assert header["config"]["batch_size"] == 32
+    plain = runner.invoke(app, ["train", "wine", "--l2", "auto", "--json", "--out", str(tmp_path / "p.npz")])
+    assert json.loads(plain.stdout)["penalty_path"]["chosen"] == header["penalty_path"]["chosen"]
+
+
+def test_path_with_no_l1_share_is_the_ridge_path_and_plots(runner, tmp_path):
+    import json
+
+    from softreg.cli.app import app
+
+    ridge = runner.invoke(app, ["path", "wine", "--json"])
+    zero_share = runner.invoke(app, ["path", "wine", "--l1-ratio", "0", "--json"])
+    assert ridge.exit_code == zero_share.exit_code == 0, zero_share.output
+    assert json.loads(zero_share.stdout)["penalty_path"] == json.loads(ridge.stdout)["penalty_path"]
+    plot = tmp_path / "path.png"
+    drawn = runner.invoke(app, ["path", "wine", "--plot", str(plot)])
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert drawn.exit_code == 2 and "needs matplotlib" in drawn.output and not plot.exists()
+    else:
+        assert drawn.exit_code == 0 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("args, needle", [(["--l2", "lots"], "l2 (--l2) must be a finite number >= 0 or 'auto', got 'lots'"),

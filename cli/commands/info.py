@@ -36,6 +36,7 @@ def info(model: ModelFile, as_json: AsJson = False) -> None:
     out.print(render.config_table(header["config"], title="config"))
     if header.get("penalty_path"):
         out.print(render.penalty_path_chart(header["penalty_path"]))
+        out.print(render.penalty_path_table(header["penalty_path"]))
     stop = stop_words(header.get("stop_reason"), header.get("stop_details"), str(header.get("stop_message", "?")))
     out.print(f"[bold]stop:[/] {escape(stop)}", highlight=False, soft_wrap=True)
     if header.get("sparsity"):

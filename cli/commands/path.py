@@ -36,9 +36,9 @@ def path(
     seed: Annotated[Opt[int], config_option("seed")] = None,
     folds: Annotated[Opt[int], config_option("folds")] = None,
     select: Annotated[Opt[str], config_option("select")] = None,
-    l1_ratio: Annotated[Opt[float], config_option("l1_ratio", meaning="L1 share (0 to 1): an L1 path")] = None,
+    l1_ratio: Annotated[Opt[float], config_option("l1_ratio", "0, the ridge path",
+                                                  meaning="L1 share (0 to 1): above 0 an L1 path")] = None,
     grouped: Annotated[Opt[bool], config_option("grouped", negatable=False)] = None,
-    momentum: Annotated[Opt[str], config_option("momentum")] = None,
     plot: Annotated[Opt[Path], typer.Option(help="Also draw the curve to a PNG/SVG.", show_default=False,
                                             rich_help_panel=OUTPUT)] = None,
     as_json: AsJson = False,
@@ -53,6 +53,8 @@ def path(
     from softreg.model.run.config import BY_KEY
     from softreg.model.run.train import cross_validated_path
 
+    if l1_ratio == 0:
+        l1_ratio = None  # the mix with no L1 share is the ridge path, which is drawn without one
     flags = {key: value for key, value in locals().items() if key in BY_KEY}
     config = resolved_config(config_file, {**flags, **_path_penalty(config_file, l1_ratio, grouped)})
     if plot is not None:

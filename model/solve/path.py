@@ -33,7 +33,7 @@ already 0 (an L1 path's default top), whose model is the intercept-only one.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -49,6 +49,17 @@ DECADES = {"ridge": 6.0, "l1": 4.0}  # the default grid's span below its top (se
 # losses then differ from the exact optima's by under 0.1% (digits, 10 folds: 0.10308 against
 # 0.10316, the same choice) in 0.6x the time. The fit at the chosen penalty uses settings.tol.
 PATH_TOL = 1e-4
+
+
+def path_settings(settings: OptimizerSettings, path_tol: float | None = PATH_TOL) -> OptimizerSettings:
+    """How the path's points are solved. Each is the optimum of its penalty, whatever reaches it,
+    so every point is solved full batch with Armijo steps and Nesterov's momentum (the fastest
+    warm-started solver here: digits, 10 folds, 20 values took 2.4 s against 4.7 s without
+    momentum; mini-batch steps cannot reach an optimum to score), to the looser of ``tol`` and
+    ``path_tol``. The caller's step rule, momentum and batch size are the final fit's."""
+    tol = settings.tol if path_tol is None else max(settings.tol, path_tol)
+    return replace(settings, lr="auto", momentum="nesterov", batch_size=None, schedule="constant", patience=None,
+                   tol=tol)
 
 
 @dataclass
@@ -139,7 +150,6 @@ def cross_validate_engine(make_engine, y: np.ndarray, n_classes: int, *, sample_
     opened once for the whole path. ``path_tol`` (None: ``settings.tol`` alone) loosens each
     solve's tolerance to at least it (see PATH_TOL)."""
     from contextlib import ExitStack
-    from dataclasses import replace
 
     from sklearn.model_selection import StratifiedKFold
 
@@ -147,8 +157,7 @@ def cross_validate_engine(make_engine, y: np.ndarray, n_classes: int, *, sample_
     mix = _Mix(float(l1_ratio), bool(grouped))
     if decades is None:
         decades = DECADES["l1" if mix.l1_ratio > 0 else "ridge"]
-    if path_tol is not None:
-        settings = replace(settings, tol=max(settings.tol, path_tol))
+    settings = path_settings(settings, path_tol)
     weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     rows = np.flatnonzero(weights > 0)
     if select not in SELECTIONS:
