@@ -192,11 +192,30 @@ def test_explain_numbers_equal_independent_computations(runner, args):
 
 
 def test_explain_agrees_with_torch_autograd_when_installed(runner):
+    """s, the Jacobian, L, dL/ds, s - y and the batch step's dW, db, each against torch."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     _, document = _explained(runner, "--logits", "2,1,0.1", "--label", "0")
+    numbers = [step["numbers"] for step in document["steps"]]
     z = torch.tensor([2.0, 1.0, 0.1], dtype=torch.float64, requires_grad=True)
+    s = torch.softmax(z, dim=0)
+    np.testing.assert_allclose(numbers[0]["s"], s.detach().numpy(), rtol=0, atol=1e-12)
+    jacobian = torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=0), z.detach())
+    np.testing.assert_allclose(numbers[1]["J"], jacobian.numpy(), rtol=0, atol=1e-12)
+    s_leaf = s.detach().requires_grad_(True)
+    loss = -torch.log(s_leaf[0])
+    loss.backward()
+    assert numbers[2]["loss"] == pytest.approx(loss.item(), abs=1e-12)
+    np.testing.assert_allclose(numbers[2]["dL_ds"], s_leaf.grad.numpy(), rtol=0, atol=1e-12)
     torch.nn.functional.cross_entropy(z[None], torch.tensor([0])).backward()
-    np.testing.assert_allclose(document["steps"][3]["numbers"]["s_minus_y"], z.grad.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(numbers[3]["s_minus_y"], z.grad.numpy(), rtol=0, atol=1e-12)
+    batch = numbers[4]
+    X, y = torch.tensor(batch["X"], dtype=torch.float64), torch.tensor(batch["y"])
+    W = torch.tensor(batch["W"], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(batch["b"], dtype=torch.float64, requires_grad=True)
+    objective = torch.nn.functional.cross_entropy(X @ W + b, y) + batch["l2"] / 2 * (W ** 2).sum()
+    objective.backward()
+    np.testing.assert_allclose(batch["dW"], W.grad.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(batch["db"], b.grad.numpy(), rtol=0, atol=1e-12)
 
 
 def _wrong_jacobian(z):
@@ -236,10 +255,28 @@ def test_explain_fails_step_5_on_a_wrong_training_kernel(runner, monkeypatch):
                                           (["--logits", "1,2,3", "--label", "3"], "--label must be a class of the sample, 0..2"),
                                           (["--logits", "1,2,3", "--classes", "4"], "the logits set K"),
                                           (["--eps", "0.1", "--dtype", "float32"], "--eps, --dtype do not apply"),
-                                          (["--label", "-1"], "--label")])
+                                          (["--label", "-1"], "--label"),
+                                          (["--seed", "-1"], "seed (--seed) must be an integer from 0"),
+                                          (["--l2", "inf"], "l2 (--l2) must be a finite number"),
+                                          (["--l2", "nan"], "l2 (--l2) must be a finite number"),
+                                          (["--classes", "6"], "do not fit an 80-column terminal beyond K = 5"),
+                                          (["--logits", "1,2,3,4,5,6"], "choose at most 5 classes")])
 def test_explain_refuses_bad_choices(runner, args, needle):
     result = runner.invoke(app, ["gradcheck", "--explain", *args])
     assert result.exit_code == 2 and needle in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_explain_at_the_widest_k_fits_80_columns_and_json_takes_any_k(runner):
+    """K = 5 is the most the screen takes (every line within 80 columns, no number cut to an
+    ellipsis); --json carries every number at a K the screen refuses."""
+    import json
+
+    result = runner.invoke(app, ["gradcheck", "--explain", "--classes", "5"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80 and "…" not in result.output
+    result = runner.invoke(app, ["gradcheck", "--explain", "--classes", "7", "--json"])
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)["steps"][0]["numbers"]["s"]) == 7
 
 
 def test_docs_worked_example_is_what_the_command_prints(runner):

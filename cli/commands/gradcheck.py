@@ -12,6 +12,10 @@ from softreg.cli.console import fail, out, say
 from softreg.cli.errors import EXIT_RUN_FAILED, reported
 from softreg.cli.options import AsJson
 
+# The largest K whose Jacobian beside its finite differences stays legible in 80 columns (K = 6
+# cuts numbers to "-0.…").
+EXPLAIN_SCREEN_CLASSES = 5
+
 
 def gradcheck(
     dataset: Annotated[Optional[str], typer.Argument(
@@ -47,6 +51,8 @@ def gradcheck(
             fail(f"--explain works one sample in float64 with its own checks; {', '.join(ignored)} "
                  f"{'does' if len(ignored) == 1 else 'do'} not apply to it (it takes --logits, --label, --classes, "
                  "--seed, --l2 and --json).")
+        with reported():
+            check_settings(l2=l2, seed=seed)  # as the other checks do, before any number is drawn
         return _explain(logits, label, classes, seed, l2, as_json)
     if logits is not None or label is not None:
         fail("--logits and --label choose the sample of --explain; add --explain.")
@@ -130,6 +136,10 @@ def _explain(logits: str | None, label: int | None, classes: int | None, seed: i
         if classes is not None and classes != len(values):
             fail(f"--classes {classes} but --logits gives {len(values)}: the logits set K; drop --classes.")
     size = len(values) if values is not None else (classes or 3)
+    if size > EXPLAIN_SCREEN_CLASSES and not as_json:
+        fail(f"--explain writes out {size} x {size} matrices, which do not fit an 80-column terminal beyond "
+             f"K = {EXPLAIN_SCREEN_CLASSES}: choose at most {EXPLAIN_SCREEN_CLASSES} classes, or add --json for "
+             "every number at any K.")
     if label is not None and label >= size:
         fail(f"--label must be a class of the sample, 0..{size - 1}, got {label}.")
     steps = explain_derivation(values, label, n_classes=classes or 3, seed=seed, l2=l2)
