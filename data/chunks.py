@@ -97,8 +97,8 @@ def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: s
     """The chunks of a table encoded by a model's encoding; the header is checked now."""
     import pyarrow as pa
 
-    from softreg.data.encoding import encode, missing_cells
-    from softreg.data.formats.table import header_names, stream_batches
+    from softreg.data.encoding import encode, missing_cells, refuse_unseen_levels
+    from softreg.data.formats.table import COMPRESSIONS, MISSING_CELLS, NotANumber, header_names, stream_batches
 
     names = header_names(spec, delimiter, encoding.header)
     used = [column.name for column in encoding.used()]
@@ -106,28 +106,39 @@ def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: s
     types = encoding.read_types()
     unseen: dict = {}
 
+    numbers = [name for name in used if pa.types.is_floating(types.get(name, pa.string()))]
+    # pyarrow names a cell that is not a number by column, not row: the strict reader finds its
+    # line, in a file it can read again (not standard input, nor a compressed file).
+    locatable = spec != "-" and Path(spec).suffix.lower() not in COMPRESSIONS
+
     def chunks():
         start = 0
-        for batch in stream_batches(spec, delimiter, encoding.header, types, used,
-                                    _block_bytes(chunk_rows, len(names))):
-            table = pa.Table.from_batches([batch])
-            if missing == "error":
-                bad = missing_cells(encoding.used(), table)
-                if bad.any():
-                    raise DataError(f"{spec}: data row {start + int(np.argmax(bad)) + 1} has a missing, NaN or "
-                                    "infinite feature value (missing='error'); pass missing='impute' to fill it with "
-                                    "the training mean, as the model's encoding says.")
-            X, found = encode(encoding, table, dtype, source=spec)
-            if found and strict:
-                column, count = next(iter(found.items()))
-                raise DataError(f"{spec}: column '{column}' holds {count} value{'s' if count > 1 else ''} the model "
-                                "never saw in training, which strict refuses; without strict they are encoded as its "
-                                "other level (or all zeros).")
-            for column, count in found.items():
-                unseen[column] = unseen.get(column, 0) + count
-            for offset in range(0, len(X), chunk_rows):
-                yield start + offset, X[offset:offset + chunk_rows]
-            start += len(X)
+        try:
+            for batch in stream_batches(spec, delimiter, encoding.header, types, used,
+                                        _block_bytes(chunk_rows, len(names))):
+                yield from encoded_chunks(batch, start)
+                start += batch.num_rows
+        except NotANumber:
+            if not locatable:
+                raise
+            raise _bad_cell(Path(spec), delimiter, len(names), [names.index(name) for name in numbers], numbers,
+                            start, dtype, missing_words=set(MISSING_CELLS)) from None
+
+    def encoded_chunks(batch, start: int):
+        table = pa.Table.from_batches([batch])
+        if missing == "error":
+            bad = missing_cells(encoding.used(), table)
+            if bad.any():
+                raise DataError(f"{spec}: data row {start + int(np.argmax(bad)) + 1} has a missing, NaN or "
+                                "infinite feature value (missing='error'); pass missing='impute' to fill it with "
+                                "the training mean, as the model's encoding says.")
+        X, found = encode(encoding, table, dtype, source=spec)
+        if strict:
+            refuse_unseen_levels(spec, found)
+        for column, count in found.items():
+            unseen[column] = unseen.get(column, 0) + count
+        for offset in range(0, len(X), chunk_rows):
+            yield start + offset, X[offset:offset + chunk_rows]
 
     return FeatureStream(description="standard input" if spec == "-" else spec, chunks=chunks(), unseen_levels=unseen)
 
@@ -220,9 +231,10 @@ def _delimited_chunks(path: Path, delimiter: str, feature_names: list[str], by_n
 
 
 def _bad_cell(path: Path, delimiter: str, width: int, indices: list[int], names: list[str], from_row: int,
-              dtype: str) -> DataError:
+              dtype: str, missing_words: set[str] = frozenset()) -> DataError:
     """The error naming the line and column of the first feature cell at or after data row
-    ``from_row`` that is not a finite number (or the ragged row before it), found by the strict reader."""
+    ``from_row`` that is not a finite number (or the ragged row before it), found by the strict
+    reader; cells spelled as in ``missing_words`` are missing values, not bad ones."""
     seen = -1
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -232,8 +244,10 @@ def _bad_cell(path: Path, delimiter: str, width: int, indices: list[int], names:
                 if seen >= 0 and len(row) != width:
                     return fields_error(path, line, len(row), width, delimiter)
                 if seen >= from_row:
+                    cells = [row[i] for i in indices]
                     try:
-                        _parse(path, [[row[i] for i in indices]], [line], names, dtype)
+                        _parse(path, [["nan" if cell.strip() in missing_words else cell for cell in cells]], [line],
+                               names, dtype, allow_nan=bool(missing_words))
                     except DataError as located:
                         return located
                 seen += 1
@@ -244,19 +258,25 @@ def _bad_cell(path: Path, delimiter: str, width: int, indices: list[int], names:
     return DataError(f"{path}: a feature cell after data row {from_row} is not a finite number.")
 
 
-def _parse(path: Path, rows: list[list[str]], lines: list[int], names: list[str], dtype: str) -> np.ndarray:
+def _parse(path: Path, rows: list[list[str]], lines: list[int], names: list[str], dtype: str,
+           allow_nan: bool = False) -> np.ndarray:
+    """The rows as numbers; DataError naming the line and column of the first cell that is not a
+    finite number (``allow_nan``: NaN, a missing value, is one)."""
+    def accepted(values):
+        return np.isfinite(values) | (np.isnan(values) if allow_nan else False)
+
     try:
         X = np.array(rows, dtype=dtype)
     except ValueError:
         X = None
-    if X is None or not np.isfinite(X).all():
+    if X is None or not accepted(X).all():
         for row, line in zip(rows, lines):
             for name, cell in zip(names, row):
                 try:
                     value = float(cell)
                 except ValueError:
                     value = None
-                if value is None or not np.isfinite(value):
+                if value is None or not accepted(np.float64(value)):
                     shown = repr(cell) if cell.strip() else "an empty cell"
                     raise DataError(
                         f"{path}, line {line}, column '{name}': {shown} is not a finite number. "

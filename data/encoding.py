@@ -447,3 +447,12 @@ def table_labels(source, table, target: str) -> tuple[np.ndarray, np.ndarray]:
     names = np.asarray([str(level) for level in coded.dictionary.to_pylist()] + [""], dtype=str)
     index = pc.fill_null(coded.indices, len(names) - 1).to_numpy(zero_copy_only=False)
     return names[index], pc.is_null(coded.indices).to_numpy(zero_copy_only=False)
+
+
+def refuse_unseen_levels(source: str, unseen: dict) -> None:
+    """DataError naming the first column that holds levels training never saw (``strict``)."""
+    if unseen:
+        column, count = next(iter(unseen.items()))
+        raise DataError(f"{source}: column '{column}' holds {count} value{'s' if count > 1 else ''} the model never "
+                        "saw in training, which strict refuses; without strict they are encoded as its other level "
+                        "(or all zeros).")

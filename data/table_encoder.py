@@ -64,6 +64,11 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         table = as_arrow_table(X)
         choices = ColumnChoices(_names(self.categorical), _names(self.numeric), _names(self.ignore),
                                 _names(self.features) or None, int(self.min_frequency))
+        if y is not None:
+            left_out = set(_names(self.ignore))
+            chosen = set(_names(self.features) or table.column_names)
+            _refuse_the_labels_as_a_column(table, y, [name for name in table.column_names
+                                                      if name in chosen and name not in left_out])
         columns = plan_columns(SOURCE, table, None, None, choices)
         self._refuse_missing(columns, table)
         self.encoding_ = fit_encoding(columns, table, None, target="", weight_column=None, missing=self.missing,
@@ -104,6 +109,22 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _refuse_the_labels_as_a_column(table, y, names: list[str]) -> None:
+    """ValueError when a column not left out holds y row for row: a CSV path or a whole frame
+    still has its label column, and a model would learn the labels from it (a perfect, useless fit)."""
+    labels = np.asarray(y).astype(str)
+    if labels.ndim != 1 or labels.shape[0] != table.num_rows:
+        return
+    head = min(len(labels), 1000)  # most columns differ within the first rows: compare those first
+    for name in names:
+        column = table.column(name)
+        if not np.array_equal(np.asarray(column.slice(0, head).to_pylist(), dtype=object).astype(str), labels[:head]):
+            continue
+        if np.array_equal(np.asarray(column.to_pylist(), dtype=object).astype(str), labels):
+            raise ValueError(f"{SOURCE}: column '{name}' holds the labels y row for row, so a model would learn them "
+                             f"from it; leave it out of X, or pass ignore=['{name}']")
 
 
 def as_arrow_table(X, names: list[str] | None = None):

@@ -240,6 +240,28 @@ def test_unseen_categories_are_counted_or_refused_with_strict(tmp_path):
     assert evaluated.exit_code == 0, evaluated.output[-800:]
     assert json.loads(evaluated.stdout)["unseen_levels"] == {"island": 52}
     assert "column 'island': 52 rows held a category" in " ".join(evaluated.stderr.split())
+    # eval --strict refuses them as predict --strict does, naming the column; the file itself passes.
+    refused = runner.invoke(app, ["eval", str(model), str(path), "--strict"])
+    assert refused.exit_code == 2 and "column 'island' holds 52 values the model never saw" in \
+        " ".join(refused.output.split()) and "Traceback" not in refused.output
+    assert runner.invoke(app, ["eval", str(model), str(PENGUINS), "--strict"]).exit_code == 0
+
+
+@pytest.mark.parametrize("row", [2, 300])
+def test_predict_names_the_line_and_column_of_a_cell_that_is_not_a_number(tmp_path, row):
+    """pyarrow says only 'column #2 is not double'; the strict reader finds the line (past the
+    first block too, and past the NA cells the model imputes), and nothing reaches stdout."""
+    model, _ = train([str(PENGUINS), "--target", "species"], tmp_path)
+    lines = _penguin_rows()
+    cells = lines[row].split(",")
+    cells[2] = "xyz"  # bill_length_mm
+    lines[row] = ",".join(cells)
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["predict", str(model), str(path), "--chunk-rows", "16"])
+    assert result.exit_code == 2, result.output
+    assert f"line {row + 1}, column 'bill_length_mm': 'xyz' is not a finite number" in " ".join(result.stderr.split())
+    assert result.stdout == "" and "Traceback" not in result.output
 
 
 def test_predict_with_missing_cells_imputes_or_refuses(tmp_path):
@@ -354,6 +376,15 @@ def test_python_api_fits_a_dataframe_a_pyarrow_table_and_a_path_as_the_scikit_le
     assert encoder.unseen_levels_ == {"island": int((features["island"] == "Dream").sum())}
     with pytest.raises(ValueError, match="missing='impute'"):
         TableEncoder(missing="error").fit(features)
+    # Fitting on the CSV path itself: its label column is there too. Taken as a feature it would
+    # give a perfect, useless model; it is refused by name, and ignore= leaves it out.
+    with pytest.raises(ValueError, match="column 'species' holds the labels y row for row"):
+        make_pipeline(TableEncoder(), SoftmaxRegression(l2=l2)).fit(str(PENGUINS), labels)
+    from_path = make_pipeline(TableEncoder(ignore="species"), SoftmaxRegression(l2=l2, tol=1e-11, max_epochs=50_000,
+                                                                                momentum="nesterov"))
+    from_path.fit(str(PENGUINS), labels)
+    assert "species=Adelie" not in list(from_path[0].get_feature_names_out())
+    assert np.abs(from_path.predict_proba(features) - expected).max() < 1e-9
 
 
 def test_a_model_trained_by_the_cli_on_a_table_predicts_on_a_dataframe_in_python(tmp_path):

@@ -23,6 +23,7 @@ def evaluate(
                                                    show_default=False)] = None,
     data_format: Annotated[Optional[str], typer.Option("--format", help="Read DATA as csv|tsv|svmlight|npz|parquet (any extension; '-' is stdin).",
                                                        show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse categories the model never saw (default: counted, then its other level).")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Evaluate a saved model: the training metrics plus calibration, on its test split or on DATA."""
@@ -30,9 +31,10 @@ def evaluate(
     from softreg.model.run.evaluate import evaluate_saved_model
 
     with reported():
-        evaluation = evaluate_saved_model(model, data, target=target, missing=missing, format=data_format)
+        evaluation = evaluate_saved_model(model, data, target=target, missing=missing, format=data_format,
+                                          strict=strict)
     result = evaluation.metrics
-    unseen_levels_note(evaluation.unseen_levels, strict_words="")
+    unseen_levels_note(evaluation.unseen_levels, strict_words=" --strict refuses them.")
     if result["unseen_labels"]:
         err.print(f"[yellow]warning:[/] {result['unseen_rows']} rows have labels the model never saw "
                   f"({escape(', '.join(result['unseen_labels'][:10]))}); they count as errors in accuracy and are "

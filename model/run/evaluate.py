@@ -9,6 +9,7 @@ from pathlib import Path
 from softreg.data import load_dataset, spec_to_string, split_indices
 from softreg.data.chunks import column_order
 from softreg.data.dataset import feature_names_are_real
+from softreg.data.encoding import refuse_unseen_levels
 from softreg.model.assess.calibration import evaluate_model
 from softreg.model.run.config import dataset_options
 from softreg.model.run.errors import RunError
@@ -45,16 +46,19 @@ def test_split_of(model_path, header: dict):
 
 
 def rows_of(data: str, header: dict, *, target: str | None = None, missing: str | None = None,
-            format: str | None = None):
+            format: str | None = None, strict: bool = False):
     """(X, y, words, unseen levels per column) of other labelled data, its columns matched to the model's features (by name
     when both sides have real names, else by position, as in prediction); a table is encoded by
-    the model's stored encoding. ``missing`` None follows the model's own rule."""
+    the model's stored encoding. ``missing`` None follows the model's own rule; ``strict`` refuses
+    levels the model never saw (DataError), as prediction's does."""
     encoding = stored_encoding(header)
     if missing is None:
         missing = encoding.missing if encoding is not None else "error"
     dataset = load_dataset(data, target=target, dtype=header["config"]["dtype"], missing=missing, format=format,
                            encoding=encoding)
     if dataset.table is not None:  # a table, encoded by the model's encoding
+        if strict:
+            refuse_unseen_levels(data, dataset.unseen_levels)
         return dataset.X, dataset.y, f"{data} ({dataset.n_samples} rows)", dataset.unseen_levels
     names = dataset.feature_names if feature_names_are_real(dataset.spec) else None
     columns = column_order(data, names, dataset.X.shape[1], header["feature_names"],
@@ -70,12 +74,14 @@ def stored_encoding(header: dict):
 
 
 def evaluate_saved_model(model_path, data: str | None = None, *, target: str | None = None,
-                         missing: str | None = None, format: str | None = None) -> SavedModelEvaluation:
-    """Metrics and calibration of the model file at ``model_path`` on its own test split, or on ``data``."""
+                         missing: str | None = None, format: str | None = None,
+                         strict: bool = False) -> SavedModelEvaluation:
+    """Metrics and calibration of the model file at ``model_path`` on its own test split, or on
+    ``data`` (``strict``: refuse levels of a table's columns that the model never saw)."""
     estimator, header = load_model(model_path)
     if data is None:
         X, y, source = test_split_of(model_path, header)
         unseen = {}
     else:
-        X, y, source, unseen = rows_of(data, header, target=target, missing=missing, format=format)
+        X, y, source, unseen = rows_of(data, header, target=target, missing=missing, format=format, strict=strict)
     return SavedModelEvaluation(estimator, header, source, evaluate_model(estimator, X, y), unseen)

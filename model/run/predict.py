@@ -73,19 +73,23 @@ def write_predictions(estimator, chunks: Iterable[tuple[int, object]], handle: I
     label_json = [json.dumps(c.item() if hasattr(c, "item") else c) for c in classes]
     proba_keys = [json.dumps(name) for name in label_text]
     writer = csv.writer(handle, lineterminator="\n")
-    if options.output_format == "csv":
-        writer.writerow(column_names(classes, options))
+    # The CSV header goes out with the first rows, so a first block that fails leaves no output at all.
+    header = [column_names(classes, options)] if options.output_format == "csv" else []
     total = 0
     try:
         for first_row, X in chunks:
-            total += _write_chunk(estimator, X, first_row, writer, handle, options, label_text, label_json, proba_keys)
+            total += _write_chunk(estimator, X, first_row, writer, handle, options, label_text, label_json, proba_keys,
+                                  header)
+            header = []
     except ValueError as error:  # bad data (DataError, PredictionError): note how far the output got
         error.rows_written = total
         raise
+    writer.writerows(header)  # no rows at all: the header alone
     return total
 
 
-def _write_chunk(estimator, X, first_row, writer, handle, options, label_text, label_json, proba_keys) -> int:
+def _write_chunk(estimator, X, first_row, writer, handle, options, label_text, label_json, proba_keys,
+                 header: list) -> int:
     # Features far outside the training range can overflow the logits; such rows are
     # reported below instead of numpy warning and NaN probabilities being written.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -109,6 +113,7 @@ def _write_chunk(estimator, X, first_row, writer, handle, options, label_text, l
         top_labels = [[names[k] for k in row] for row in top_index.tolist()]
         columns.update(top_labels=top_labels, top_proba=_shortest(top_proba))
     if options.output_format == "csv":
+        writer.writerows(header)
         writer.writerows(_csv_rows(labels, **columns))
     else:
         handle.writelines(_json_lines(labels, proba_keys, **columns))
