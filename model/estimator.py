@@ -188,9 +188,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # Sparse float64 rows trained full-batch are centered too, without densifying: the engine
         # folds (mean, scale) into the weights. Not in float32, where x W' - mean W' cancels
         # catastrophically for columns with |mean| >> scale, nor for mini-batches (README: sparse
-        # mini-batch runs are scaled, not centered): those rows are scaled, not centered.
-        fold = (self._fits_intercept() and hasattr(X, "toarray") and self.batch_size is None
-                and X.dtype == np.float64)
+        # mini-batch runs are scaled, not centered): those rows are scaled, not centered. Dense
+        # rows whose penalty stays raw (standardize=False) are folded too rather than copied: the
+        # map only preconditions the solver, and a caller's X may be large.
+        sparse_fold = self._fits_intercept() and hasattr(X, "toarray")
+        dense_fold = not self.standardize and not overwrite_X and isinstance(X, np.ndarray)
+        fold = (sparse_fold or dense_fold) and self.batch_size is None and X.dtype == np.float64
         self._fit_scaling(X, weights, center_sparse=fold)
         standardization = (self.feature_mean_, self.feature_scale_) if fold else None
         if fold:
