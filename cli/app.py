@@ -22,6 +22,7 @@ from softreg.cli.commands.info import info
 from softreg.cli.commands.path import path
 from softreg.cli.commands.predict import predict
 from softreg.cli.commands.prepare import prepare
+from softreg.cli.commands.summary import summary
 from softreg.cli.commands.train import train
 from softreg.cli.console import err, out
 from softreg.cli.errors import EXIT_RUN_FAILED
@@ -41,7 +42,7 @@ for command in (gradcheck, datasets, prepare):
 # the 60 lines its help may take at 80 columns.
 app.command(context_settings={"help_option_names": []})(train)
 app.command("eval")(evaluate)
-for command in (predict, compare, info, path):
+for command in (predict, compare, info, path, summary):
     app.command()(command)
 
 

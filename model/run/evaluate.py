@@ -27,22 +27,30 @@ class SavedModelEvaluation:
 
 def test_split_of(model_path, header: dict):
     """(X, y, words) of the model's own test split; RunError when it cannot be re-derived."""
-    config, stored = header["config"], header["dataset"]
-    spec = spec_to_string(stored)
-    if not config["test_fraction"]:
+    if not header["config"]["test_fraction"]:
         raise RunError(f"model '{model_path}' was trained with test_fraction 0, so it has no test split; pass data "
                        "to evaluate on.")
+    return saved_split(model_path, header, "test", "pass data to evaluate on.")
+
+
+def saved_split(model_path, header: dict, part: str, instead: str):
+    """(X, y, words) of the model's own ``part`` ("train" or "test") of the data it was trained
+    on, re-derived from the stored spec, seed and fractions; RunError (ending with ``instead``,
+    what the user can do) when the data is gone or changed."""
+    config, stored = header["config"], header["dataset"]
+    spec = spec_to_string(stored)
     if "path" in stored and not Path(spec).exists():
-        raise RunError(f"the data model '{model_path}' was trained on, '{spec}', is gone, so its test split cannot be "
-                       "re-derived; pass data to evaluate on.")
+        raise RunError(f"the data model '{model_path}' was trained on, '{spec}', is gone, so its {part} split cannot be "
+                       f"re-derived; {instead}")
     dataset = load_dataset(spec, **{**dataset_options(config), "encoding": stored_encoding(header)})
     if stored.get("sha256") is not None and dataset.spec.get("sha256") != stored["sha256"]:
         raise RunError(f"'{spec}' has changed since '{model_path}' was trained on it (its contents differ; "
-                       f"{dataset.n_samples} rows now, {stored.get('rows', '?')} then), so the test split cannot be "
-                       "re-derived; pass data to evaluate on.")
-    _, _, rows = split_indices(dataset.y, val_fraction=config["val_fraction"], test_fraction=config["test_fraction"],
-                               seed=config["seed"])
-    return dataset.X[rows], dataset.y[rows], f"the model's test split of {spec} ({len(rows)} rows)"
+                       f"{dataset.n_samples} rows now, {stored.get('rows', '?')} then), so the {part} split cannot be "
+                       f"re-derived; {instead}")
+    train, _, test = split_indices(dataset.y, val_fraction=config["val_fraction"],
+                                   test_fraction=config["test_fraction"], seed=config["seed"])
+    rows = train if part == "train" else test
+    return dataset.X[rows], dataset.y[rows], f"the model's {part} split of {spec} ({len(rows)} rows)"
 
 
 def rows_of(data: str, header: dict, *, target: str | None = None, missing: str | None = None,
