@@ -17,6 +17,7 @@ import typer
 from softreg.cli.commands.compare import compare
 from softreg.cli.commands.datasets import datasets
 from softreg.cli.commands.evaluate import evaluate
+from softreg.cli.commands.export import export
 from softreg.cli.commands.gradcheck import gradcheck
 from softreg.cli.commands.info import info
 from softreg.cli.commands.path import path
@@ -42,7 +43,7 @@ for command in (gradcheck, datasets, prepare):
 # the 60 lines its help may take at 80 columns.
 app.command(context_settings={"help_option_names": []})(train)
 app.command("eval")(evaluate)
-for command in (predict, compare, info, path, summary):
+for command in (predict, compare, info, path, summary, export):
     app.command()(command)
 
 

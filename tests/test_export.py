@@ -1,0 +1,149 @@
+"""softreg export: the ONNX graph run by onnxruntime, and the README's JSON scorer, against
+softreg's own predictions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from softreg.cli.app import app
+from softreg.data import load_dataset
+from softreg.model.run.persist import load_pipeline, read_model_file
+
+onnx = pytest.importorskip("onnx", reason="the onnx package is not installed (pip install 'softreg[onnx]')")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+runner = CliRunner()
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def trained(tmp_path, *args):
+    model = tmp_path / "m.npz"
+    result = runner.invoke(app, ["train", *args, "--quiet", "--out", str(model)])
+    assert result.exit_code == 0, result.output[-1500:]
+    return model
+
+
+def exported(model, *args):
+    result = runner.invoke(app, ["export", str(model), *args])
+    assert result.exit_code == 0, result.output
+    return Path(str(model)[:-len(".npz")] + f".{args[1]}") if "--out" not in args else Path(args[args.index("--out") + 1])
+
+
+def onnx_run(path: Path, X: np.ndarray):
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"features": X})
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "digits", "breast_cancer"])
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-6)])
+def test_onnx_gives_softregs_probabilities_on_the_builtins(tmp_path, name, dtype, tolerance):
+    model = trained(tmp_path, name)
+    path = exported(model, "--to", "onnx", "--dtype", dtype)
+    X = load_dataset(name).X
+    label, proba = onnx_run(path, X.astype(dtype))
+    reference = read_model_file(model)
+    expected = reference.predict_proba(X)
+    assert proba.dtype == np.dtype(dtype) and proba.shape == expected.shape
+    assert np.abs(proba - expected).max() <= tolerance
+    assert np.array_equal(label, reference.classes_[expected.argmax(axis=1)])
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-6)])
+def test_onnx_of_a_sparse_model(tmp_path, dtype, tolerance):
+    from sklearn.datasets import dump_svmlight_file
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    X = sparse.random(400, 30, density=0.1, format="csr", random_state=0)
+    y = rng.integers(0, 3, 400)
+    data = tmp_path / "d.svm"
+    dump_svmlight_file(X, y, str(data))
+    model = trained(tmp_path, str(data))
+    path = exported(model, "--to", "onnx", "--dtype", dtype)
+    rows = load_dataset(str(data)).X
+    label, proba = onnx_run(path, rows.toarray().astype(dtype))
+    expected = read_model_file(model).predict_proba(rows)
+    assert np.abs(proba - expected).max() <= tolerance
+    assert np.array_equal(label, expected.argmax(axis=1))
+
+
+def numeric_table(tmp_path) -> Path:
+    """Numbers with missing cells in the training rows (so imputed columns and 0/1 missing
+    columns are in the model) and text labels."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 4)) * [1.0, 10.0, 0.1, 100.0] + [0.0, 50.0, -1.0, 2000.0]
+    labels = np.array(["ant", "bee", "cow"])[(X[:, 0] + (X[:, 1] - 50) / 10 > 0).astype(int) + (X[:, 2] > -1)]
+    cells = X.astype(object)
+    cells[rng.random(X.shape) < 0.1] = ""
+    lines = ["a,b,c,d,kind"] + [",".join(map(str, row)) + f",{label}" for row, label in zip(cells, labels)]
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
+def test_onnx_of_a_table_imputes_and_adds_the_missing_columns(tmp_path, dtype, tolerance):
+    import pandas as pd
+
+    table = numeric_table(tmp_path)
+    model = trained(tmp_path, str(table), "--target", "kind")
+    header = read_model_file(model).header
+    assert any(name.endswith(":missing") for name in header["feature_names"])
+    path = exported(model, "--to", "onnx", "--dtype", dtype)
+    frame = pd.read_csv(table)
+    label, proba = onnx_run(path, frame[["a", "b", "c", "d"]].to_numpy(dtype))
+    pipeline = load_pipeline(model)
+    expected = pipeline.predict_proba(frame)
+    assert np.abs(proba - expected).max() <= tolerance
+    assert list(label) == list(pipeline.predict(frame))
+
+
+def test_the_readme_scorer_reproduces_softreg_on_penguins(tmp_path):
+    """The JSON reference scorer in the README, run as written, on a table with categories and
+    missing cells (penguins)."""
+    import pandas as pd
+    from palmerpenguins import load_penguins  # noqa: F401 (the package ships the CSV)
+    import palmerpenguins
+
+    penguins = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
+    model = trained(tmp_path, str(penguins), "--target", "species")
+    path = exported(model, "--to", "json")
+    document = json.loads(path.read_text())
+    code = re.search(r"```python\n(import numpy as np\n\ndef score\(model, table\):.*?)```", README.read_text(),
+                     re.DOTALL).group(1)
+    namespace: dict = {}
+    exec(code, namespace)
+    frame = pd.read_csv(penguins)
+    table = {name: [None if pd.isna(v) else v for v in frame[name]] for name in frame.columns}
+    labels, proba = namespace["score"](document, table)
+    pipeline = load_pipeline(model)
+    assert np.abs(proba - pipeline.predict_proba(frame)).max() < 1e-12
+    assert labels == list(pipeline.predict(frame))
+
+
+def test_categorical_models_are_refused_for_onnx_and_info_names_the_formats(tmp_path):
+    import palmerpenguins
+
+    penguins = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
+    model = trained(tmp_path, str(penguins), "--target", "species")
+    refused = runner.invoke(app, ["export", str(model), "--to", "onnx"])
+    assert refused.exit_code == 2 and "categorical columns" in " ".join(refused.output.split())
+    assert not Path(str(model)[:-4] + ".onnx").exists()
+    assert "exports to: json" in runner.invoke(app, ["info", str(model)]).output
+    numeric = trained(tmp_path, "iris")
+    assert "exports to: onnx, json" in runner.invoke(app, ["info", str(numeric)]).output
+
+
+@pytest.mark.parametrize("args, needle", [(["--to", "pmml"], "--to must be one of onnx, json"),
+                                          (["--to", "onnx", "--dtype", "float16"], "dtype (--dtype) must be 'float32' or 'float64'")])
+def test_bad_targets_are_refused(tmp_path, args, needle):
+    model = trained(tmp_path, "iris")
+    result = runner.invoke(app, ["export", str(model), *args])
+    assert result.exit_code == 2 and needle in " ".join(result.output.split()) and "Traceback" not in result.output
