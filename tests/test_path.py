@@ -187,7 +187,9 @@ def test_path_on_a_table_learns_its_encoding_on_the_training_rows(runner, tmp_pa
 @pytest.mark.parametrize("engines, penalty", [
     (("stream",), ["--l2", "auto"]),
     (("stream",), ["--l1", "auto", "--l1-ratio", "0.5"]),
-    (("dask",), ["--l1", "auto", "--l1-ratio", "0.5"]),  # one local cluster: the folds are views of its blocks
+    # One local cluster: the folds are views of its blocks. Every pass is a round trip to it, so the
+    # solves stop at a looser tolerance (the same on every engine, so the curves still agree).
+    (("dask",), ["--l1", "auto", "--l1-ratio", "0.5", "--tol", "1e-3"]),
 ])
 def test_every_engine_gives_the_memory_engines_cv_curve(runner, tmp_path, engines, penalty):
     """The same rows through the stream engine (a prepared .npy read per pass) or the dask engine
