@@ -117,8 +117,7 @@ def check_size(n_classes: int, n_features: int) -> None:
                            "fewer features or classes")
 
 
-def covariance(information: np.ndarray, meat: np.ndarray | None, names: list[str], others_names: list[str],
-               X: np.ndarray) -> np.ndarray:
+def covariance(information: np.ndarray, meat: np.ndarray | None, names: list[str], X: np.ndarray) -> np.ndarray:
     """I^-1 (or the sandwich); NotEstimable naming the columns when I is singular."""
     values, vectors = np.linalg.eigh(information)
     if values[0] <= 1e-10 * max(values[-1], np.finfo(float).tiny):
@@ -148,7 +147,7 @@ def summarize(X: np.ndarray, y: np.ndarray, P: np.ndarray, W_raw: np.ndarray, b_
     others = [k for k in range(n_classes) if k != reference]
     beta = reference_coefficients(W_raw, b_raw, reference)  # (D + 1, K - 1)
     information, meat = information_and_meat(X, P, y, reference, robust)
-    cov = covariance(information, meat, names, [str(classes[k]) for k in others], X)
+    cov = covariance(information, meat, names, X)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None)).reshape(len(others), n_features + 1).T  # (D + 1, K - 1)
     _refuse_separated(se, X, names, [classes[k] for k in others])
     z = beta / se
