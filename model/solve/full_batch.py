@@ -76,7 +76,7 @@ class FullBatchDescent:
         self.steps: list[float] = []
         self.restarts = self.momentum_k = 0
         self.last_step = self.floor
-        self.rounding = False  # J's decrease is below what the dtype can measure: steps are 1/L
+        self.rounding = False  # J's decrease is below what the dtype can measure: steps are tested on gradients
         self.noise_unit = float(np.finfo(engine.dtype).eps) * ROUNDING_UNITS
 
     # ------------------------------------------------------------------ the point
