@@ -64,12 +64,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         table = as_arrow_table(X)
         choices = ColumnChoices(_names(self.categorical), _names(self.numeric), _names(self.ignore),
                                 _names(self.features) or None, int(self.min_frequency))
-        if y is not None:
-            left_out = set(_names(self.ignore))
-            chosen = set(_names(self.features) or table.column_names)
-            _refuse_the_labels_as_a_column(table, y, [name for name in table.column_names
-                                                      if name in chosen and name not in left_out])
         columns = plan_columns(SOURCE, table, None, None, choices)
+        if y is not None:
+            _refuse_the_labels_as_a_column(table, y, [column.name for column in columns if column.kind != "ignored"])
         self._refuse_missing(columns, table)
         self.encoding_ = fit_encoding(columns, table, None, target="", weight_column=None, missing=self.missing,
                                       header=True, min_frequency=int(self.min_frequency))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from softreg.data.encoding import TableEncoding
+
 from softreg.model.assess.summary import CoefficientSummary, NotEstimable, summarize
 from softreg.model.run.evaluate import saved_split
 from softreg.model.run.persist import load_model
@@ -64,23 +66,14 @@ def _without_base_levels(X, W_raw, b_raw, names, encoding: dict | None):
     b' = b + W[base], W'[level] = W[level] - W[base], since each row's logits are unchanged."""
     if not encoding:
         return X, W_raw, b_raw, names
-    drop = []
-    offset = 0
-    for column in encoding["columns"]:
-        if column["kind"] == "ignored":
-            continue
-        if column["kind"] == "categorical":
-            width = len(column["levels"]) + (1 if column["other"] else 0)
-            base = offset
-            group = range(offset, offset + width)
-            b_raw = b_raw + W_raw[base]
-            W_raw = W_raw.copy()
-            for j in group:
-                if j != base:
-                    W_raw[j] -= W_raw[base]
-            drop.append(base)
-            offset += width
-        else:
-            offset += 2 if column.get("indicator") else 1
-    keep = [j for j in range(X.shape[1]) if j not in set(drop)]
+    W_raw, b_raw, drop, offset = W_raw.copy(), b_raw.copy(), set(), 0
+    for column in TableEncoding.from_dict(encoding).used():
+        width = len(column.feature_names())
+        if column.kind == "categorical":
+            base = W_raw[offset].copy()  # the first level's row
+            b_raw += base
+            W_raw[offset:offset + width] -= base
+            drop.add(offset)
+        offset += width
+    keep = [j for j in range(X.shape[1]) if j not in drop]
     return X[:, keep], W_raw[keep], b_raw, [names[j] for j in keep]
