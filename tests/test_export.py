@@ -109,10 +109,7 @@ def test_the_readme_scorer_reproduces_softreg_on_penguins(tmp_path):
     """The JSON reference scorer in the README, run as written, on a table with categories and
     missing cells (penguins)."""
     import pandas as pd
-    from palmerpenguins import load_penguins  # noqa: F401 (the package ships the CSV)
-    import palmerpenguins
-
-    penguins = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
+    penguins = penguins_csv()
     model = trained(tmp_path, str(penguins), "--target", "species")
     path = exported(model, "--to", "json")
     document = json.loads(path.read_text())
@@ -128,17 +125,93 @@ def test_the_readme_scorer_reproduces_softreg_on_penguins(tmp_path):
     assert labels == list(pipeline.predict(frame))
 
 
-def test_categorical_models_are_refused_for_onnx_and_info_names_the_formats(tmp_path):
+def penguins_csv() -> Path:
     import palmerpenguins
 
-    penguins = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
-    model = trained(tmp_path, str(penguins), "--target", "species")
-    refused = runner.invoke(app, ["export", str(model), "--to", "onnx"])
-    assert refused.exit_code == 2 and "categorical columns" in " ".join(refused.output.split())
-    assert not Path(str(model)[:-4] + ".onnx").exists()
-    assert "exports to: json" in runner.invoke(app, ["info", str(model)]).output
-    numeric = trained(tmp_path, "iris")
-    assert "exports to: onnx, json" in runner.invoke(app, ["info", str(numeric)]).output
+    return Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
+
+
+def onnx_inputs(path: Path, frame, dtype: str) -> dict:
+    """The graph's inputs from a pandas frame, as the README shows: the numeric columns as
+    numbers (NaN when missing), the categorical ones as text (pandas writes a missing cell 'nan')."""
+    from softreg.model.run.export import input_columns
+
+    model = read_model_file(Path(str(path)[:-len(".onnx")] + ".npz"))
+    columns = input_columns(model.header)
+    numbers = [c["name"] for c in columns if c["kind"] != "categorical"]
+    categories = [c["name"] for c in columns if c["kind"] == "categorical"]
+    return {"features": frame[numbers].to_numpy(dtype), "categories": frame[categories].astype(str).to_numpy()}
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-6)])
+def test_onnx_of_penguins_one_hot_encodes_the_categories_inside_the_graph(tmp_path, dtype, tolerance):
+    """Penguins: two categorical columns (sex with missing cells, its own level), numbers with
+    missing cells (imputed, 0/1 missing columns), text labels."""
+    import pandas as pd
+
+    model = trained(tmp_path, str(penguins_csv()), "--target", "species")
+    path = exported(model, "--to", "onnx", "--dtype", dtype)
+    frame = pd.read_csv(penguins_csv())
+    assert frame["sex"].isna().sum() > 0 and frame["bill_length_mm"].isna().sum() > 0
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    label, proba = session.run(None, onnx_inputs(path, frame, dtype))
+    pipeline = load_pipeline(model)
+    expected = pipeline.predict_proba(frame)
+    assert proba.dtype == np.dtype(dtype) and np.abs(proba - expected).max() <= tolerance
+    assert list(label) == list(pipeline.predict(frame))
+    assert "exports to: onnx, json" in runner.invoke(app, ["info", str(model)]).output
+
+
+def test_the_readme_onnx_snippet_for_penguins_runs_as_written(tmp_path):
+    import pandas as pd
+
+    model = trained(tmp_path, str(penguins_csv()), "--target", "species")
+    path = exported(model, "--to", "onnx")
+    code = re.search(r"```python\n(import onnxruntime, pandas as pd\n.*?)```", README.read_text(), re.DOTALL).group(1)
+    namespace: dict = {}
+    exec(code.replace('"penguins.csv"', repr(str(penguins_csv())))
+         .replace('"penguins.softreg.onnx"', repr(str(path))), namespace)
+    pipeline = load_pipeline(model)
+    frame = pd.read_csv(penguins_csv())
+    assert np.abs(namespace["probabilities"] - pipeline.predict_proba(frame)).max() <= 1e-6
+    assert list(namespace["label"]) == list(pipeline.predict(frame))
+
+
+@pytest.mark.parametrize("min_frequency", [5, 1])
+def test_onnx_puts_rare_unseen_and_missing_levels_where_softreg_does(tmp_path, min_frequency):
+    """Rare levels folded into '(other)' (min_frequency 5) or none (1: every level its own
+    column); unseen levels at prediction go to '(other)' or all zeros; missing cells, written
+    as '' in the file and 'nan' by pandas, are the '(missing)' level."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 400
+    colour = rng.choice(["red", "green", "blue"], n, p=[0.45, 0.3, 0.25])
+    colour[:3] = "teal"  # rare: fewer training rows than min_frequency 5
+    size = rng.choice(["S", "M", "L", ""], n)
+    x = rng.standard_normal(n)
+    logits = x + (colour == "red") - (size == "L") + 0.5 * (size == "")
+    label = np.where(logits > 0.3, "yes", np.where(logits < -0.5, "no", "maybe"))
+    frame = pd.DataFrame({"colour": colour, "size": size, "x": x, "label": label})
+    data = tmp_path / "shop.csv"
+    frame.to_csv(data, index=False)
+    model = trained(tmp_path, str(data), "--target", "label", "--min-frequency", str(min_frequency))
+    header = read_model_file(model).header
+    assert ("colour=(other)" in header["feature_names"]) == (min_frequency == 5)
+    assert "size=(missing)" in header["feature_names"]
+    path = exported(model, "--to", "onnx", "--dtype", "float64")
+    new = pd.DataFrame({"colour": ["red", "teal", "violet", None, "blue"], "size": ["S", None, "XL", "M", "L"],
+                        "x": [0.1, np.nan, -2.0, 1.0, 0.0]})
+    unseen = tmp_path / "new.csv"
+    new.to_csv(unseen, index=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for rows in (pd.read_csv(data), pd.read_csv(unseen)):
+        label_onnx, proba = session.run(None, onnx_inputs(path, rows, "float64"))
+        pipeline = load_pipeline(model)
+        expected = pipeline.predict_proba(rows)
+        assert np.abs(proba - expected).max() <= 1e-12
+        assert list(label_onnx) == list(pipeline.predict(rows))
 
 
 @pytest.mark.parametrize("args, needle", [(["--to", "pmml"], "--to must be one of onnx, json"),

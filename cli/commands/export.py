@@ -20,8 +20,9 @@ def export(
                                                 show_default=False)] = None,
     dtype: Annotated[str, typer.Option(help="ONNX: the input and arithmetic precision, float32 or float64.")] = "float32",
 ) -> None:
-    """Write the model for use outside softreg: ONNX (input 'features', outputs 'label' and
-    'probabilities', standardization and imputation inside the graph) or plain JSON."""
+    """Write the model for use outside softreg: ONNX (inputs 'features' and, for categorical
+    columns, 'categories'; outputs 'label' and 'probabilities'; imputation, one-hot encoding and
+    standardization inside the graph) or plain JSON."""
     from softreg.data.files import atomic_file
     from softreg.model.run.export import EXPORT_FORMATS, json_document, onnx_model
     from softreg.model.run.persist import check_writable, read_model_file

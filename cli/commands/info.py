@@ -16,7 +16,7 @@ def info(model: ModelFile, as_json: AsJson = False) -> None:
     """What a model file holds: versions, config, dataset, classes, features, stop reason, metrics, loss curve."""
     from softreg.cli import render
     from softreg.data import spec_to_string
-    from softreg.model.run.export import export_formats
+    from softreg.model.run.export import EXPORT_FORMATS
     from softreg.model.run.persist import read_model_file
 
     with reported():
@@ -34,7 +34,7 @@ def info(model: ModelFile, as_json: AsJson = False) -> None:
         f"{split.get('val_rows', '?')} validation, {split.get('test_rows', '?')} test rows", to=out)
     say(f"classes ({len(classes)}): {abridged([str(c) for c in classes])}", to=out)
     say(f"features ({len(names)}): {abridged(names)}", to=out)
-    say(f"exports to: {', '.join(export_formats(header))} (softreg export MODEL --to FORMAT)", to=out)
+    say(f"exports to: {', '.join(EXPORT_FORMATS)} (softreg export MODEL --to FORMAT)", to=out)
     out.print(render.config_table(header["config"], title="config"))
     if header.get("penalty_path"):
         out.print(render.penalty_path_chart(header["penalty_path"]))

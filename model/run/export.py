@@ -1,16 +1,20 @@
 """`softreg export`: a saved model for use outside softreg, as ONNX or as plain JSON.
 
-Both carry everything softreg does before the weights. For a row of raw features x (the model's
+Both carry everything softreg does before the weights. For a row of raw values x (the model's
 input columns, in order) the model computes
 
     x_filled = x with each missing (NaN) number replaced by its column's training mean
-    f        = the model's features: x_filled, and after each imputed column a 0/1 "was missing"
+    f        = the model's features: x_filled, after each imputed column a 0/1 "was missing",
+               and for each categorical column one 0/1 per level (a missing cell is the level
+               "(missing)"; the rare levels, and levels training never saw, share the last
+               "(other)" column when the column has one, and are all zeros when not)
     z        = ((f - mean) / scale) W + b,   p = softmax(z),   label = classes[argmax z]
 
 ONNX (built with the ``onnx`` package's helpers; ``pip install softreg[onnx]``): input
-``features`` (N, C) float32 or float64 with a free batch dimension, outputs ``label`` (N,) and
-``probabilities`` (N, K). A model whose table had categorical columns is refused for ONNX (their
-one-hot encoding is not in the graph yet); JSON carries every model.
+``features`` (N, numeric and boolean columns) float32 or float64, missing as NaN, and, when the
+model has categorical columns, ``categories`` (N, categorical columns) of text, missing as "" or
+"nan" (what pandas' ``astype(str)`` makes of a missing cell); the batch dimension is free.
+Outputs ``label`` (N,) and ``probabilities`` (N, K).
 """
 
 from __future__ import annotations
@@ -19,20 +23,17 @@ import json
 
 import numpy as np
 
+from softreg.data.encoding import MISSING_LEVEL, OTHER_LEVEL
+from softreg.data.formats.table import MISSING_CELLS
+
 EXPORT_FORMATS = ("onnx", "json")
 JSON_FORMAT = "softreg-linear-softmax"
 OPSET = 17
+ML_OPSET = 2  # ai.onnx.ml: LabelEncoder with string keys and int64 values
 
 
 class NotExportable(ValueError):
     """A model that a format cannot carry; the message says why and what can."""
-
-
-def export_formats(header: dict) -> list[str]:
-    """The formats a model (its header) can be exported to."""
-    encoding = header.get("encoding")
-    categorical = encoding and any(column["kind"] == "categorical" for column in encoding["columns"])
-    return ["json"] if categorical else ["onnx", "json"]
 
 
 def input_columns(header: dict) -> list[dict]:
@@ -67,47 +68,75 @@ def json_document(model_file) -> dict:
 
 
 def onnx_model(model_file, dtype: str = "float32"):
-    """The model as an ONNX graph (opset ``OPSET``), checked by ``onnx.checker``."""
+    """The model as an ONNX graph (opset ``OPSET``, ``ai.onnx.ml`` ``ML_OPSET``), checked by
+    ``onnx.checker``: every step of the module docstring's scoring is a node."""
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         raise NotExportable("ONNX export needs the onnx package: pip install 'softreg[onnx]'") from None
-    header = model_file.header
-    if "onnx" not in export_formats(header):
-        raise NotExportable("the model's table has categorical columns, whose one-hot encoding the ONNX graph does "
-                            "not hold yet; export it as json (the encoding's levels are in it) instead")
     if dtype not in ("float32", "float64"):
         raise NotExportable(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     numpy_dtype = np.dtype(dtype)
     element = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
-    columns = input_columns(header)
-    n_inputs, n_classes = len(columns), len(model_file.classes_)
+    columns = input_columns(model_file.header)
+    numbers = [column for column in columns if column["kind"] != "categorical"]
+    categories = [column for column in columns if column["kind"] == "categorical"]
+    n_classes = len(model_file.classes_)
 
     def constant(name, values, kind=None):
         return numpy_helper.from_array(np.asarray(values, dtype=kind or numpy_dtype), name)
 
-    nodes, initializers = [], []
-    features = "features"
-    imputed = [j for j, column in enumerate(columns) if column["fill"] is not None]
-    if imputed:  # x_filled = where(isnan(x), fill, x), a fill per column (NaN where none was learned)
-        fills = [column["fill"] if column["fill"] is not None else np.nan for column in columns]
-        initializers.append(constant("fill", fills))
-        nodes += [helper.make_node("IsNaN", ["features"], ["missing"]),
-                  helper.make_node("Where", ["missing", "fill", "features"], ["filled"])]
-        features = "filled"
-    indicators = [j for j, column in enumerate(columns) if column["indicator"]]
-    if indicators:  # the 0/1 missing columns, then every feature in the model's order
-        order = []
-        for j, column in enumerate(columns):
-            order.append(j)
-            if column["indicator"]:
-                order.append(n_inputs + indicators.index(j))
-        initializers += [constant("indicator_columns", indicators, np.int64), constant("feature_order", order, np.int64)]
-        nodes += [helper.make_node("Cast", ["missing"], ["missing_numbers"], to=element),
-                  helper.make_node("Gather", ["missing_numbers", "indicator_columns"], ["indicator_values"], axis=1),
-                  helper.make_node("Concat", [features, "indicator_values"], ["stacked"], axis=1),
-                  helper.make_node("Gather", ["stacked", "feature_order"], ["model_features"], axis=1)]
+    nodes, initializers, inputs = [], [], []
+    # The graph computes blocks of features (the filled numbers, their 0/1 missing columns, each
+    # categorical column's one-hot block), then one Gather puts them in the model's feature order.
+    blocks, place = [], {}  # block tensor names; feature name -> position in the blocks side by side
+    if numbers:
+        inputs.append(helper.make_tensor_value_info("features", element, ["N", len(numbers)]))
+        filled = "features"
+        if any(column["fill"] is not None for column in numbers):  # where(isnan(x), fill, x); NaN: no fill learned
+            initializers.append(constant("fill", [np.nan if c["fill"] is None else c["fill"] for c in numbers]))
+            nodes += [helper.make_node("IsNaN", ["features"], ["missing"]),
+                      helper.make_node("Where", ["missing", "fill", "features"], ["filled"])]
+            filled = "filled"
+        blocks.append(filled)
+        place.update({column["name"]: j for j, column in enumerate(numbers)})
+        flagged = [j for j, column in enumerate(numbers) if column["indicator"]]
+        if flagged:
+            initializers.append(constant("indicator_columns", flagged, np.int64))
+            nodes += [helper.make_node("Cast", ["missing"], ["missing_numbers"], to=element),
+                      helper.make_node("Gather", ["missing_numbers", "indicator_columns"], ["indicators"], axis=1)]
+            blocks.append("indicators")
+            place.update({f"{numbers[j]['name']}:missing": len(numbers) + k for k, j in enumerate(flagged)})
+    if categories:
+        inputs.append(helper.make_tensor_value_info("categories", TensorProto.STRING, ["N", len(categories)]))
+    for q, column in enumerate(categories):
+        levels, width = column["levels"], len(column["levels"]) + bool(column["other"])
+        codes = {level: i for i, level in enumerate(levels)}
+        if MISSING_LEVEL in codes:  # the spellings of a missing cell (pandas' NaN as text is "nan") are that level
+            codes.update({spelling: codes[MISSING_LEVEL] for spelling in MISSING_CELLS if spelling not in codes})
+        unknown = len(levels) if column["other"] else -1  # the other level, or no column (all zeros)
+        keys = list(codes)
+        initializers += [constant(f"category_{q}", [q], np.int64), constant(f"codes_{q}", np.arange(width), np.int64)]
+        nodes += [helper.make_node("Gather", ["categories", f"category_{q}"], [f"text_{q}"], axis=1),
+                  helper.make_node("LabelEncoder", [f"text_{q}"], [f"code_{q}"], domain="ai.onnx.ml",
+                                   keys_strings=keys, values_int64s=[codes[key] for key in keys],
+                                   default_int64=unknown),
+                  helper.make_node("Equal", [f"code_{q}", f"codes_{q}"], [f"is_level_{q}"]),
+                  helper.make_node("Cast", [f"is_level_{q}"], [f"one_hot_{q}"], to=element)]
+        offset = len(place)
+        names = [f"{column['name']}={level}" for level in levels] + ([f"{column['name']}={OTHER_LEVEL}"]
+                                                                     if column["other"] else [])
+        place.update({name: offset + i for i, name in enumerate(names)})
+        blocks.append(f"one_hot_{q}")
+    order = [place[name] for name in model_file.header["feature_names"]]
+    features = blocks[0]
+    if len(blocks) > 1:
+        nodes.append(helper.make_node("Concat", blocks, ["stacked"], axis=1))
+        features = "stacked"
+    if order != list(range(len(order))):
+        initializers.append(constant("feature_order", order, np.int64))
+        nodes.append(helper.make_node("Gather", [features, "feature_order"], ["model_features"], axis=1))
         features = "model_features"
     initializers += [constant("mean", model_file.feature_mean), constant("scale", model_file.feature_scale),
                      constant("W", model_file.weights), constant("b", model_file.bias)]
@@ -127,12 +156,15 @@ def onnx_model(model_file, dtype: str = "float32"):
         label_type = TensorProto.STRING
     nodes.append(helper.make_node("Gather", ["classes", "class_index"], ["label"], axis=0))
     graph = helper.make_graph(
-        nodes, "softreg", [helper.make_tensor_value_info("features", element, ["N", n_inputs])],
+        nodes, "softreg", inputs,
         [helper.make_tensor_value_info("label", label_type, ["N"]),
          helper.make_tensor_value_info("probabilities", element, ["N", n_classes])],
         initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="softreg")
-    model.doc_string = ("softreg model: inputs " + json.dumps([column["name"] for column in columns])
-                        + "; missing numbers as NaN")
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid("ai.onnx.ml", ML_OPSET)] if categories else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="softreg")
+    model.doc_string = (("features: " + json.dumps([column["name"] for column in numbers]) + ", missing as NaN; "
+                         if numbers else "")
+                        + ("categories: " + json.dumps([column["name"] for column in categories])
+                           + ", as text, missing as '' or 'nan'" if categories else ""))
     onnx.checker.check_model(model, full_check=True)
     return model
