@@ -166,3 +166,63 @@ def test_an_unknown_reference_is_refused(tmp_path):
     result = runner.invoke(app, ["summary", str(model), "--reference", "7"])
     assert result.exit_code == 2 and "reference '7' is not a class of the model; its classes are 0, 1" in \
         " ".join(result.output.split())
+
+
+def statsmodels_fit(frame, target):
+    features = [name for name in frame.columns if name != target]
+    return sm.MNLogit(frame[target].to_numpy(), sm.add_constant(frame[features].to_numpy(float))).fit(
+        method="newton", tol=1e-12, maxiter=200, disp=0)
+
+
+@pytest.mark.parametrize("source, engine", [("npy", "stream"), ("folder", "stream"), ("npy", "dask")])
+def test_models_trained_from_storage_are_summed_block_by_block(tmp_path, source, engine):
+    """A prepared .npy or a folder of Parquet partitions (what stream and dask models train on):
+    the information matrix is summed by the stream engine, a block at a time, and the table is
+    statsmodels'."""
+    if engine == "dask":
+        pytest.importorskip("distributed", reason="the dask extra is part of the test extra")
+    frame, target = anes96()
+    if source == "npy":
+        frame.to_csv(tmp_path / "anes.csv", index=False)
+        data = tmp_path / "anes.npy"
+        prepared = runner.invoke(app, ["prepare", str(tmp_path / "anes.csv"), str(data), "--target", target])
+        assert prepared.exit_code == 0, prepared.output[-1000:]
+    else:
+        data = tmp_path / "parts"
+        data.mkdir()
+        for i, part in enumerate(np.array_split(np.arange(len(frame)), 3)):
+            frame.iloc[part].to_parquet(data / f"part-{i}.parquet", index=False)
+    model = tmp_path / "m.npz"
+    extra = ["--block-rows", "200"] if source == "npy" else []  # several blocks, so the sums are added
+    result = runner.invoke(app, ["train", str(data), "--engine", engine, "--quiet", "--out", str(model), *EXACT,
+                                 *extra, *(["--target", target] if source == "folder" else [])])
+    assert result.exit_code == 0, result.output[-2000:]
+    ours = summarized(model, "--robust")
+    theirs = sm.MNLogit(frame[target].to_numpy(), sm.add_constant(frame.drop(columns=target).to_numpy(float))).fit(
+        method="newton", tol=1e-12, maxiter=200, disp=0, cov_type="HC0")
+    assert ours["n_obs"] == len(frame)
+    assert_close(ours["coef"], theirs.params, "coef")
+    assert_close(ours["se"], theirs.bse, "se")
+    assert_close(ours["llf"], theirs.llf, "llf")
+
+
+def test_the_sums_leave_out_rows_that_are_not_training_rows(tmp_path):
+    """With a test split, the table is statsmodels' on the training rows alone (the other rows
+    weigh 0 in the engine's blocks)."""
+    from softreg.data import load_dataset
+    from softreg.data.split import split_indices
+
+    frame, target = spector()
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    model = tmp_path / "m.npz"
+    args = ["--l2", "0", "--val-fraction", "0", "--test-fraction", "0.25", "--tol", "1e-11", "--momentum", "nesterov",
+            "--max-epochs", "100000", "--seed", "3"]
+    assert runner.invoke(app, ["train", str(path), "--target", target, "--quiet", "--out", str(model), *args]).exit_code == 0
+    ours = summarized(model)
+    y = load_dataset(str(path), target=target).y
+    train, _, _ = split_indices(y, val_fraction=0.0, test_fraction=0.25, seed=3)
+    theirs = statsmodels_fit(frame.iloc[train], target)
+    assert ours["n_obs"] == len(train) < len(frame)
+    assert_close(ours["coef"], theirs.params, "coef")
+    assert_close(ours["se"], theirs.bse, "se")

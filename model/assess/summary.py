@@ -10,8 +10,10 @@ K - 1 non-reference classes and y_i their one-hot labels:
     Hessian    -sum_i (diag(q_i) - q_i q_i^T) kron x~_i x~_i^T   (step 1: the softmax Jacobian)
 
 The observed information I is minus the Hessian of the log-likelihood; Cov = I^-1 (``robust``:
-the sandwich I^-1 (sum_i g_i g_i^T) I^-1, White's HC0). Both are sums over rows, taken here
-over row blocks so that no (N, P) array is formed.
+the sandwich I^-1 (sum_i g_i g_i^T) I^-1, White's HC0). Both, and everything else the table
+needs (the log-likelihood, the class counts, the columns' spread), are sums over rows:
+:func:`summary_block_sums` takes one block of rows, so an engine sums them where the rows live
+(``engine.map_blocks``) and no (N, P) array, nor all of X, is ever formed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from softreg.model.math.softmax import softmax
 
 # A coefficient whose standard error, in units of its column's standard deviation, exceeds this
 # is not estimable from the data: its class is (nearly) separated by those features.
@@ -84,29 +88,74 @@ def reference_coefficients(W_raw: np.ndarray, b_raw: np.ndarray, ref: int) -> np
     return np.vstack([b_raw[None, others] - b_raw[ref], W_raw[:, others] - W_raw[:, [ref]]])
 
 
-def information_and_meat(X: np.ndarray, P: np.ndarray, y: np.ndarray, ref: int, robust: bool):
-    """(I, sum_i g_i g_i^T or None) over row blocks; X (N, D) raw features, P (N, K), y (N,) class indices."""
-    n_rows, n_features = X.shape
-    others = [k for k in range(P.shape[1]) if k != ref]
-    m, width = len(others), n_features + 1
+@dataclass
+class SummarySums:
+    """What the table needs from the rows, as sums over them (added block by block)."""
+
+    information: np.ndarray  # (P, P): sum_i (diag(q_i) - q_i q_i^T) kron x~_i x~_i^T
+    meat: np.ndarray | None  # (P, P): sum_i g_i g_i^T (robust only)
+    n_rows: int
+    loglik: float  # sum_i log p_i[y_i]
+    counts: np.ndarray  # (K,) rows per class
+    lowest_own: np.ndarray  # (K,) min over class k's rows of p_ik (inf: none)
+    highest_other: np.ndarray  # (K,) max over the other rows of p_ik (-inf: none)
+    column_sum: np.ndarray  # (D,) sum_i x_i, and below sum_i x_i^2, min and max: the columns' spread
+    column_squares: np.ndarray
+    column_min: np.ndarray
+    column_max: np.ndarray
+
+    def __add__(self, other: "SummarySums") -> "SummarySums":
+        return SummarySums(self.information + other.information,
+                           None if self.meat is None else self.meat + other.meat, self.n_rows + other.n_rows,
+                           self.loglik + other.loglik, self.counts + other.counts,
+                           np.minimum(self.lowest_own, other.lowest_own),
+                           np.maximum(self.highest_other, other.highest_other), self.column_sum + other.column_sum,
+                           self.column_squares + other.column_squares, np.minimum(self.column_min, other.column_min),
+                           np.maximum(self.column_max, other.column_max))
+
+    def column_std(self) -> np.ndarray:
+        mean = self.column_sum / self.n_rows
+        return np.sqrt(np.clip(self.column_squares / self.n_rows - mean * mean, 0.0, None))
+
+
+def summary_block_sums(rows, y_block: np.ndarray, weight, W_raw: np.ndarray, b_raw: np.ndarray, keep: np.ndarray,
+                       ref: int, robust: bool) -> SummarySums:
+    """The :class:`SummarySums` of one block of raw rows (dense or CSR, (B, D_all)) with labels
+    ``y_block`` (class indices); rows of weight 0 are not training rows and are left out. The
+    probabilities are the model's (all D_all columns, W_raw (D_all, K)); the design is the
+    columns ``keep`` (each categorical column's base level left out)."""
+    rows = rows.toarray() if hasattr(rows, "toarray") else np.asarray(rows)
+    rows = np.asarray(rows, dtype=np.float64)
+    if np.ndim(weight):
+        training = np.asarray(weight) > 0
+        rows, y_block = rows[training], np.asarray(y_block)[training]
+    n_rows, n_classes = len(rows), len(b_raw)
+    P = softmax(rows @ W_raw + b_raw)  # (B, K)
+    X = rows[:, keep]
+    others = [k for k in range(n_classes) if k != ref]
+    m, width = len(others), X.shape[1] + 1
     information = np.zeros((m * width, m * width))
-    meat = np.zeros_like(information) if robust else None
-    for start in range(0, n_rows, ROW_BLOCK):
-        block = slice(start, start + ROW_BLOCK)
-        Xt = np.hstack([np.ones((X[block].shape[0], 1)), X[block]])  # (B, D + 1): x~
-        q = P[block][:, others]  # (B, K - 1)
-        for a in range(m):
-            for c in range(a, m):
-                curvature = q[:, a] * ((a == c) - q[:, c])  # (diag(q) - q q^T)_ac per row
-                part = Xt.T @ (Xt * curvature[:, None])
-                information[a * width:(a + 1) * width, c * width:(c + 1) * width] += part
-                if c != a:
-                    information[c * width:(c + 1) * width, a * width:(a + 1) * width] += part.T
-        if robust:
-            residual = (y[block, None] == np.asarray(others)[None, :]) - q  # (B, K - 1): y - q
-            scores = (residual[:, :, None] * Xt[:, None, :]).reshape(len(q), m * width)  # g_i, class-major
-            meat += scores.T @ scores
-    return information, meat
+    Xt = np.hstack([np.ones((n_rows, 1)), X])  # (B, D + 1): x~
+    q = P[:, others]  # (B, K - 1)
+    for a in range(m):
+        for c in range(a, m):
+            curvature = q[:, a] * ((a == c) - q[:, c])  # (diag(q) - q q^T)_ac per row
+            part = Xt.T @ (Xt * curvature[:, None])
+            information[a * width:(a + 1) * width, c * width:(c + 1) * width] = part
+            if c != a:
+                information[c * width:(c + 1) * width, a * width:(a + 1) * width] = part.T
+    meat = None
+    if robust:
+        residual = (y_block[:, None] == np.asarray(others)[None, :]) - q  # (B, K - 1): y - q
+        scores = (residual[:, :, None] * Xt[:, None, :]).reshape(n_rows, m * width)  # g_i, class-major
+        meat = scores.T @ scores
+    own = y_block[:, None] == np.arange(n_classes)[None, :]  # (B, K)
+    return SummarySums(
+        information, meat, n_rows,
+        float(np.sum(np.log(np.clip(P[np.arange(n_rows), y_block], np.finfo(float).tiny, None)))),
+        np.bincount(y_block, minlength=n_classes), np.where(own, P, np.inf).min(axis=0, initial=np.inf),
+        np.where(own, -np.inf, P).max(axis=0, initial=-np.inf), X.sum(axis=0), (X * X).sum(axis=0),
+        X.min(axis=0, initial=np.inf), X.max(axis=0, initial=-np.inf))
 
 
 def check_size(n_classes: int, n_features: int) -> None:
@@ -117,13 +166,13 @@ def check_size(n_classes: int, n_features: int) -> None:
                            "fewer features or classes")
 
 
-def covariance(information: np.ndarray, meat: np.ndarray | None, names: list[str], X: np.ndarray) -> np.ndarray:
-    """I^-1 (or the sandwich); NotEstimable naming the columns when I is singular."""
+def covariance(information: np.ndarray, meat: np.ndarray | None, names: list[str], constant: list[str]) -> np.ndarray:
+    """I^-1 (or the sandwich); NotEstimable naming the columns when I is singular (``constant``:
+    the columns that hold one value)."""
     values, vectors = np.linalg.eigh(information)
     if values[0] <= 1e-10 * max(values[-1], np.finfo(float).tiny):
         width = len(names)
         null = np.abs(vectors[:, 0]).reshape(-1, width).max(axis=0)  # per parameter row, over equations
-        constant = [names[j + 1] for j in range(X.shape[1]) if np.ptp(X[:, j]) == 0]
         involved = constant or [names[j] for j in np.flatnonzero(null > 0.1)]
         raise NotEstimable(f"the information matrix is singular (smallest eigenvalue {values[0]:.3g} against "
                            f"{values[-1]:.3g}): {'constant' if constant else 'collinear'} columns "
@@ -133,28 +182,40 @@ def covariance(information: np.ndarray, meat: np.ndarray | None, names: list[str
     return inverse if meat is None else inverse @ meat @ inverse
 
 
-def summarize(X: np.ndarray, y: np.ndarray, P: np.ndarray, W_raw: np.ndarray, b_raw: np.ndarray, classes,
-              feature_names: list[str], *, reference: int = 0, robust: bool = False) -> CoefficientSummary:
+def summarize(X, y: np.ndarray, W_raw: np.ndarray, b_raw: np.ndarray, classes, feature_names: list[str], *,
+              reference: int = 0, robust: bool = False) -> CoefficientSummary:
     """The coefficient table of an unpenalized fit at its estimate (W_raw (D, K), b_raw (K,) on raw
-    features, P (N, K) its probabilities on the training rows X (N, D), y (N,) class indices)."""
+    features) on its training rows X (N, D), y (N,) class indices, in memory."""
+    check_size(len(b_raw), X.shape[1])
+    keep = np.arange(X.shape[1])
+    parts = [summary_block_sums(X[start:start + ROW_BLOCK], y[start:start + ROW_BLOCK], 1.0, W_raw, b_raw, keep,
+                                reference, robust) for start in range(0, X.shape[0], ROW_BLOCK)]
+    return summary_from_sums(sum(parts[1:], parts[0]), W_raw, b_raw, classes, feature_names, reference=reference,
+                             robust=robust)
+
+
+def summary_from_sums(sums: SummarySums, W_raw: np.ndarray, b_raw: np.ndarray, classes, feature_names: list[str], *,
+                      reference: int = 0, robust: bool = False) -> CoefficientSummary:
+    """The coefficient table from the rows' :class:`SummarySums` (W_raw (D, K), b_raw (K,): the
+    estimate on the design's raw columns ``feature_names``)."""
     from scipy import stats
 
-    n_rows, n_features = X.shape
-    n_classes = P.shape[1]
+    n_rows, n_features, n_classes = sums.n_rows, W_raw.shape[0], len(b_raw)
     check_size(n_classes, n_features)
     names = ["const", *feature_names]
-    _refuse_separated_class(P, y, W_raw, X, feature_names, classes)
+    spread = sums.column_std()
+    _refuse_separated_class(sums, W_raw, spread, feature_names, classes)
     others = [k for k in range(n_classes) if k != reference]
     beta = reference_coefficients(W_raw, b_raw, reference)  # (D + 1, K - 1)
-    information, meat = information_and_meat(X, P, y, reference, robust)
-    cov = covariance(information, meat, names, X)
+    constant = [feature_names[j] for j in range(n_features) if sums.column_min[j] == sums.column_max[j]]
+    cov = covariance(sums.information, sums.meat, names, constant)
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None)).reshape(len(others), n_features + 1).T  # (D + 1, K - 1)
-    _refuse_separated(se, X, names, [classes[k] for k in others])
+    _refuse_separated(se, spread, names, [classes[k] for k in others])
     z = beta / se
     p = 2 * stats.norm.sf(np.abs(z))
     half = stats.norm.ppf(0.975) * se
-    counts = np.bincount(y, minlength=n_classes)
-    llf = float(np.sum(np.log(np.clip(P[np.arange(n_rows), y], np.finfo(float).tiny, None))))
+    counts = sums.counts
+    llf = sums.loglik
     present = counts > 0
     llnull = float(np.sum(counts[present] * np.log(counts[present] / n_rows)))
     n_params = (n_classes - 1) * (n_features + 1)
@@ -167,16 +228,15 @@ def summarize(X: np.ndarray, y: np.ndarray, P: np.ndarray, W_raw: np.ndarray, b_
         aic=-2 * llf + 2 * n_params, bic=-2 * llf + math.log(n_rows) * n_params, robust=robust)
 
 
-def _refuse_separated_class(P: np.ndarray, y: np.ndarray, W_raw: np.ndarray, X: np.ndarray, feature_names: list[str],
+def _refuse_separated_class(sums: SummarySums, W_raw: np.ndarray, spread: np.ndarray, feature_names: list[str],
                             classes) -> None:
     """A class whose every row the fit gives a higher probability of it than any other row has:
     the fitted scores separate it, the likelihood keeps rising along them, and the maximum does
     not exist (the descent only stopped at its tolerance). The features named are those whose
     coefficients for the class, in column standard deviations, are largest."""
-    for k in range(P.shape[1]):
-        inside, outside = P[y == k, k], P[y != k, k]
-        if inside.size and outside.size and inside.min() > outside.max():
-            weight = np.abs(W_raw[:, k] - W_raw.mean(axis=1)) * X.std(axis=0)
+    for k in range(len(sums.counts)):
+        if 0 < sums.counts[k] < sums.n_rows and sums.lowest_own[k] > sums.highest_other[k]:
+            weight = np.abs(W_raw[:, k] - W_raw.mean(axis=1)) * spread
             named = [feature_names[j] for j in np.argsort(-weight)[:3] if weight[j] >= 0.5 * weight.max()]
             raise NotEstimable(f"class {_plain(classes[k])!r} is separated from the others (every one of its rows has a higher "
                                f"fitted probability of it than any other row), mostly by {', '.join(map(repr, named))}: "
@@ -185,10 +245,10 @@ def _refuse_separated_class(P: np.ndarray, y: np.ndarray, W_raw: np.ndarray, X: 
                                "penalized model (whose standard errors this does not give)")
 
 
-def _refuse_separated(se: np.ndarray, X: np.ndarray, names: list[str], others) -> None:
+def _refuse_separated(se: np.ndarray, column_std: np.ndarray, names: list[str], others) -> None:
     """Standard errors far beyond the columns' own spread: the likelihood is flat along them, the
     fit (nearly) separates a class, and the numbers would be noise (statsmodels prints them)."""
-    spread = np.concatenate([[1.0], X.std(axis=0)])[:, None]  # the intercept in its own units
+    spread = np.concatenate([[1.0], column_std])[:, None]  # the intercept in its own units
     scaled = se * np.where(spread > 0, spread, 1.0)
     if np.all(np.isfinite(scaled)) and scaled.max() <= SEPARATED_SE:
         return

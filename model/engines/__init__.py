@@ -2,8 +2,8 @@
 
 The registry maps an engine's name to its class; the solver, the estimator and the run layer
 use only what :class:`~softreg.model.engines.base.Engine` declares (``objective``,
-``lipschitz``, ``column_moments``, ``set_standardization``, ``probabilities``, ``sibling``
-and the ``with`` lifetime), so a new engine is its own module plus one line here.
+``lipschitz``, ``column_moments``, ``set_standardization``, ``probabilities``, ``map_blocks``,
+``sibling`` and the ``with`` lifetime), so a new engine is its own module plus one line here.
 
 - ``memory``: X in memory (dense or CSR), row blocks on a thread pool.
 - ``stream``: row blocks read from a prepared ``.npy`` or a block source pass by pass (out of core).

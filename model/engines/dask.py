@@ -394,6 +394,11 @@ class DaskEngine(Engine):
             total += part
         return total
 
+    def map_blocks(self, function, *args) -> list:
+        """function(rows, y_block, weight, *args) on the workers, one task per block, in block
+        order (``function`` must pickle: a module-level function)."""
+        return self._run(_map_task, function, *args)
+
     def probabilities(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         """softmax(X_s W + b) for every row, (N, K), the blocks' results in block order."""
         return np.concatenate(self._run(_probabilities_task, W, b))
@@ -507,6 +512,10 @@ def _gram_task(rows, labels, v):
 
 def _moments_task(rows, labels, mean):
     return block_column_moments(rows, labels[1], mean)
+
+
+def _map_task(rows, labels, function, *args):
+    return function(rows, labels[0], labels[1], *args)
 
 
 def _probabilities_task(rows, labels, W, b):

@@ -145,6 +145,13 @@ class MemoryEngine(Engine):
             total += part
         return total
 
+    def map_blocks(self, function, *args) -> list:
+        """function(rows, y_block, weight, *args) for every block, in block order: rows as
+        served (raw unless a standardization is set and the engine standardizes its copies),
+        ``weight`` the block's normalized row weights (a number when all are equal). For sums
+        beyond the objective's (the summary's information matrix), taken where the rows live."""
+        return self._map(lambda block: function(self._rows(block[0]), block[1], block[2], *args))
+
     def probabilities(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         """softmax(X_s W + b) for every (served) row, (N, K), block by block; W, b as in objective."""
         W_raw, b_raw = (W, b) if self._fold is None else fold_standardization(W, b, *self._fold)

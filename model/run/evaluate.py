@@ -37,12 +37,21 @@ def saved_split(model_path, header: dict, part: str, instead: str):
     """(X, y, words) of the model's own ``part`` ("train" or "test") of the data it was trained
     on, re-derived from the stored spec, seed and fractions; RunError (ending with ``instead``,
     what the user can do) when the data is gone or changed."""
+    dataset, rows, words = saved_rows(model_path, header, part, instead)
+    return dataset.X[rows], dataset.y[rows], words
+
+
+def saved_rows(model_path, header: dict, part: str, instead: str, *, memory_map: bool = False):
+    """(the dataset as loaded, the indices of its ``part`` rows, words): :func:`saved_split`
+    without taking the rows, for callers that sum over them where they are (``memory_map``: a
+    prepared .npy or a folder stays on disk, as the stream engine reads it)."""
     config, stored = header["config"], header["dataset"]
     spec = spec_to_string(stored)
     if "path" in stored and not Path(spec).exists():
         raise RunError(f"the data model '{model_path}' was trained on, '{spec}', is gone, so its {part} split cannot be "
                        f"re-derived; {instead}")
-    dataset = load_dataset(spec, **{**dataset_options(config), "encoding": stored_encoding(header)})
+    dataset = load_dataset(spec, **{**dataset_options(config), "encoding": stored_encoding(header)},
+                           memory_map=memory_map)
     if stored.get("sha256") is not None and dataset.spec.get("sha256") != stored["sha256"]:
         raise RunError(f"'{spec}' has changed since '{model_path}' was trained on it (its contents differ; "
                        f"{dataset.n_samples} rows now, {stored.get('rows', '?')} then), so the {part} split cannot be "
@@ -50,7 +59,7 @@ def saved_split(model_path, header: dict, part: str, instead: str):
     train, _, test = split_indices(dataset.y, val_fraction=config["val_fraction"],
                                    test_fraction=config["test_fraction"], seed=config["seed"])
     rows = train if part == "train" else test
-    return dataset.X[rows], dataset.y[rows], f"the model's {part} split of {spec} ({len(rows)} rows)"
+    return dataset, rows, f"the model's {part} split of {spec} ({len(rows)} rows)"
 
 
 def rows_of(data: str, header: dict, *, target: str | None = None, missing: str | None = None,

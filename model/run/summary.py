@@ -1,6 +1,11 @@
 """`softreg summary`: a saved model's coefficient table with standard errors, on its own
 training rows (re-derived from the stored dataset spec and seed), where the numbers mean something:
-an unpenalized, unweighted fit that converged."""
+an unpenalized, unweighted fit that converged.
+
+The sums over the rows are taken by an engine, block by block: rows in memory by the memory
+engine; a prepared .npy or a folder of partitions (what stream and dask models train on) by the
+stream engine, read from disk a block at a time, so the rows are never all in memory (one
+pass needs no Dask cluster)."""
 
 from __future__ import annotations
 
@@ -8,8 +13,14 @@ import numpy as np
 
 from softreg.data.encoding import TableEncoding
 
-from softreg.model.assess.summary import CoefficientSummary, NotEstimable, summarize
-from softreg.model.run.evaluate import saved_split
+from softreg.model.assess.summary import (
+    CoefficientSummary,
+    NotEstimable,
+    check_size,
+    summary_block_sums,
+    summary_from_sums,
+)
+from softreg.model.run.evaluate import saved_rows
 from softreg.model.run.persist import load_model
 
 ESTIMABLE_STOPS = ("converged", "precision")
@@ -19,15 +30,34 @@ def summarize_saved_model(model_path, *, reference=None, robust: bool = False) -
     """(the coefficient table, the model header). NotEstimable says why a model has none."""
     estimator, header = load_model(model_path)
     _refuse_unless_maximum_likelihood(header)
-    X, y, _ = saved_split(model_path, header, "train", "train the model again on the data as it is now.")
     classes = list(estimator.classes_)
-    y_index = np.searchsorted(estimator.classes_, np.asarray(y))
     reference_index = _reference_index(classes, reference)
     W_raw, b_raw = estimator._class_weights()
-    P = estimator.predict_proba(X)
-    X, W_raw, b_raw, names = _without_base_levels(np.asarray(X, dtype=np.float64), W_raw, b_raw,
-                                                  list(header["feature_names"]), header.get("encoding"))
-    return summarize(X, y_index, P, W_raw, b_raw, classes, names, reference=reference_index, robust=robust), header
+    keep, W_design, b_design, names = _without_base_levels(W_raw, b_raw, list(header["feature_names"]),
+                                                           header.get("encoding"))
+    check_size(len(classes), len(keep))
+    dataset, rows, _ = saved_rows(model_path, header, "train", "train the model again on the data as it is now.",
+                                  memory_map=True)
+    y = np.asarray(dataset.y)
+    y_index = np.searchsorted(estimator.classes_, y).clip(0, len(classes) - 1)
+    weights = np.zeros(len(y))
+    weights[rows] = 1.0  # the training rows; the others weigh 0 and are left out of every sum
+    with _engine_over(dataset, header["config"], y_index, weights, len(classes)) as engine:
+        parts = engine.map_blocks(summary_block_sums, W_raw, b_raw, keep, reference_index, robust)
+    sums = sum(parts[1:], parts[0])
+    return summary_from_sums(sums, W_design, b_design, classes, names, reference=reference_index,
+                             robust=robust), header
+
+
+def _engine_over(dataset, config: dict, y_index: np.ndarray, weights: np.ndarray, n_classes: int):
+    """An engine over every row of ``dataset`` with these row weights: the stream engine for rows
+    on disk (a prepared .npy, a folder), the memory engine for rows in memory."""
+    from softreg.model.engines import MemoryEngine, StreamEngine
+    from softreg.model.run.train import row_source
+
+    if dataset.spec.get("format") in ("npy", "folder"):
+        return StreamEngine(row_source(dataset, block_rows=None), y_index, weights, n_classes=n_classes)
+    return MemoryEngine(dataset.X, y_index, weights, n_classes=n_classes)
 
 
 def _refuse_unless_maximum_likelihood(header: dict) -> None:
@@ -60,12 +90,13 @@ def _reference_index(classes: list, reference) -> int:
     return names.index(str(reference))
 
 
-def _without_base_levels(X, W_raw, b_raw, names, encoding: dict | None):
-    """The design without each categorical column's first level: with an intercept, a full set of
-    one-hot columns is collinear (every row has exactly one 1). The same model in that design has
-    b' = b + W[base], W'[level] = W[level] - W[base], since each row's logits are unchanged."""
+def _without_base_levels(W_raw, b_raw, names, encoding: dict | None):
+    """(the design's columns, W, b, names) without each categorical column's first level: with an
+    intercept, a full set of one-hot columns is collinear (every row has exactly one 1). The same
+    model in that design has b' = b + W[base], W'[level] = W[level] - W[base], since each row's
+    logits are unchanged."""
     if not encoding:
-        return X, W_raw, b_raw, names
+        return np.arange(len(names)), W_raw, b_raw, names
     W_raw, b_raw, drop, offset = W_raw.copy(), b_raw.copy(), set(), 0
     for column in TableEncoding.from_dict(encoding).used():
         width = len(column.feature_names())
@@ -75,5 +106,5 @@ def _without_base_levels(X, W_raw, b_raw, names, encoding: dict | None):
             W_raw[offset:offset + width] -= base
             drop.add(offset)
         offset += width
-    keep = [j for j in range(X.shape[1]) if j not in drop]
-    return X[:, keep], W_raw[keep], b_raw, [names[j] for j in keep]
+    keep = np.array([j for j in range(len(names)) if j not in drop], dtype=np.int64)
+    return keep, W_raw[keep], b_raw, [names[j] for j in keep]

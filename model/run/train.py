@@ -254,7 +254,7 @@ def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_st
     engine_type = engine_class(config.engine)
     options = {key: getattr(config, key) for key in engine_type.config_keys}
     def make_engine(weights):
-        return engine_type(_row_source(dataset, config), y_index, weights, n_classes=len(classes), **options)
+        return engine_type(row_source(dataset, config.block_rows), y_index, weights, n_classes=len(classes), **options)
 
     start = time.perf_counter()
     path = None
@@ -281,7 +281,7 @@ def _fit_from_storage(dataset, config, estimator, splits, *, callback, should_st
     return run
 
 
-def _row_source(dataset: Dataset, config: TrainConfig):
+def row_source(dataset: Dataset, block_rows: int | None):
     """What a storage engine reads: the prepared .npy's path, or a folder's partitions as a
     :class:`~softreg.model.engines.BlockSource` of picklable readers."""
     from functools import partial
@@ -291,7 +291,7 @@ def _row_source(dataset: Dataset, config: TrainConfig):
 
     if dataset.spec["format"] != "folder":
         return dataset.spec["path"]
-    if config.block_rows is not None:
+    if block_rows is not None:
         raise DataError("block_rows sets the blocks of a prepared .npy; a folder is read in its own blocks (Parquet "
                         "row groups, CSV partitions).")
     rows = dataset.X
