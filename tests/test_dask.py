@@ -234,3 +234,26 @@ def test_fit_engine_refuses_an_engine_that_already_serves_standardized_rows(prep
     engine.standardization = (np.zeros(12), np.ones(12))
     with pytest.raises(ValueError, match="already serves standardized rows"):
         SoftmaxRegression().fit_engine(engine, classes)
+
+
+def test_map_blocks_gives_the_summary_sums_of_every_block_in_order(prepared):
+    """The summary's block sums, on the workers, added: numpy's own sums over all the rows."""
+    from softreg.model.assess.summary import summary_block_sums
+    from softreg.model.math.softmax import softmax
+
+    engine, classes = engine_for(prepared, block_rows=300, n_workers=2)
+    rng = np.random.default_rng(1)
+    W, b = rng.standard_normal((12, 4)) * 0.1, rng.standard_normal(4)
+    with engine:
+        parts = engine.map_blocks(summary_block_sums, W, b, np.arange(12), 0, False)
+    assert len(parts) == 10 and [part.n_rows for part in parts] == [300] * 10
+    total = sum(parts[1:], parts[0])
+    X, y = np.load(prepared), engine.y
+    P = softmax(X @ W + b)
+    assert abs(total.loglik - np.log(P[np.arange(len(y)), y]).sum()) <= 1e-9 * abs(total.loglik)
+    assert np.allclose(total.column_sum, X.sum(axis=0), rtol=1e-12)
+    assert np.array_equal(total.counts, np.bincount(y, minlength=4))
+    q = P[:, 1:]  # the information's (class 1, class 1) block: sum_i q_i1 (1 - q_i1) x~_i x~_i^T
+    Xt = np.hstack([np.ones((len(X), 1)), X])
+    block = Xt.T @ (Xt * (q[:, 0] * (1 - q[:, 0]))[:, None])
+    assert np.allclose(total.information[:13, :13], block, rtol=1e-10)
