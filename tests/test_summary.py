@@ -226,3 +226,22 @@ def test_the_sums_leave_out_rows_that_are_not_training_rows(tmp_path):
     assert ours["n_obs"] == len(train) < len(frame)
     assert_close(ours["coef"], theirs.params, "coef")
     assert_close(ours["se"], theirs.bse, "se")
+
+
+def test_a_weighted_model_is_refused(tmp_path):
+    frame, target = spector()
+    model = trained(tmp_path, frame, target, "--class-weight", "balanced")
+    result = runner.invoke(app, ["summary", str(model)])
+    assert result.exit_code == 2 and "row or class weights" in " ".join(result.output.split())
+
+
+def test_an_information_matrix_too_large_for_memory_is_refused_with_its_size(tmp_path, monkeypatch):
+    """The limit lowered to 1,000 bytes: spector's matrix is 4 x 4 (128 bytes), anes96's 36 x 36
+    (6 equations of 6 parameters: 10,368 bytes)."""
+    from softreg.model.assess import summary
+
+    monkeypatch.setattr(summary, "MAX_INFORMATION_BYTES", 1000)
+    assert runner.invoke(app, ["summary", str(trained(tmp_path, *spector()))]).exit_code == 0
+    result = runner.invoke(app, ["summary", str(trained(tmp_path, *anes96()))])
+    words = " ".join(result.output.split())
+    assert result.exit_code == 2 and "36 x 36 (10.1 KiB), more than the 1,000 bytes" in words and "select fewer features or classes" in words, words

@@ -161,9 +161,16 @@ def summary_block_sums(rows, y_block: np.ndarray, weight, W_raw: np.ndarray, b_r
 def check_size(n_classes: int, n_features: int) -> None:
     side = (n_classes - 1) * (n_features + 1)
     if side * side * 8 > MAX_INFORMATION_BYTES:
-        raise NotEstimable(f"the information matrix would be {side:,} x {side:,} ({side * side * 8 / 2**30:.1f} GiB), "
-                           f"more than the {MAX_INFORMATION_BYTES / 2**30:.0f} GiB a dense matrix may take here; select "
-                           "fewer features or classes")
+        raise NotEstimable(f"the information matrix would be {side:,} x {side:,} ({_bytes(side * side * 8)}), more "
+                           f"than the {_bytes(MAX_INFORMATION_BYTES)} a dense matrix may take here; select fewer "
+                           "features or classes")
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count:,} bytes"
 
 
 def covariance(information: np.ndarray, meat: np.ndarray | None, names: list[str], constant: list[str]) -> np.ndarray:
