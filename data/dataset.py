@@ -183,8 +183,8 @@ def _load_file(path: Path, spec: str, target: str | None, weight_column: str | N
         raise DataError(f"{path} has no feature columns.")
     if dataset is not None:
         # Recorded in models, so that `softreg eval` notices when the file changed since training.
-        dataset.spec.update(rows=dataset.n_samples, sha256=file_digest(path) if suffix != ".npy" else
-                            prepared_digest(path))
+        dataset.spec.update(rows=dataset.n_samples, sha256=dataset.spec.get("sha256") or (
+            file_digest(path) if suffix != ".npy" else prepared_digest(path)))
         return dataset
     raise DataError(
         f"dataset file '{spec}' has the {'compressed ' if compression else ''}extension "

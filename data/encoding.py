@@ -256,25 +256,18 @@ def _first_non_number(values) -> tuple[int, str] | None:
 
 
 def fit_encoding(columns: list[Column], table, rows: np.ndarray | None, *, target: str, weight_column: str | None,
-                 missing: str, header: bool, min_frequency: int) -> TableEncoding:
+                 missing: str, header: bool, min_frequency: int, numeric_sums=None) -> TableEncoding:
     """The encoding learned from ``rows`` of ``table`` (all rows when None): each categorical
-    column's levels, each numeric column's mean and whether it had missing cells."""
+    column's levels, each numeric column's mean and whether it had missing cells.
+    ``numeric_sums`` (sums, present counts, missing counts) of the numeric and boolean columns
+    over ``rows``, when the caller has them (:func:`encoded_sums`)."""
     from dataclasses import replace
 
     fitted = [replace(column) for column in columns]
     numeric = [column for column in fitted if column.kind in ("numeric", "boolean")]
-    chosen = None
-    if rows is not None:
-        chosen = np.zeros(table.num_rows, dtype=bool)
-        chosen[rows] = True
-    sums, counts, cells = np.zeros(len(numeric)), np.zeros(len(numeric)), np.zeros(len(numeric), dtype=np.int64)
-    for start, block in numeric_blocks(table, [column.name for column in numeric]):
-        if chosen is not None:
-            block = block[chosen[start:start + len(block)]]
-        finite = np.isfinite(block)
-        sums += np.where(finite, block, 0.0).sum(axis=0)
-        counts += finite.sum(axis=0)
-        cells += len(block) - finite.sum(axis=0)
+    if numeric_sums is None:
+        numeric_sums = numeric_column_sums(table, [column.name for column in numeric], rows)
+    sums, counts, cells = numeric_sums
     for j, column in enumerate(numeric):
         column.missing_cells = int(cells[j])
         column.indicator = bool(cells[j]) and missing == "impute"
@@ -293,6 +286,64 @@ def fit_encoding(columns: list[Column], table, rows: np.ndarray | None, *, targe
             folded = set(column.other)
             column.levels = [str(level) for level in encoder.categories_[0] if str(level) not in folded]
     return TableEncoding(fitted, target, weight_column, missing, header, min_frequency)
+
+
+def numeric_column_sums(table, names: list[str], rows: np.ndarray | None = None):
+    """(sum of the finite cells, their count, the count of missing or non-finite cells) per
+    column of ``names``, over ``rows`` (all when None). Over all rows of number columns, one
+    pyarrow sum each (a finite sum means every cell was finite); a column holding inf or NaN,
+    text read as numbers, or a subset of rows take a pass of :func:`numeric_blocks`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sums, counts, cells = np.zeros(len(names)), np.zeros(len(names)), np.zeros(len(names), dtype=np.int64)
+    rest = list(range(len(names)))
+    if rows is None:
+        rest = []
+        for j, name in enumerate(names):
+            values = table.column(name)
+            if pa.types.is_integer(values.type) or pa.types.is_boolean(values.type):
+                values = pc.cast(values, pa.float64(), safe=False)  # integer sums wrap around in int64; beyond 2^53 rounds
+            elif not pa.types.is_floating(values.type):
+                rest.append(j)
+                continue
+            total = pc.sum(values).as_py()
+            if total is not None and not np.isfinite(total):
+                rest.append(j)
+                continue
+            sums[j], counts[j], cells[j] = total or 0.0, len(values) - values.null_count, values.null_count
+    if rest:
+        chosen = None
+        if rows is not None:
+            chosen = np.zeros(table.num_rows, dtype=bool)
+            chosen[rows] = True
+        for start, block in numeric_blocks(table, [names[j] for j in rest]):
+            if chosen is not None:
+                block = block[chosen[start:start + len(block)]]
+            finite = np.isfinite(block)
+            sums[rest] += np.where(finite, block, 0.0).sum(axis=0)
+            counts[rest] += finite.sum(axis=0)
+            cells[rest] += len(block) - finite.sum(axis=0)
+    return sums, counts, cells
+
+
+def encoded_sums(encoding: TableEncoding, X: np.ndarray, rows: np.ndarray):
+    """:func:`numeric_column_sums` of ``rows``, read from X as ``encoding`` encoded it (float64,
+    dense), or None when X cannot say (float32 values, or a missing cell without its 0/1
+    column). One product w^T X (w: 1 on ``rows``) gives every column's sum over them; a cell
+    that took its fill is counted by the 0/1 missing column and its fill taken back out."""
+    used = encoding.used()
+    if not isinstance(X, np.ndarray) or X.dtype != np.float64 or \
+            any(c.missing_cells and not c.indicator for c in used if c.kind != "categorical"):
+        return None
+    offsets = np.cumsum([0] + [len(column.feature_names()) for column in used])
+    numeric = [j for j, column in enumerate(used) if column.kind in ("numeric", "boolean")]
+    chosen = np.zeros(X.shape[0])
+    chosen[rows] = 1.0
+    totals = chosen @ X  # (D,): every column's sum over the rows
+    cells = np.array([round(totals[offsets[j] + 1]) if used[j].indicator else 0 for j in numeric], dtype=np.int64)
+    fills = np.array([used[j].fill or 0.0 for j in numeric])
+    return totals[offsets[numeric]] - cells * fills, len(rows) - cells, cells
 
 
 def encode(encoding: TableEncoding, table, dtype: str = "float64", *, source="data") -> tuple[np.ndarray, dict]:
@@ -388,7 +439,7 @@ def _numbers(values) -> np.ndarray:
     if _is_text(values.type):
         values = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
     elif not pa.types.is_floating(values.type) or values.type != pa.float64():
-        values = pc.cast(values, pa.float64())
+        values = pc.cast(values, pa.float64(), safe=False)  # integers beyond 2^53 round, as numpy rounds them
     return values.to_numpy(zero_copy_only=False)
 
 

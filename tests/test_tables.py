@@ -413,3 +413,48 @@ def test_statsmodels_anes96_tabs_in_a_csv_name_the_format_flag_then_train(tmp_pa
     header = header_of(model)
     assert len(header["classes"] if "classes" in header else np.load(model)["classes"]) == 7
     assert header["metrics"]["test"]["accuracy"] > 1 / 7
+
+
+def test_the_means_and_missing_counts_equal_numpys_on_every_kind_of_numeric_column(tmp_path):
+    """The fills (training means) and missing counts, over all rows and then over the training
+    rows alone (read back from the encoded X), against numpy on the same numbers: integer
+    (large: an int64 sum would wrap), float and boolean columns, with empty cells, 'nan', 'NA'
+    and 'inf' (missing, as any non-finite value is)."""
+    from softreg.data import load_dataset
+    from softreg.data.formats.table import refit_on_rows
+
+    rng = np.random.default_rng(4)
+    n = 500
+    whole = rng.integers(10**17, 10**18, n).astype(float)
+    real = rng.standard_normal(n) * 1e3 + 7.0
+    flag = rng.random(n) < 0.3
+    coded = rng.integers(0, 50, n).astype(float)
+    gone = {name: rng.random(n) < 0.05 for name in ("whole", "real", "flag", "coded")}
+    cells = {"whole": [str(int(v)) for v in whole], "real": [repr(float(v)) for v in real],
+             "flag": ["true" if v else "false" for v in flag], "coded": [f"{int(v)}" for v in coded]}
+    for name, column in cells.items():
+        for i in np.flatnonzero(gone[name]):
+            column[i] = ["", "nan", "NA"][i % 3]
+    cells["real"][7], gone["real"][7] = "inf", True
+    cells["coded"][8], gone["coded"][8] = "-inf", True
+    labels = rng.choice(["a", "b", "c"], n)
+    lines = ["whole,real,flag,coded,label"] + [",".join(row) for row in zip(*cells.values(), labels)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    numbers = {"whole": whole, "real": real, "flag": flag.astype(float), "coded": coded}
+    data = load_dataset(str(path), target="label")
+    train = np.sort(rng.choice(n, 350, replace=False))
+    for rows in (np.arange(n), train):
+        if rows is train:
+            refit_on_rows(data, train)
+        by_name = {column.name: column for column in data.encoding.columns}
+        for name, values in numbers.items():
+            present = ~gone[name][rows]
+            assert by_name[name].missing_cells == int((~present).sum()), name
+            assert by_name[name].fill == pytest.approx(values[rows][present].mean(), rel=1e-12), name
+    columns = data.feature_names
+    for name, values in numbers.items():  # X: the training mean in the missing cells, a 0/1 column beside
+        j = columns.index(name)
+        assert np.array_equal(data.X[:, columns.index(f"{name}:missing")], gone[name].astype(float))
+        expected = np.where(gone[name], values[train][~gone[name][train]].mean(), values)
+        assert np.allclose(data.X[:, j], expected, rtol=1e-12, atol=0)

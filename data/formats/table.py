@@ -38,12 +38,15 @@ def table_suffix(path: Path) -> tuple[str, str | None]:
 
 
 def read_table(source: str | Path, delimiter: str, header: bool | None = None, *, column_types: dict | None = None,
-               include_columns: list[str] | None = None, label_column: str | None = None, labels: bool = False):
+               include_columns: list[str] | None = None, label_column: str | None = None, labels: bool = False,
+               digest=None):
     """(pyarrow Table, whether the first row was a header) of a delimited file or of stdin ("-").
 
     ``header`` None decides from the first row: a row whose every cell is a number is data, and
     the columns are named f0, f1, ... ``column_types`` fixes the types of named columns (as a
-    model's encoding needs them); ``include_columns`` reads only those.
+    model's encoding needs them); ``include_columns`` reads only those. ``digest`` (a hashlib
+    object) is updated with the file's bytes when the pass that finds the sections reads them
+    all (an uncompressed file: see :func:`_row_sections`), which spares a second read to hash it.
     """
     import pyarrow as pa
     from pyarrow import csv as pacsv
@@ -57,7 +60,7 @@ def read_table(source: str | Path, delimiter: str, header: bool | None = None, *
         names = header_names(source, delimiter, header)
         if label_column is None or label_column in names:
             column_types[label_column or names[-1]] = pa.string()
-    sections = _row_sections(source, delimiter, raw)  # refuses an unclosed quote before anything is read
+    sections = _row_sections(source, delimiter, raw, digest)  # refuses an unclosed quote before anything is read
     try:
         if len(sections) == 1:
             table = pacsv.read_csv(pa.BufferReader(raw) if raw is not None else str(source),
@@ -125,17 +128,19 @@ def _unified(parts: list) -> list:
     return parts
 
 
-def _row_sections(source, delimiter: str, raw: bytes | None) -> list[tuple[int, int]]:
+def _row_sections(source, delimiter: str, raw: bytes | None, digest=None) -> list[tuple[int, int]]:
     """Byte ranges of about SECTION_BYTES that start and end at a row boundary (a newline
     outside quotes), found in one pass that also counts the quote characters: an odd count
     means a quote is never closed, which pyarrow would read as one field holding the rest of
     the file, so the strict reader then names the line where it opened. A compressed file is
-    one section (it cannot be read from the middle)."""
+    one section (it cannot be read from the middle). ``digest`` is updated with every block read."""
     path = Path(str(source))
     if raw is None and path.suffix.lower() in COMPRESSIONS:
         return [(0, -1)]
     starts, quotes, offset, cut = [0], 0, 0, SECTION_BYTES
     for block in _blocks(path, raw):
+        if digest is not None:
+            digest.update(block)
         end, position, counted = offset + len(block), 0, quotes  # counted: the quotes before position
         while end > cut:
             target = max(position, cut - offset)
@@ -330,7 +335,11 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     if encoding is not None:
         header = encoding.header if header is None else header
         target = encoding.target if target is None else target
-    table, header = read_table(source, delimiter, header, label_column=target, labels=True)
+    import hashlib
+
+    scanned = str(source) != STDIN and Path(str(source)).suffix.lower() not in COMPRESSIONS
+    digest = hashlib.sha256() if scanned else None
+    table, header = read_table(source, delimiter, header, label_column=target, labels=True, digest=digest)
     names = table.column_names
     target, weight_column = check_header(Path(str(source)), names, delimiter, target, weight_column)
     if table.num_rows == 0:
@@ -348,8 +357,9 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
 
         weights = _numbers(table.column(weight_column))
         no_weight = ~np.isfinite(weights)
-    no_feature = missing_cells([c for c in columns if c.kind != "ignored"], table)
-    refused = no_label | no_weight | (no_feature if missing in ("error", "drop") else False)
+    refused = no_label | no_weight
+    if missing in ("error", "drop"):  # under impute a missing cell takes a fill: no row is refused for it
+        refused = refused | missing_cells([c for c in columns if c.kind != "ignored"], table)
     dropped = 0
     if refused.any():
         counts = _missing_counts(table, columns, target, weight_column, no_label, no_weight,
@@ -378,7 +388,8 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     kind = "tsv" if delimiter == "\t" else "csv"
     name = "standard input" if str(source) == STDIN else Path(str(source)).name
     spec = {"path": STDIN if str(source) == STDIN else str(Path(source).resolve()), "format": fmt or kind,
-            "target": target, "weight_column": weight_column, "header": header}
+            "target": target, "weight_column": weight_column, "header": header,
+            **({"sha256": digest.hexdigest()} if scanned else {})}
     dataset = Dataset(X=X, y=y, feature_names=encoding.feature_names(), description=f"{name} (target column '{target}')",
                       spec=spec, sample_weight=weights, dropped_rows=dropped)
     dataset.encoding, dataset.table = encoding, table
@@ -391,11 +402,12 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
 def refit_on_rows(dataset, rows: np.ndarray) -> None:
     """Fit a table dataset's encoding again on ``rows`` alone (the training split: no level,
     mean or indicator learned from held-out rows) and encode every row by it."""
-    from softreg.data.encoding import _numbers, encode, fit_encoding
+    from softreg.data.encoding import _numbers, encode, encoded_sums, fit_encoding
 
     old = dataset.encoding
     new = fit_encoding(old.columns, dataset.table, rows, target=old.target, weight_column=old.weight_column,
-                       missing=old.missing, header=old.header, min_frequency=old.min_frequency)
+                       missing=old.missing, header=old.header, min_frequency=old.min_frequency,
+                       numeric_sums=encoded_sums(old, dataset.X, rows))
     dataset.encoding = new
     if new.feature_names() == old.feature_names():
         # The same columns and levels: only the cells that took a fill differ, and only when the
