@@ -384,7 +384,7 @@ def encode(encoding: TableEncoding, table, dtype: str = "float64", *, source="da
         if column.kind != "categorical":
             continue
         offset = offsets[j]
-        texts = pc.fill_null(pc.cast(table.column(column.name), pa.string()), MISSING_LEVEL)
+        texts = pc.fill_null(category_texts(table.column(column.name), column.read_as), MISSING_LEVEL)
         index = pc.index_in(texts, value_set=pa.array(column.levels, pa.string())).to_numpy(zero_copy_only=False)
         known = ~np.isnan(index) if index.dtype.kind == "f" else np.ones(n_rows, dtype=bool)
         X[np.flatnonzero(known), offset + index[known].astype(np.int64)] = 1.0
@@ -441,6 +441,40 @@ def _numbers(values) -> np.ndarray:
     elif not pa.types.is_floating(values.type) or values.type != pa.float64():
         values = pc.cast(values, pa.float64(), safe=False)  # integers beyond 2^53 round, as numpy rounds them
     return values.to_numpy(zero_copy_only=False)
+
+
+def category_texts(values, read_as: str):
+    """A categorical column's cells as the text training gave its levels. A column read as
+    booleans or numbers in training has levels "true"/"false", "1", "2.5" (pyarrow's cast);
+    read again as text (prediction reads categories as text) "True", "yes" or "1.0" are put
+    back in that form, so that they are the same level. Text that is not such a value stays."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from softreg.data.formats.table import FALSE_CELLS, TRUE_CELLS
+
+    if not _is_text(values.type) or read_as in ("string", "large_string"):
+        return pc.cast(values, pa.string())
+    if read_as == "bool":
+        values = pc.if_else(pc.is_in(values, value_set=pa.array(TRUE_CELLS)), "true",
+                            pc.if_else(pc.is_in(values, value_set=pa.array(FALSE_CELLS)), "false", values))
+        return pc.cast(values, pa.string())
+    try:
+        kind = pa.type_for_alias(read_as)
+    except (ValueError, KeyError):
+        return pc.cast(values, pa.string())
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        try:
+            numbers = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
+        except pa.ArrowInvalid:  # some cell is not a number: the cells stay as written (unseen levels)
+            return pc.cast(values, pa.string())
+        if pa.types.is_integer(kind):
+            try:
+                return pc.cast(pc.cast(numbers, pa.int64()), pa.string())
+            except pa.ArrowInvalid:  # a fraction in a column of whole numbers: its own (unseen) text
+                pass
+        return pc.cast(numbers, pa.string())
+    return pc.cast(values, pa.string())
 
 
 def _texts(values) -> np.ndarray:

@@ -105,6 +105,15 @@ def test_onnx_of_a_table_imputes_and_adds_the_missing_columns(tmp_path, dtype, t
     assert list(label) == list(pipeline.predict(frame))
 
 
+def readme_scorer() -> dict:
+    """The README's JSON reference scorer, run as written: its namespace (``score``)."""
+    code = re.search(r"```python\n(import numpy as np\n\ndef level_text\(v\):.*?)```", README.read_text(),
+                     re.DOTALL).group(1)
+    namespace: dict = {}
+    exec(code, namespace)
+    return namespace
+
+
 def test_the_readme_scorer_reproduces_softreg_on_penguins(tmp_path):
     """The JSON reference scorer in the README, run as written, on a table with categories and
     missing cells (penguins)."""
@@ -113,10 +122,7 @@ def test_the_readme_scorer_reproduces_softreg_on_penguins(tmp_path):
     model = trained(tmp_path, str(penguins), "--target", "species")
     path = exported(model, "--to", "json")
     document = json.loads(path.read_text())
-    code = re.search(r"```python\n(import numpy as np\n\ndef score\(model, table\):.*?)```", README.read_text(),
-                     re.DOTALL).group(1)
-    namespace: dict = {}
-    exec(code, namespace)
+    namespace = readme_scorer()
     frame = pd.read_csv(penguins)
     table = {name: [None if pd.isna(v) else v for v in frame[name]] for name in frame.columns}
     labels, proba = namespace["score"](document, table)
@@ -133,14 +139,15 @@ def penguins_csv() -> Path:
 
 def onnx_inputs(path: Path, frame, dtype: str) -> dict:
     """The graph's inputs from a pandas frame, as the README shows: the numeric columns as
-    numbers (NaN when missing), the categorical ones as text (pandas writes a missing cell 'nan')."""
+    numbers (NaN when missing), the categorical ones as text ("" when missing)."""
     from softreg.model.run.export import input_columns
 
     model = read_model_file(Path(str(path)[:-len(".onnx")] + ".npz"))
     columns = input_columns(model.header)
     numbers = [c["name"] for c in columns if c["kind"] != "categorical"]
     categories = [c["name"] for c in columns if c["kind"] == "categorical"]
-    return {"features": frame[numbers].to_numpy(dtype), "categories": frame[categories].astype(str).to_numpy()}
+    inputs = {"categories": frame[categories].astype("string").fillna("").to_numpy()}
+    return {**inputs, "features": frame[numbers].to_numpy(dtype)} if numbers else inputs
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-6)])
@@ -212,6 +219,49 @@ def test_onnx_puts_rare_unseen_and_missing_levels_where_softreg_does(tmp_path, m
         expected = pipeline.predict_proba(rows)
         assert np.abs(proba - expected).max() <= 1e-12
         assert list(label_onnx) == list(pipeline.predict(rows))
+
+
+@pytest.mark.parametrize("labels", ["text", "integers"])
+def test_onnx_of_booleans_and_numbers_taken_as_categories_and_of_a_column_of_rare_levels(tmp_path, labels):
+    """categorical='flag,code,price' on columns read as booleans and numbers (levels "true",
+    "2", "1.5"; pandas writes "True" and, with a missing cell in the column, "2.0"), and a
+    column whose every level is rare (only its "(other)" column): the graph, softreg predict on
+    the training file and the Python pipeline give the same probabilities."""
+    import pandas as pd
+
+    rng = np.random.default_rng(6)
+    n = 400
+    frame = pd.DataFrame({"x": rng.standard_normal(n), "flag": rng.random(n) < 0.5,
+                          "code": rng.integers(1, 4, n).astype(float), "price": rng.choice([1.5, 2.0, 3.25], n),
+                          "ticket": [f"t{i}" for i in rng.integers(0, 1000, n)]})
+    frame.loc[5, "code"] = np.nan
+    score = frame.x + frame.flag + (frame.code == 2) + (frame.price == 2.0)
+    frame["y"] = np.where(score > 1.2, "hi", "lo") if labels == "text" else np.where(score > 1.2, 1, 0)
+    data = tmp_path / "t.csv"
+    frame.to_csv(data, index=False)
+    model = trained(tmp_path, str(data), "--target", "y", "--categorical", "flag,code,price,ticket")
+    names = read_model_file(model).header["feature_names"]
+    assert "flag=true" in names and "code=2" in names and "price=1.5" in names
+    assert [name for name in names if name.startswith("ticket")] == ["ticket=(other)"]
+    path = exported(model, "--to", "onnx", "--dtype", "float64")
+    rows = pd.read_csv(data)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    label, proba = session.run(None, onnx_inputs(path, rows, "float64"))
+    pipeline = load_pipeline(model)
+    expected = pipeline.predict_proba(rows)
+    assert np.abs(proba - expected).max() <= 1e-12
+    assert list(label) == list(pipeline.predict(rows))
+    predicted = tmp_path / "p.csv"
+    result = runner.invoke(app, ["predict", str(model), str(data), "--proba", "--out", str(predicted)])
+    assert result.exit_code == 0, result.output
+    unseen = " ".join(result.output.split())  # ticket's held-out values only: flag, code and price are all seen
+    assert "'ticket'" in unseen and not any(f"'{name}'" in unseen for name in ("flag", "code", "price")), unseen
+    written = pd.read_csv(predicted)
+    assert np.abs(written[[f"proba_{c}" for c in pipeline.classes_]].to_numpy() - expected).max() <= 1e-12
+    document = json.loads(exported(model, "--to", "json").read_text())  # and the README's JSON scorer
+    table = {name: [None if pd.isna(v) else v for v in rows[name]] for name in rows.columns}
+    scored_labels, scored = readme_scorer()["score"](document, table)
+    assert np.abs(scored - expected).max() <= 1e-12 and scored_labels == list(pipeline.predict(rows))
 
 
 @pytest.mark.parametrize("args, needle", [(["--to", "pmml"], "--to must be one of onnx, json"),

@@ -12,8 +12,9 @@ input columns, in order) the model computes
 
 ONNX (built with the ``onnx`` package's helpers; ``pip install softreg[onnx]``): input
 ``features`` (N, numeric and boolean columns) float32 or float64, missing as NaN, and, when the
-model has categorical columns, ``categories`` (N, categorical columns) of text, missing as "" or
-"nan" (what pandas' ``astype(str)`` makes of a missing cell); the batch dimension is free.
+model has categorical columns, ``categories`` (N, categorical columns) of text, a missing cell as
+"" (or any spelling softreg reads as missing, "nan", "NA", pandas' "<NA>"); a column softreg read
+as booleans or numbers also takes "True"/"False" and "1.0" for "1". The batch dimension is free.
 Outputs ``label`` (N,) and ``probabilities`` (N, K).
 """
 
@@ -24,7 +25,7 @@ import json
 import numpy as np
 
 from softreg.data.encoding import MISSING_LEVEL, OTHER_LEVEL
-from softreg.data.formats.table import MISSING_CELLS
+from softreg.data.formats.table import FALSE_CELLS, MISSING_CELLS, TRUE_CELLS
 
 EXPORT_FORMATS = ("onnx", "json")
 JSON_FORMAT = "softreg-linear-softmax"
@@ -48,8 +49,31 @@ def input_columns(header: dict) -> list[dict]:
                 for name in header["feature_names"]]
     return [{"name": column["name"], "kind": column["kind"], "fill": column["fill"],
              "indicator": bool(column["indicator"]),
-             **({"levels": column["levels"], "other": column["other"]} if column["kind"] == "categorical" else {})}
+             **({"levels": column["levels"], "other": column["other"], "read_as": column["read_as"]}
+                if column["kind"] == "categorical" else {})}
             for column in encoding["columns"] if column["kind"] != "ignored"]
+
+
+def category_codes(column: dict) -> dict:
+    """The text of a categorical column's value -> its level's position among the one-hot
+    columns: the levels as softreg wrote them; the spellings of a missing cell (also pandas'
+    "<NA>") when "(missing)" is a level; for a column read as booleans ("true"/"false" levels)
+    the other spellings of true and false; for one read as numbers the float spelling of each
+    level ("1.0" for "1", what pandas writes of a number column with a missing cell)."""
+    codes = {level: i for i, level in enumerate(column["levels"])}
+    aliases = {}
+    if MISSING_LEVEL in codes:
+        aliases.update({spelling: MISSING_LEVEL for spelling in [*MISSING_CELLS, "<NA>"]})
+    if column.get("read_as") == "bool":
+        aliases.update({**{spelling: "true" for spelling in TRUE_CELLS}, **{spelling: "false" for spelling in FALSE_CELLS}})
+    elif column.get("read_as", "string") not in ("string", "large_string"):
+        for level in column["levels"]:
+            try:
+                aliases[str(float(level))] = level
+            except ValueError:
+                continue
+    return {**{alias: codes[level] for alias, level in aliases.items() if level in codes and alias not in codes},
+            **codes}
 
 
 def json_document(model_file) -> dict:
@@ -112,15 +136,13 @@ def onnx_model(model_file, dtype: str = "float32"):
         inputs.append(helper.make_tensor_value_info("categories", TensorProto.STRING, ["N", len(categories)]))
     for q, column in enumerate(categories):
         levels, width = column["levels"], len(column["levels"]) + bool(column["other"])
-        codes = {level: i for i, level in enumerate(levels)}
-        if MISSING_LEVEL in codes:  # the spellings of a missing cell (pandas' NaN as text is "nan") are that level
-            codes.update({spelling: codes[MISSING_LEVEL] for spelling in MISSING_CELLS if spelling not in codes})
+        codes = category_codes(column)
         unknown = len(levels) if column["other"] else -1  # the other level, or no column (all zeros)
-        keys = list(codes)
+        keys = list(codes) or [""]  # every level rare: each value is the other level (an empty key list is not allowed)
         initializers += [constant(f"category_{q}", [q], np.int64), constant(f"codes_{q}", np.arange(width), np.int64)]
         nodes += [helper.make_node("Gather", ["categories", f"category_{q}"], [f"text_{q}"], axis=1),
                   helper.make_node("LabelEncoder", [f"text_{q}"], [f"code_{q}"], domain="ai.onnx.ml",
-                                   keys_strings=keys, values_int64s=[codes[key] for key in keys],
+                                   keys_strings=keys, values_int64s=[codes.get(key, unknown) for key in keys],
                                    default_int64=unknown),
                   helper.make_node("Equal", [f"code_{q}", f"codes_{q}"], [f"is_level_{q}"]),
                   helper.make_node("Cast", [f"is_level_{q}"], [f"one_hot_{q}"], to=element)]
