@@ -277,14 +277,14 @@ def fit_encoding(columns: list[Column], table, rows: np.ndarray | None, *, targe
             from sklearn.preprocessing import OneHotEncoder  # imported only when needed: it is 1 s of start-up
 
             values = table.column(column.name)
-            texts = _texts(values if rows is None else values.take(rows))
-            column.missing_cells = int(np.sum(texts == MISSING_LEVEL))
+            names, codes = _ranked_codes(values if rows is None else values.take(rows))
+            column.missing_cells = int(np.sum(codes == names.index(MISSING_LEVEL))) if MISSING_LEVEL in names else 0
             encoder = OneHotEncoder(min_frequency=min_frequency, handle_unknown="infrequent_if_exist")
-            encoder.fit(texts.reshape(-1, 1))
+            encoder.fit(codes.reshape(-1, 1))
             rare = encoder.infrequent_categories_[0]
-            column.other = [] if rare is None else [str(level) for level in rare]
+            column.other = [] if rare is None else [names[code] for code in rare]
             folded = set(column.other)
-            column.levels = [str(level) for level in encoder.categories_[0] if str(level) not in folded]
+            column.levels = [names[code] for code in encoder.categories_[0] if names[code] not in folded]
     return TableEncoding(fitted, target, weight_column, missing, header, min_frequency)
 
 
@@ -477,11 +477,20 @@ def category_texts(values, read_as: str):
     return pc.cast(values, pa.string())
 
 
-def _texts(values) -> np.ndarray:
+def _ranked_codes(values) -> tuple[list[str], np.ndarray]:
+    """(the distinct texts of a column, missing cells as MISSING_LEVEL, in sorted order; each
+    cell's position among them). The encoder is fitted on these integer codes: the same levels,
+    order and rare levels as on the texts (sorted codes are sorted texts), without scikit-learn
+    counting a Python object per cell (measured: 2.4 s of a 3.1 s load of 200,000 rows)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return np.asarray(pc.fill_null(pc.cast(values, pa.string()), MISSING_LEVEL).to_pylist(), dtype=object)
+    coded = pc.dictionary_encode(pc.fill_null(pc.cast(values, pa.string()), MISSING_LEVEL)).combine_chunks()
+    texts = coded.dictionary.to_pylist()
+    order = sorted(range(len(texts)), key=texts.__getitem__)
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[order] = np.arange(len(texts))
+    return [texts[i] for i in order], rank[coded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _refuse_continuous(source, target: str, distinct: int, rows: int, fraction: float | None, advice: str) -> None:

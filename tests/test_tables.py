@@ -458,3 +458,31 @@ def test_the_means_and_missing_counts_equal_numpys_on_every_kind_of_numeric_colu
         assert np.array_equal(data.X[:, columns.index(f"{name}:missing")], gone[name].astype(float))
         expected = np.where(gone[name], values[train][~gone[name][train]].mean(), values)
         assert np.allclose(data.X[:, j], expected, rtol=1e-12, atol=0)
+
+
+def test_levels_and_rare_levels_are_scikit_learns_on_the_texts(tmp_path):
+    """The encoder is fitted on integer codes of the sorted texts; its levels, their order and
+    the rare levels folded into "(other)" are OneHotEncoder's on the texts themselves."""
+    import pyarrow as pa
+    from sklearn.preprocessing import OneHotEncoder
+
+    from softreg.data.encoding import MISSING_LEVEL, Column, fit_encoding
+
+    rng = np.random.default_rng(8)
+    words = ["Zebra", "apple", "Äpfel", "banana", "b", "ba", "(other)", "10", "9", "x y", "z"]
+    cells = list(rng.choice(words, 3000, p=np.r_[np.full(5, 0.198), np.full(6, 0.01 / 6)]))
+    for i in rng.choice(3000, 40, replace=False):
+        cells[i] = None
+    table = pa.table({"word": pa.array(cells, pa.string())})
+    rows = np.sort(rng.choice(3000, 400, replace=False))
+    for chosen in (None, rows):
+        encoding = fit_encoding([Column("word", "categorical", "string")], table, chosen, target="y",
+                                weight_column=None, missing="impute", header=True, min_frequency=5)
+        texts = np.array([MISSING_LEVEL if c is None else c for c in cells], dtype=object)
+        texts = texts if chosen is None else texts[chosen]
+        reference = OneHotEncoder(min_frequency=5, handle_unknown="infrequent_if_exist").fit(texts.reshape(-1, 1))
+        rare = list(reference.infrequent_categories_[0]) if reference.infrequent_categories_[0] is not None else []
+        column = encoding.columns[0]
+        assert column.other == rare and len(rare) > 0
+        assert column.levels == [level for level in reference.categories_[0] if level not in rare]
+        assert column.missing_cells == int(np.sum(texts == MISSING_LEVEL))
