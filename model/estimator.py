@@ -76,7 +76,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     grouped : the L1 term as the group lasso l1 sum_j ||W_j,:||_2 (a feature's K coefficients
         are zero together; glmnet's type.multinomial = "grouped").
     lr : "auto" (Armijo backtracking, floor 1/L), "bound" (fixed 1/L) or a positive number.
-    momentum : None or "nesterov" (accelerated, with adaptive restart).
+    momentum : "auto" (Nesterov's for full-batch steps, none with ``batch_size``), "nesterov"
+        (accelerated, with adaptive restart) or None/"none" (plain steps).
     batch_size : None for full-batch gradient descent, else mini-batch SGD.
     schedule : decay of a fixed step: "constant", "inverse-sqrt" or "cosine".
     max_epochs, tol : stop after max_epochs, or when max |gradient| <= tol x its first value.
@@ -98,7 +99,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         l1: float = 0.0,
         grouped: bool = False,
         lr="auto",
-        momentum=None,
+        momentum="auto",
         batch_size=None,
         schedule: str = "constant",
         max_epochs: int = 1000,
@@ -525,7 +526,7 @@ class SoftmaxRegressionCV(SoftmaxRegression):
     """
 
     def __init__(self, l1_ratio: float = 0.0, grouped: bool = False, folds: int = 5, select: str = "min",
-                 lambdas=None, n_values: int = 20, decades=None, lr="auto", momentum=None, batch_size=None,
+                 lambdas=None, n_values: int = 20, decades=None, lr="auto", momentum="auto", batch_size=None,
                  schedule: str = "constant", max_epochs: int = 1000, tol: float = 1e-5, patience=None,
                  standardize: bool = True, class_weight=None, dtype: str | None = None, random_state: int = 0,
                  warm_start: bool = False, fit_intercept: bool = True):

@@ -101,7 +101,7 @@ def test_config_file_then_flags(runner, tmp_path):
     [('dataset = "iris"\nlearning_rate = 1\n', "unknown key learning_rate"),
      ('dataset = "iris"\nl2 = "big"\n', "must be a finite number >= 0 or 'auto', got 'big'"),
      ('dataset = "iris"\nl2 = \n', "not valid TOML"),
-     ('dataset = "iris"\nmomentum = "heavy"\n', "momentum (--momentum) must be 'none' or 'nesterov'")],
+     ('dataset = "iris"\nmomentum = "heavy"\n', "momentum (--momentum) must be 'auto', 'none' or 'nesterov', got 'heavy'")],
 )
 def test_config_errors_name_the_key(runner, tmp_path, toml, needle):
     config = tmp_path / "c.toml"

@@ -52,7 +52,8 @@ def test_the_map_to_the_estimator_is_the_one_the_cli_runs():
     assert params["class_weight"] == "balanced" and params["momentum"] == "nesterov"
     assert params["lr"] == 0.5 and params["random_state"] == 9
     none = estimator_params(resolve_config({}, {}))
-    assert none["class_weight"] is None and none["momentum"] is None and none["lr"] == "auto"
+    assert none["class_weight"] is None and none["momentum"] == "auto" and none["lr"] == "auto"
+    assert estimator_params(resolve_config({}, {"momentum": "none"}))["momentum"] is None
 
 
 def test_a_model_trained_by_the_cli_reloads_clones_and_refits(runner, tmp_path):
@@ -61,7 +62,7 @@ def test_a_model_trained_by_the_cli_reloads_clones_and_refits(runner, tmp_path):
     result = runner.invoke(app, ["train", "wine", "--seed", "7", "--quiet", "--out", str(path)])
     assert result.exit_code == 0, result.output
     estimator, header = load_model(path)
-    assert estimator.class_weight is None and estimator.momentum is None
+    assert estimator.class_weight is None and estimator.momentum == "auto"
     assert estimator.random_state == 7 == header["config"]["seed"]
     X, y = load_wine(return_X_y=True)
     refitted = clone(estimator).set_params(max_epochs=300).fit(X, y)

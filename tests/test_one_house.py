@@ -58,9 +58,10 @@ def test_memory_and_stream_engines_give_identical_metric_tables(tmp_path):
     assert header["metrics"] == metrics["memory"]
 
 
-def test_a_memory_run_cut_short_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch):
+@pytest.mark.parametrize("momentum", ["auto", "none"])  # auto: Nesterov's, its y and counter in the checkpoint
+def test_a_memory_run_cut_short_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, momentum):
     monkeypatch.setattr(checkpoint_module, "CHECKPOINT_SECONDS", 0.0)
-    config = resolve_config({}, {"dataset": "wine", "max_epochs": 60, "tol": 0.0})
+    config = resolve_config({}, {"dataset": "wine", "max_epochs": 60, "tol": 0.0, "momentum": momentum})
     whole = fit_dataset(load_dataset("wine"), config)
     epochs = []
 

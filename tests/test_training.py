@@ -30,7 +30,10 @@ def standardized(name):
 def test_objective_never_increases(name, rule):
     X, y = standardized(name)
     K = len(np.unique(y))
-    result = train_softmax(X, y, K, l2=1e-3, settings=OptimizerSettings(lr=rule, max_epochs=150, tol=0))
+    # The step rules' own guarantee (README's table), so without momentum: Nesterov's steps at
+    # the floating-point floor may rise by a rounding error (1e-17 on wine).
+    result = train_softmax(X, y, K, l2=1e-3, settings=OptimizerSettings(lr=rule, momentum="none", max_epochs=150,
+                                                                         tol=0))
     losses = np.array(result.history["train_loss"])
     assert len(losses) >= 2
     assert np.all(np.diff(losses) <= 0), f"objective rose at epochs {np.flatnonzero(np.diff(losses) > 0) + 1}"

@@ -27,6 +27,7 @@ CHECKPOINT_SECONDS = 5.0
 CHECKPOINT_SCHEMA = Fields({
     "format": str, "epoch": int, "last_step": NUMBER, "g0": NUMBER, "history": HISTORY_SCHEMA, "restarts": int,
     "halvings": HALVINGS_SCHEMA, "steps": ListOf(NUMBER), "best_val": OPTIONAL_NUMBER, "best_epoch": int,
+    "momentum_k": int, "rounding": bool,
     "run": Fields({"config": TableOf((str, int, float, bool, type(None))), "dataset_sha256": (str, type(None)),
                    "classes": ListOf(str)}, required=("config", "dataset_sha256", "classes")),
 }, required=("format", "epoch", "last_step", "g0", "history", "restarts", "halvings", "steps", "run"))  # at most this much training is lost (and redone on resume)
@@ -50,10 +51,13 @@ def save_checkpoint(path: str | Path, checkpoint, run: dict) -> None:
                 "history": checkpoint.history, "restarts": checkpoint.restarts,
                 "halvings": [list(h) for h in checkpoint.halvings], "steps": checkpoint.steps,
                 "best_val": checkpoint.best_val if np.isfinite(checkpoint.best_val) else None,
-                "best_epoch": checkpoint.best_epoch}
+                "best_epoch": checkpoint.best_epoch, "momentum_k": checkpoint.momentum_k,
+                "rounding": checkpoint.rounding}
     arrays = {"W": checkpoint.W, "b": checkpoint.b}
     if checkpoint.best_W is not None:
         arrays.update(best_W=checkpoint.best_W, best_b=checkpoint.best_b)
+    if checkpoint.W_y is not None:
+        arrays.update(W_y=checkpoint.W_y, b_y=checkpoint.b_y)
     with atomic_file(path) as handle:
         np.savez(handle, **arrays, header=np.asarray(json.dumps(document, default=_json_default)))
 
@@ -65,7 +69,8 @@ def load_checkpoint(path: str | Path):
         raise RunError(f"resume: no checkpoint {path}; a run that was cut short writes one beside its model file. "
                        "Train without resume to start over.", "resume")
     try:
-        arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b"), max_member_bytes=MODEL_MEMBER_BYTES)
+        arrays, present = read_npz(path, ("W", "b", "header", "best_W", "best_b", "W_y", "b_y"),
+                                   max_member_bytes=MODEL_MEMBER_BYTES)
         document = json.loads(str(arrays["header"]))
         check(document, CHECKPOINT_SCHEMA, "checkpoint")
         _require(document["format"] == CHECKPOINT_FORMAT, f"its format is {document['format']!r}")
@@ -78,7 +83,9 @@ def load_checkpoint(path: str | Path):
                                 halvings=document["halvings"], steps=document["steps"],
                                 best_val=float("inf") if document.get("best_val") is None else float(document["best_val"]),
                                 best_epoch=int(document.get("best_epoch", 0)), best_W=arrays.get("best_W"),
-                                best_b=arrays.get("best_b"))
+                                best_b=arrays.get("best_b"), momentum_k=int(document.get("momentum_k", 0)),
+                                W_y=arrays.get("W_y"), b_y=arrays.get("b_y"),
+                                rounding=bool(document.get("rounding", False)))
     except (NpzError, KeyError, ValueError, TypeError, RecursionError) as error:
         raise RunError(f"resume: {path} is not a softreg checkpoint ({error}).", "resume") from None
     return checkpoint, document["run"]
@@ -89,7 +96,8 @@ def _check_weights(arrays: dict) -> None:
     W, b = arrays["W"], arrays["b"]
     _require(W.ndim == 2 and W.dtype.kind == "f" and b.shape == (W.shape[1],) and b.dtype.kind == "f",
              f"weights of shapes {W.shape} and {b.shape}")
-    for name, like in (("best_W", W), ("best_b", b)):
+    _require(("W_y" in arrays) == ("b_y" in arrays), "one of W_y and b_y without the other")
+    for name, like in (("best_W", W), ("best_b", b), ("W_y", W), ("b_y", b)):
         if name in arrays:
             _require(arrays[name].shape == like.shape, f"{name} of shape {arrays[name].shape}, not {like.shape}")
     _require(all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"), "non-finite weights")

@@ -82,7 +82,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("class_weight", (str,), "none", "class weights", OBJECTIVE, ("none", "balanced")),
     Parameter("dtype", (str,), "float64", "dtype", OBJECTIVE, ("float64", "float32")),
     Parameter("lr", (str, float, int), "auto", "step", OBJECTIVE, STEP_RULES, more_choices="a number"),
-    Parameter("momentum", (str,), "none", "momentum", OBJECTIVE, MOMENTA),
+    Parameter("momentum", (str,), "auto", "momentum", OBJECTIVE, MOMENTA),
     Parameter("batch_size", _OPTIONAL_INT, None, "mini-batch size", OBJECTIVE, default_words="full batch"),
     Parameter("schedule", (str,), "constant", "decay", OBJECTIVE, SCHEDULES),
     Parameter("max_epochs", (int,), 1000, "epoch limit", STOP),

@@ -51,7 +51,7 @@ from softreg.model.solve.result import (
     max_abs,
     stop_check,
 )
-from softreg.model.solve.settings import schedule_factor
+from softreg.model.solve.settings import schedule_factor, uses_nesterov
 
 # A rise of J within this many units of rounding, eps(dtype) max(|J|, 1), is noise (a sum of N
 # terms each rounded, plus the cancellation in the softmax), not an ascent.
@@ -69,7 +69,7 @@ class FullBatchDescent:
         self.penalty = penalty  # the L1 term (an L1Penalty), or None: J alone
         self.lipschitz, self.floor = lipschitz, 1.0 / lipschitz
         self.rule = settings.lr
-        self.nesterov = settings.momentum == "nesterov"
+        self.nesterov = uses_nesterov(settings)
         self.fixed_base = float(self.rule) if not isinstance(self.rule, str) else None
         self.check_separable = not np.any(l2) and penalty is None  # with a penalty, F always has a minimizer
         self.halvings: list[tuple[int, float]] = []
@@ -87,8 +87,15 @@ class FullBatchDescent:
         self.W_y, self.b_y, self.f_y, self.dW, self.db = W, b, at_x.value, at_x.dW, at_x.db
 
     def resume_from(self, checkpoint: Checkpoint) -> None:
-        """Continue a run from its checkpoint; momentum restarts from its weights."""
+        """Continue a run from its checkpoint where it stood: x, and with momentum y and the
+        counter, so that the resumed run takes the uninterrupted run's steps."""
         self.start_at(checkpoint.W.astype(self.engine.dtype), checkpoint.b.astype(self.engine.dtype))
+        if self.nesterov and checkpoint.W_y is not None:
+            self.W_y, self.b_y = checkpoint.W_y.astype(self.engine.dtype), checkpoint.b_y.astype(self.engine.dtype)
+            at_y = self.engine.objective(self.W_y, self.b_y, self.l2, gradient=True)
+            self.f_y, self.dW, self.db = at_y.value, at_y.dW, at_y.db
+            self.momentum_k = checkpoint.momentum_k
+        self.rounding = checkpoint.rounding
         self.last_step, self.restarts = checkpoint.last_step, checkpoint.restarts
         self.halvings, self.steps = [tuple(h) for h in checkpoint.halvings], list(checkpoint.steps)
         if self.fixed_base is not None:
@@ -226,9 +233,11 @@ class FullBatchDescent:
 
     def checkpoint(self, epoch: int, g0: float) -> Checkpoint:
         best_W, best_b = self.history.best_weights if self.history.best_weights is not None else (None, None)
+        moving = self.nesterov and self.momentum_k > 0
         return Checkpoint(self.W, self.b, epoch, self.last_step, g0, self.history.columns, self.restarts,
                           list(self.halvings), list(self.steps), self.history.best_val, self.history.best_epoch,
-                          best_W, best_b)
+                          best_W, best_b, self.momentum_k if moving else 0, self.W_y if moving else None,
+                          self.b_y if moving else None, self.rounding)
 
     def result(self, reason: str, epoch: int, g0: float | None = None) -> TrainResult:
         return make_result(self.W, self.b, reason, epoch, self.history, self.lipschitz, self.halvings, self.restarts,

@@ -50,7 +50,8 @@ class TrainResult:
 
 @dataclass
 class Checkpoint:
-    """Where a full-batch run stood after an epoch: enough to continue it (momentum restarts)."""
+    """Where a full-batch run stood after an epoch: enough to continue it exactly, momentum
+    included (the extrapolated point y and the momentum counter)."""
 
     W: np.ndarray
     b: np.ndarray
@@ -65,6 +66,10 @@ class Checkpoint:
     best_epoch: int = 0
     best_W: np.ndarray | None = None
     best_b: np.ndarray | None = None
+    momentum_k: int = 0  # Nesterov's counter; with it y = (W_y, b_y), where the next step starts
+    W_y: np.ndarray | None = None
+    b_y: np.ndarray | None = None
+    rounding: bool = False  # steps were being tested on gradients (the rounding regime)
 
 
 class TrainingDiverged(RuntimeError):

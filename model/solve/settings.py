@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 STEP_RULES = ("auto", "bound")
 SCHEDULES = ("constant", "inverse-sqrt", "cosine")
-MOMENTA = ("none", "nesterov")
+MOMENTA = ("auto", "none", "nesterov")
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class OptimizerSettings:
     """How to descend. Every field is validated by :func:`validate_settings`."""
 
     lr: str | float = "auto"
-    momentum: str | None = None
+    momentum: str | None = "auto"  # auto: Nesterov's for full-batch steps, none for mini-batches
     batch_size: int | None = None
     schedule: str = "constant"
     max_epochs: int = 1000
@@ -52,8 +52,8 @@ def validate_settings(settings: OptimizerSettings) -> None:
             raise ValueError(f"{name} must be an integer, got {value!r}")
     if not is_real_number(settings.tol):
         raise ValueError(f"tol must be a number, got {settings.tol!r}")
-    if settings.momentum not in (None, "none", "nesterov"):
-        raise ValueError(f"momentum must be 'none' or 'nesterov', got {settings.momentum!r}")
+    if settings.momentum not in (None, *MOMENTA):
+        raise ValueError(f"momentum must be 'auto', 'none' or 'nesterov', got {settings.momentum!r}")
     if settings.batch_size is not None and settings.batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {settings.batch_size}")
     if settings.batch_size is not None and settings.momentum == "nesterov":
@@ -74,6 +74,14 @@ def validate_settings(settings: OptimizerSettings) -> None:
         raise ValueError(f"growth must be >= 1, got {settings.growth}")
     if not (0 < settings.shrink < 1):
         raise ValueError(f"shrink must be in (0, 1), got {settings.shrink}")
+
+
+def uses_nesterov(settings: OptimizerSettings) -> bool:
+    """Whether the steps take Nesterov's momentum: asked for, or ``auto`` with full-batch steps.
+    Why auto is Nesterov there: it reached lbfgs's optimum in fewer epochs on every problem
+    measured (digits: 85 against 328 epochs to within 1e-4; README, Benchmarks), and its
+    restarts keep it from the overshoot that makes plain momentum a risk."""
+    return settings.momentum == "nesterov" or (settings.momentum == "auto" and settings.batch_size is None)
 
 
 def schedule_factor(schedule: str, epoch: int, max_epochs: int) -> float:
