@@ -198,3 +198,30 @@ def test_an_ascii_only_stdout_gets_escapes_not_a_crash(tmp_path, model):
 def test_gradcheck_settings_that_cannot_give_a_check_are_bad_input(args, words):
     result = runner.invoke(app, ["gradcheck", *args])
     assert result.exit_code == 2 and words in flat(result.output)
+
+
+def test_classification_metrics_are_scikit_learns():
+    """Every number of the metrics table against scikit-learn's own functions, on labels where one
+    class is never predicted (precision 0 by zero_division) and one never occurs."""
+    from sklearn import metrics
+
+    from softreg.model.assess.metrics import classification_metrics
+
+    rng = np.random.default_rng(3)
+    classes = np.array(["ant", "bee", "cat", "dog", "eel"])
+    logits = rng.standard_normal((300, 5))
+    logits[:, 3] -= 50  # "dog" is never predicted
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = rng.choice(classes[:4], 300)  # "eel" never occurs
+    ours = classification_metrics(y, proba, classes)
+    index, predicted, labels = np.searchsorted(classes, y), proba.argmax(axis=1), np.arange(5)
+    assert ours["accuracy"] == metrics.accuracy_score(index, predicted)
+    assert ours["log_loss"] == pytest.approx(metrics.log_loss(index, proba, labels=labels), rel=1e-12)
+    for average in ("macro", "weighted"):
+        p, r, f, _ = metrics.precision_recall_fscore_support(index, predicted, labels=labels, average=average,
+                                                             zero_division=0)
+        assert (ours[f"precision_{average}"], ours[f"recall_{average}"], ours[f"f1_{average}"]) == \
+            pytest.approx((p, r, f), rel=1e-12)
+    assert ours["top_k_accuracy"] == metrics.top_k_accuracy_score(index, proba, k=3, labels=labels)
+    assert ours["confusion_matrix"] == metrics.confusion_matrix(index, predicted, labels=labels).tolist()
+    assert ours["per_class"]["dog"]["precision"] == 0.0 and ours["per_class"]["eel"]["support"] == 0

@@ -25,13 +25,10 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, classes: np.nd
         "accuracy": float(metrics.accuracy_score(y_index, predicted)),
         "log_loss": float(metrics.log_loss(y_index, proba, labels=labels)),
     }
-    for average in ("macro", "weighted"):
-        precision, recall, f1, _ = metrics.precision_recall_fscore_support(
-            y_index, predicted, labels=labels, average=average, zero_division=0
-        )
-        result[f"precision_{average}"] = float(precision)
-        result[f"recall_{average}"] = float(recall)
-        result[f"f1_{average}"] = float(f1)
+    for average in ("macro", "weighted"):  # the report's own averages: precision_recall_fscore_support's
+        result[f"precision_{average}"] = float(report[f"{average} avg"]["precision"])
+        result[f"recall_{average}"] = float(report[f"{average} avg"]["recall"])
+        result[f"f1_{average}"] = float(report[f"{average} avg"]["f1-score"])
     if len(classes) > 2:
         k = min(3, len(classes) - 1)
         result["top_k"] = k
