@@ -277,8 +277,9 @@ CRAFTED_CHECKPOINTS = {
     "a halving without its step": (lambda d, a: d.update(halvings=[[3]]),
                                    "checkpoint.halvings[0] must be a list of exactly 2 entries"),
     "weights of another shape": (lambda d, a: a.update(W=np.zeros((7, 3)), b=np.zeros(3), best_W=np.zeros((7, 3)),
-                                                       best_b=np.zeros(3)),
+                                                       best_b=np.zeros(3), W_y=np.zeros((7, 3)), b_y=np.zeros(3)),
                                  "holds weights of shape (7, 3), and this run's are (64, 10)"),
+    "momentum's point of another shape": (lambda d, a: a.update(W_y=np.zeros((7, 3))), "W_y of shape (7, 3)"),
     "a bias that does not fit the weights": (lambda d, a: a.update(b=np.zeros(2)), "weights of shapes"),
 }
 
