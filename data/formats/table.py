@@ -26,7 +26,7 @@ TRUE_CELLS = ["true", "True", "TRUE", "t", "T", "yes", "Yes", "YES"]
 FALSE_CELLS = ["false", "False", "FALSE", "f", "F", "no", "No", "NO"]
 HEADER_PROBE_BYTES = 1 << 16  # what is read of a file to decide whether its first row is a header
 SCAN_BYTES = 1 << 18  # read at a time by the pass that finds the sections: prediction's memory follows its chunk
-SECTION_BYTES = 1 << 24  # what is parsed at a time: read_csv's peak is about three times what it parses
+SECTION_BYTES = 1 << 25  # what is parsed at a time: read_csv's peak is about three times what it parses
 
 
 def table_suffix(path: Path) -> tuple[str, str | None]:
