@@ -9,6 +9,7 @@ reader of :mod:`softreg.data.formats.delimited` reads it again to name the line 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import sys
 from pathlib import Path
@@ -336,8 +337,6 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     if encoding is not None:
         header = encoding.header if header is None else header
         target = encoding.target if target is None else target
-    import hashlib
-
     scanned = str(source) != STDIN and Path(str(source)).suffix.lower() not in COMPRESSIONS
     digest = hashlib.sha256() if scanned else None
     table, header = read_table(source, delimiter, header, label_column=target, labels=True, digest=digest)

@@ -72,8 +72,7 @@ def category_codes(column: dict) -> dict:
                 aliases[str(float(level))] = level
             except ValueError:
                 continue
-    return {**{alias: codes[level] for alias, level in aliases.items() if level in codes and alias not in codes},
-            **codes}
+    return {**{alias: codes[level] for alias, level in aliases.items() if level in codes}, **codes}  # levels win
 
 
 def json_document(model_file) -> dict:

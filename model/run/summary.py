@@ -42,14 +42,14 @@ def summarize_saved_model(model_path, *, reference=None, robust: bool = False) -
     y_index = np.searchsorted(estimator.classes_, y).clip(0, len(classes) - 1)
     weights = np.zeros(len(y))
     weights[rows] = 1.0  # the training rows; the others weigh 0 and are left out of every sum
-    with _engine_over(dataset, header["config"], y_index, weights, len(classes)) as engine:
+    with _engine_over(dataset, y_index, weights, len(classes)) as engine:
         parts = engine.map_blocks(summary_block_sums, W_raw, b_raw, keep, reference_index, robust)
     sums = sum(parts[1:], parts[0])
     return summary_from_sums(sums, W_design, b_design, classes, names, reference=reference_index,
                              robust=robust), header
 
 
-def _engine_over(dataset, config: dict, y_index: np.ndarray, weights: np.ndarray, n_classes: int):
+def _engine_over(dataset, y_index: np.ndarray, weights: np.ndarray, n_classes: int):
     """An engine over every row of ``dataset`` with these row weights: the stream engine for rows
     on disk (a prepared .npy, a folder), the memory engine for rows in memory."""
     from softreg.model.engines import MemoryEngine, StreamEngine
