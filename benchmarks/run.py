@@ -196,7 +196,7 @@ def solution_section(quick: bool) -> list[dict]:
         sgd = SGDClassifier(loss="log_loss", alpha=l2, random_state=0).fit(X, y)
         rows.append({"problem": name, "solver": "SGDClassifier (one-vs-rest)", "seconds": time.perf_counter() - start,
                      "epochs": int(sgd.n_iter_)})
-        for label, momentum in (("softreg --lr auto", None), ("softreg --lr auto --momentum nesterov", "nesterov")):
+        for label, momentum in (("softreg --lr auto --momentum none", None), ("softreg --lr auto --momentum nesterov", "nesterov")):
             for relative in (1e-4, 1e-6):
                 threshold = target * (1 + relative)
                 reached = {}
