@@ -98,7 +98,7 @@ def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: s
     import pyarrow as pa
 
     from softreg.data.encoding import encode, missing_cells, refuse_unseen_levels
-    from softreg.data.formats.table import COMPRESSIONS, MISSING_CELLS, NotANumber, header_names, stream_batches
+    from softreg.data.formats.table import MISSING_CELLS, NotANumber, header_names, rereadable, stream_batches
 
     names = header_names(spec, delimiter, encoding.header)
     used = [column.name for column in encoding.used()]
@@ -109,7 +109,7 @@ def _table_chunks(spec: str, delimiter: str, encoding, chunk_rows: int, dtype: s
     numbers = [name for name in used if pa.types.is_floating(types.get(name, pa.string()))]
     # pyarrow names a cell that is not a number by column, not row: the strict reader finds its
     # line, in a file it can read again (not standard input, nor a compressed file).
-    locatable = spec != "-" and Path(spec).suffix.lower() not in COMPRESSIONS
+    locatable = rereadable(spec)
 
     def chunks():
         start = 0

@@ -100,6 +100,10 @@ class TableEncoding:
     def used(self) -> list[Column]:
         return [column for column in self.columns if column.kind != "ignored"]
 
+    def offsets(self) -> np.ndarray:
+        """Where each used column's features start in X, and after the last one, the width of X."""
+        return np.cumsum([0] + [len(column.feature_names()) for column in self.used()])
+
     def read_types(self) -> dict:
         """The pyarrow type to read each used column as, so that new data parses as training did."""
         import pyarrow as pa
@@ -336,7 +340,7 @@ def encoded_sums(encoding: TableEncoding, X: np.ndarray, rows: np.ndarray):
     if not isinstance(X, np.ndarray) or X.dtype != np.float64 or \
             any(c.missing_cells and not c.indicator for c in used if c.kind != "categorical"):
         return None
-    offsets = np.cumsum([0] + [len(column.feature_names()) for column in used])
+    offsets = encoding.offsets()
     numeric = [j for j, column in enumerate(used) if column.kind in ("numeric", "boolean")]
     chosen = np.zeros(X.shape[0])
     chosen[rows] = 1.0
@@ -361,7 +365,7 @@ def encode(encoding: TableEncoding, table, dtype: str = "float64", *, source="da
                         f"{', '.join(repr(name) for name in absent)} {'are' if len(absent) > 1 else 'is'} not in the "
                         f"data; its columns are {table.column_names[:20]}. Other columns are ignored.")
     n_rows = table.num_rows
-    offsets = np.cumsum([0] + [len(column.feature_names()) for column in used])
+    offsets = encoding.offsets()
     X = np.zeros((n_rows, int(offsets[-1])), dtype=dtype)
     numeric = [j for j, column in enumerate(used) if column.kind in ("numeric", "boolean")]
     if numeric:

@@ -245,3 +245,23 @@ def test_an_information_matrix_too_large_for_memory_is_refused_with_its_size(tmp
     result = runner.invoke(app, ["summary", str(trained(tmp_path, *anes96()))])
     words = " ".join(result.output.split())
     assert result.exit_code == 2 and "36 x 36 (10.1 KiB), more than the 1,000 bytes" in words and "select fewer features or classes" in words, words
+
+
+def test_the_library_call_on_rows_in_memory_gives_statsmodels_standard_errors():
+    """summarize(X, y, W, b, ...) at statsmodels' own estimate (its reference class's weights 0):
+    the standard errors, plain and HC0, are statsmodels'."""
+    from softreg.model.assess.summary import summarize
+
+    frame, target = anes96()
+    X = frame.drop(columns=target).to_numpy(float)
+    classes, y = np.unique(frame[target].to_numpy(), return_inverse=True)
+    for robust in (False, True):
+        theirs = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", tol=1e-12, maxiter=200, disp=0,
+                                                        **({"cov_type": "HC0"} if robust else {}))
+        params = np.asarray(theirs.params)  # (D + 1, K - 1): const first
+        W = np.hstack([np.zeros((X.shape[1], 1)), params[1:]])
+        b = np.concatenate([[0.0], params[0]])
+        ours = summarize(X, y, W, b, list(classes), list(frame.columns[:-1]), robust=robust)
+        assert_close(ours.coef, params, "coef")
+        assert_close(ours.se, theirs.bse, "se")
+        assert_close(ours.llf, theirs.llf, "llf")

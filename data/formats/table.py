@@ -38,6 +38,12 @@ def table_suffix(path: Path) -> tuple[str, str | None]:
     return (suffixes[-1] if suffixes else ""), None
 
 
+def rereadable(source) -> bool:
+    """A plain file on disk (not standard input, not compressed): it can be scanned whole and read
+    again from any offset, so a parse error can be located by line and the file hashed in one pass."""
+    return str(source) != STDIN and Path(str(source)).suffix.lower() not in COMPRESSIONS
+
+
 def read_table(source: str | Path, delimiter: str, header: bool | None = None, *, column_types: dict | None = None,
                include_columns: list[str] | None = None, label_column: str | None = None, labels: bool = False,
                digest=None):
@@ -136,7 +142,7 @@ def _row_sections(source, delimiter: str, raw: bytes | None, digest=None) -> lis
     the file, so the strict reader then names the line where it opened. A compressed file is
     one section (it cannot be read from the middle). ``digest`` is updated with every block read."""
     path = Path(str(source))
-    if raw is None and path.suffix.lower() in COMPRESSIONS:
+    if raw is None and not rereadable(source):  # compressed
         return [(0, -1)]
     starts, quotes, offset, cut = [0], 0, 0, SECTION_BYTES
     for block in _blocks(path, raw):
@@ -280,11 +286,10 @@ def _refuse_undecodable(source, table) -> None:
 
     for name, kind in zip(table.schema.names, table.schema.types):
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-            path = Path(str(source))
-            if str(source) != STDIN and path.suffix.lower() not in COMPRESSIONS:
+            if rereadable(source):
                 from softreg.data.formats.delimited import not_utf8
 
-                raise not_utf8(path)
+                raise not_utf8(Path(str(source)))
             raise DataError(f"{source}: column '{name}' is not valid UTF-8 text; save the file as UTF-8.")
 
 
@@ -293,7 +298,7 @@ def _located_error(source, delimiter: str, raw: bytes | None, message: str) -> D
     if "Empty CSV file" in message:
         return DataError(f"{source} is empty; expected a header row and at least one data row.")
     path = Path(str(source))
-    if raw is None and path.suffix.lower() not in COMPRESSIONS:
+    if rereadable(source):
         from softreg.data.formats.delimited import delimited_rows, fields_error
 
         width = None
@@ -337,7 +342,7 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     if encoding is not None:
         header = encoding.header if header is None else header
         target = encoding.target if target is None else target
-    scanned = str(source) != STDIN and Path(str(source)).suffix.lower() not in COMPRESSIONS
+    scanned = rereadable(source)  # _row_sections reads such a file whole: it hashes it on the way
     digest = hashlib.sha256() if scanned else None
     table, header = read_table(source, delimiter, header, label_column=target, labels=True, digest=digest)
     names = table.column_names
@@ -412,7 +417,7 @@ def refit_on_rows(dataset, rows: np.ndarray) -> None:
     if new.feature_names() == old.feature_names():
         # The same columns and levels: only the cells that took a fill differ, and only when the
         # fill (a mean) moved. Patching them spares the training path a second encoding of X.
-        offsets = np.cumsum([0] + [len(column.feature_names()) for column in new.used()])
+        offsets = new.offsets()
         for offset, before, after in zip(offsets, old.used(), new.used()):
             if after.name in dataset.columns_with_missing_cells and before.fill != after.fill:
                 absent = ~np.isfinite(_numbers(dataset.table.column(after.name)))

@@ -30,7 +30,6 @@ from softreg.model.math.softmax import softmax
 SEPARATED_SE = 1e3
 # The information matrix is (K - 1)(D + 1) square; refused beyond this many bytes.
 MAX_INFORMATION_BYTES = 1 << 30
-ROW_BLOCK = 4096
 
 
 class NotEstimable(ValueError):
@@ -189,16 +188,24 @@ def covariance(information: np.ndarray, meat: np.ndarray | None, names: list[str
     return inverse if meat is None else inverse @ meat @ inverse
 
 
+def summary_sums(engine, W_raw: np.ndarray, b_raw: np.ndarray, keep: np.ndarray, reference: int,
+                 robust: bool) -> SummarySums:
+    """The :class:`SummarySums` of an engine's rows (those of weight > 0), one block at a time
+    where the engine keeps them, added in block order."""
+    parts = engine.map_blocks(summary_block_sums, W_raw, b_raw, keep, reference, robust)
+    return sum(parts[1:], parts[0])
+
+
 def summarize(X, y: np.ndarray, W_raw: np.ndarray, b_raw: np.ndarray, classes, feature_names: list[str], *,
               reference: int = 0, robust: bool = False) -> CoefficientSummary:
     """The coefficient table of an unpenalized fit at its estimate (W_raw (D, K), b_raw (K,) on raw
     features) on its training rows X (N, D), y (N,) class indices, in memory."""
+    from softreg.model.engines import MemoryEngine
+
     check_size(len(b_raw), X.shape[1])
-    keep = np.arange(X.shape[1])
-    parts = [summary_block_sums(X[start:start + ROW_BLOCK], y[start:start + ROW_BLOCK], 1.0, W_raw, b_raw, keep,
-                                reference, robust) for start in range(0, X.shape[0], ROW_BLOCK)]
-    return summary_from_sums(sum(parts[1:], parts[0]), W_raw, b_raw, classes, feature_names, reference=reference,
-                             robust=robust)
+    with MemoryEngine(X, np.asarray(y), n_classes=len(b_raw)) as engine:
+        sums = summary_sums(engine, W_raw, b_raw, np.arange(X.shape[1]), reference, robust)
+    return summary_from_sums(sums, W_raw, b_raw, classes, feature_names, reference=reference, robust=robust)
 
 
 def summary_from_sums(sums: SummarySums, W_raw: np.ndarray, b_raw: np.ndarray, classes, feature_names: list[str], *,

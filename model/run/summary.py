@@ -17,8 +17,8 @@ from softreg.model.assess.summary import (
     CoefficientSummary,
     NotEstimable,
     check_size,
-    summary_block_sums,
     summary_from_sums,
+    summary_sums,
 )
 from softreg.model.run.evaluate import saved_rows
 from softreg.model.run.persist import load_model
@@ -43,8 +43,7 @@ def summarize_saved_model(model_path, *, reference=None, robust: bool = False) -
     weights = np.zeros(len(y))
     weights[rows] = 1.0  # the training rows; the others weigh 0 and are left out of every sum
     with _engine_over(dataset, y_index, weights, len(classes)) as engine:
-        parts = engine.map_blocks(summary_block_sums, W_raw, b_raw, keep, reference_index, robust)
-    sums = sum(parts[1:], parts[0])
+        sums = summary_sums(engine, W_raw, b_raw, keep, reference_index, robust)
     return summary_from_sums(sums, W_design, b_design, classes, names, reference=reference_index,
                              robust=robust), header
 
@@ -97,14 +96,14 @@ def _without_base_levels(W_raw, b_raw, names, encoding: dict | None):
     logits are unchanged."""
     if not encoding:
         return np.arange(len(names)), W_raw, b_raw, names
-    W_raw, b_raw, drop, offset = W_raw.copy(), b_raw.copy(), set(), 0
-    for column in TableEncoding.from_dict(encoding).used():
-        width = len(column.feature_names())
+    W_raw, b_raw, drop = W_raw.copy(), b_raw.copy(), set()
+    table_encoding = TableEncoding.from_dict(encoding)
+    offsets = table_encoding.offsets()
+    for column, offset, end in zip(table_encoding.used(), offsets, offsets[1:]):
         if column.kind == "categorical":
             base = W_raw[offset].copy()  # the first level's row
             b_raw += base
-            W_raw[offset:offset + width] -= base
+            W_raw[offset:end] -= base
             drop.add(offset)
-        offset += width
     keep = np.array([j for j in range(len(names)) if j not in drop], dtype=np.int64)
     return keep, W_raw[keep], b_raw, [names[j] for j in keep]
