@@ -18,7 +18,6 @@ set whose renames were cut short from a whole one (:func:`fingerprint`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import tempfile
@@ -139,6 +138,8 @@ def fingerprint(path: str | Path) -> dict:
     """The size of a file and a hash of its first and last FINGERPRINT_BYTES (all of a small
     file): enough to tell one written by another run from the expected one without reading all
     of a large file."""
+    import hashlib  # here, not with the module: `softreg info` starts without it
+
     path = Path(path)
     size = path.stat().st_size
     digest = hashlib.sha256()

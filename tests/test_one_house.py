@@ -128,6 +128,22 @@ def test_reading_commands_import_neither_scikit_learn_nor_scipy(tmp_path):
     assert "numpy" not in _modules_after(["--help"], tmp_path)
 
 
+def test_a_named_command_is_built_alone_and_reads_as_in_the_full_app(tmp_path):
+    """main() builds only the command named on the line; its help is the full app's, word for word."""
+    from softreg.cli.app import COMMANDS, build_app
+
+    for name in COMMANDS:
+        alone = runner.invoke(build_app([name]), [name, "--help"], terminal_width=80)
+        full = runner.invoke(app, [name, "--help"], terminal_width=80)
+        assert alone.exit_code == full.exit_code == 0 and alone.output == full.output, name
+    loaded = _modules_after(["datasets"], tmp_path)
+    assert sorted(name for name in loaded if name.startswith("softreg.cli.commands.")) == \
+        ["softreg.cli.commands.datasets"]
+    typo = subprocess.run([sys.executable, "-c", "import sys; from softreg.cli.app import main; "
+                           "sys.argv = ['softreg', 'infoo']; main()"], capture_output=True, text=True, timeout=120)
+    assert typo.returncode == 2 and "No such command 'infoo'" in typo.stderr and "info" in typo.stderr
+
+
 def test_predictions_read_without_scikit_learn_match_the_estimator(tmp_path):
     """predict uses the model file's arrays directly; they give the estimator's probabilities."""
     from softreg.model.run.persist import load_model, read_model_file

@@ -9,7 +9,6 @@ reader of :mod:`softreg.data.formats.delimited` reads it again to name the line 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import sys
 from pathlib import Path
@@ -335,6 +334,8 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     ``encoding`` (a model's) or by one fitted on every row; :func:`refit_on_rows` fits it
     again on the training rows once they are known. Rows with a missing label (or weight) are
     dropped under missing="impute" and "drop", and counted in ``dropped_rows``."""
+    import hashlib  # here, not with the module: `softreg info` starts without it
+
     from softreg.data.dataset import Dataset
     from softreg.data.encoding import ColumnChoices, encode, fit_encoding, missing_cells, plan_columns, table_labels
     from softreg.data.formats.delimited import check_header

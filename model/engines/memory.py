@@ -9,6 +9,7 @@ on a 2-core machine: 66 ms per pass in float64 against 143 ms for the two whole-
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
@@ -29,6 +30,16 @@ from softreg.model.engines.base import (
 from softreg.model.math.linear import BlockSums, block_sums, fold_standardization
 from softreg.model.math.lipschitz import block_gram_product, folded_gram, lipschitz_power_iteration
 from softreg.model.math.softmax import normalized_weights
+
+
+@functools.cache
+def blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once per process: finding them
+    reads every mapped library's path (about 20 ms), which each engine opened paid before. A
+    BLAS first loaded after this call is not limited (runs are slower there, not different)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 class MemoryEngine(Engine):
     serves_minibatches = True  # objective_of_rows: X is at hand
@@ -93,11 +104,9 @@ class MemoryEngine(Engine):
         self.row_weights = weights
 
     def _open(self) -> None:
-        from threadpoolctl import threadpool_limits
-
         self._stack = ExitStack()
         if self.threads > 1 or self._small:
-            self._stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+            self._stack.enter_context(blas_controller().limit(limits=1, user_api="blas"))
         if self.threads > 1:
             self._pool = self._stack.enter_context(ThreadPoolExecutor(self.threads, thread_name_prefix="softreg"))
 

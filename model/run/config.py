@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 
@@ -124,6 +123,8 @@ def choices_words(key: str, *more: str) -> str:
 
 def load_config_file(path: str | Path) -> dict:
     """Read a TOML config into a dict of known keys; unknown keys fail."""
+    import tomllib  # here, not with the module: only a config file needs it, and every command reads this one
+
     from softreg.data.files import not_regular
 
     path = Path(path)
