@@ -3,6 +3,7 @@ output and redirected results stay clean), and the one way a command fails."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -76,3 +77,13 @@ def refuse_overwriting(output: str, target, inputs: dict, flag: str = "--out") -
             what = f"{name} itself" if hit == files[0] and hit == Path(target).resolve() else f"'{hit}', part of {name}"
             fail(f"{output} '{target}' is {what}; writing there would destroy it. Choose another {flag}.")
 
+
+def fmt(value: float, digits: int = 4) -> str:
+    """A number for a table cell: fixed when moderate, scientific when tiny or huge."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    if value != 0 and (abs(value) < 10 ** -(digits - 1) or abs(value) >= 1e6):
+        return f"{value:.{max(digits - 2, 1)}e}"
+    return f"{value:.{digits}f}"

@@ -1,113 +1,15 @@
-"""Rich rendering helpers: tables and terminal line charts. Numbers arrive computed."""
+"""Rich rendering helpers: the tables and reports of the commands (the charts are in
+:mod:`softreg.cli.charts`). Numbers arrive computed."""
 
 from __future__ import annotations
-
-import math
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from softreg.cli.charts import loss_curves, path_penalty_words, penalty_path_chart
+from softreg.cli.console import fmt
 from softreg.cli.errors import in_flags
-
-SERIES_STYLES = ("cyan", "magenta", "green", "yellow")
-SERIES_MARKS = ("•", "∘", "▴", "▪")
-
-
-def fmt(value: float, digits: int = 4) -> str:
-    """A number for a table cell: fixed when moderate, scientific when tiny or huge."""
-    if value is None:
-        return "-"
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return str(value)
-    if value != 0 and (abs(value) < 10 ** -(digits - 1) or abs(value) >= 1e6):
-        return f"{value:.{max(digits - 2, 1)}e}"
-    return f"{value:.{digits}f}"
-
-
-def line_chart(
-    series: dict[str, tuple[list[float], list[float]]],
-    *,
-    title: str,
-    width: int = 64,
-    height: int = 14,
-    log_x: bool = False,
-    log_y: bool = False,
-    x_label: str = "",
-    markers: dict[str, tuple[float, float, str]] | None = None,
-) -> Group:
-    """Draw several (x, y) series on one character grid, with axis labels and a legend.
-
-    ``markers`` adds single labelled points (for example the best eps of a sweep).
-    Non-positive values are dropped from a log axis. Kept as one function of ~80 lines: the
-    grid, the tick labels and the legend share one scale and one set of marks, and split up
-    they would pass all of them between the pieces.
-    """
-
-    def tx(v: float) -> float:
-        return math.log10(v) if log_x else v
-
-    def ty(v: float) -> float:
-        return math.log10(v) if log_y else v
-
-    def usable(x: float, y: float) -> bool:
-        ok = math.isfinite(x) and math.isfinite(y)
-        return ok and (not log_x or x > 0) and (not log_y or y > 0)
-
-    points = {
-        name: [(tx(x), ty(y)) for x, y in zip(xs, ys) if usable(x, y)] for name, (xs, ys) in series.items()
-    }
-    every = [p for pts in points.values() for p in pts]
-    if not every:
-        return Group(Text(f"{title}: nothing to plot"))
-    x_lo, x_hi = min(p[0] for p in every), max(p[0] for p in every)
-    y_lo, y_hi = min(p[1] for p in every), max(p[1] for p in every)
-    if x_hi == x_lo:
-        x_hi = x_lo + 1
-    if y_hi == y_lo:
-        y_hi, y_lo = y_hi + 0.5, y_lo - 0.5
-
-    grid: list[list[tuple[str, str]]] = [[(" ", "")] * width for _ in range(height)]
-
-    def place(x: float, y: float, mark: str, style: str) -> None:
-        col = round((x - x_lo) / (x_hi - x_lo) * (width - 1))
-        row = height - 1 - round((y - y_lo) / (y_hi - y_lo) * (height - 1))
-        grid[row][col] = (mark, style)
-
-    # The first series is drawn last, so it stays visible where curves overlap.
-    for index, (name, pts) in reversed(list(enumerate(points.items()))):
-        style = SERIES_STYLES[index % len(SERIES_STYLES)]
-        for x, y in pts:
-            place(x, y, SERIES_MARKS[index % len(SERIES_MARKS)], style)
-    for label, (x, y, mark) in (markers or {}).items():
-        if usable(x, y):
-            place(tx(x), ty(y), mark, "bold red")
-
-    def y_tick(v: float) -> str:
-        return fmt(10**v if log_y else v, 3)
-
-    labels = {0: y_tick(y_hi), height // 2: y_tick((y_hi + y_lo) / 2), height - 1: y_tick(y_lo)}
-    label_width = max(len(s) for s in labels.values())
-    lines = [Text(title, style="bold")]
-    for r, row in enumerate(grid):
-        line = Text(labels.get(r, "").rjust(label_width) + " │")
-        for mark, style in row:
-            line.append(mark, style=style or None)
-        lines.append(line)
-    lines.append(Text(" " * label_width + " └" + "─" * width))
-    # A log axis spans decades: both ends in the same significant-digit form (3.6e-05 .. 36.5).
-    x_left = f"{10**x_lo:.3g}" if log_x else f"{x_lo:g}"
-    x_right = f"{10**x_hi:.3g}" if log_x else f"{x_hi:g}"
-    axis = " " * (label_width + 2) + x_left
-    axis += x_label.center(max(width - len(x_left) - len(x_right), 0)) + x_right
-    lines.append(Text(axis))
-    legend = Text(" " * (label_width + 2))
-    for index, name in enumerate(points):
-        legend.append(f"{SERIES_MARKS[index % len(SERIES_MARKS)]} {name}   ", style=SERIES_STYLES[index % len(SERIES_STYLES)])
-    for label, (_, _, mark) in (markers or {}).items():
-        legend.append(f"{mark} {label}   ", style="bold red")
-    lines.append(legend)
-    return Group(*lines)
 
 
 def gradcheck_table(report) -> Table:
@@ -153,119 +55,101 @@ def _matrix(title: str, rows, *, row_names=None, column_names=None) -> Table:
 
 def explain_steps(steps) -> list:
     """`gradcheck --explain`: each step of the derivation with its numbers, then its verdict."""
-    from rich.columns import Columns
-
     renderables = []
+    numbers_of = {"1.": _softmax_step, "2.": _jacobian_step, "3.": _loss_step, "4.": _chain_rule_step}
     for step in steps:
-        n = step.numbers
-        parts = [Text(step.title, style="bold"), Text(step.formula, style="cyan")]
-        if step.title.startswith("1."):
-            table = Table(show_header=True, pad_edge=False)
-            for name in ("n", "zₙ", "zₙ − max", "e^(zₙ − max)", "sₙ = e^(zₙ − max) / Σ"):
-                table.add_column(name, justify="right")
-            for k, z in enumerate(n["z"]):
-                shifted = n["shifted"][k]
-                term = f"e^({shifted:.5g})" + (f" = {n['exp_shifted'][k]:.5g}" if shifted > -700 else " ≈ 0")
-                table.add_row(str(k), _number(z), _number(shifted), term, f"{n['exp_shifted'][k]:.5g} / {n['sum']:.5g} = {_number(n['s'][k])}")
-            terms = " + ".join(f"{term:.5g}" for term in n["exp_shifted"])
-            parts += [f"max z = {_number(n['max'])}; Σ = Σⱼ e^(zⱼ − max) = {terms} = {n['sum']:.5g} (j = 0..K−1: "
-                      "every class once, not one term repeated)", table, f"Σ sₙ = {n['sum_s']:.15g}"]
-        elif step.title.startswith("2."):
-            K = len(n["J"])
-            table = Table(show_header=True, pad_edge=False)
-            table.add_column("n \\ m", style="dim")
-            for m in range(K):
-                table.add_column(f"m = {m}", justify="right")
-            for row in range(K):
-                table.add_row(str(row), *[f"{n['cases'][row][m]}\n= {_number(n['J'][row][m])}\nfd {_number(n['J_numeric'][row][m])}"
-                                                for m in range(K)])
-            table.add_row("Σ col", *[f"{total:.1e}" for total in n["column_sums"]])
-            parts += ["formula (its case named) against central differences (fd); each column sums to 0, "
-                      "because Σₙ sₙ = 1 whatever z is", table]
-        elif step.title.startswith("3."):
-            label = n["label"]
-            table = Table(show_header=True, pad_edge=False)
-            for name in ("n", "yₙ", "∂L/∂sₙ = −yₙ / sₙ"):
-                table.add_column(name, justify="right")
-            for k, value in enumerate(n["dL_ds"]):
-                shown = _number(value) if value is not None else f"−e^({n['dL_ds_label_exponent']:.5g}) (overflows)"
-                table.add_row(str(k), _number(n["y"][k]), shown)
-            parts += [f"label = class {label}, so y = {[int(v) for v in n['y']]} and "
-                      f"L = −log s_{label} = {_number(n['loss'])}; only the label's entry of ∂L/∂s is non-zero",
-                      table]
-        elif step.title.startswith("4."):
-            lines = []
-            label = n["label"]
-            for m, row in n["rows"].items():
-                m = int(m)
-                ending = f"s_{m} − 1" if m == label else f"s_{m}"
-                if row["dL_ds_label"] is None:  # s_ℓ underflowed: cancel it before multiplying, as the algebra does
-                    lines.append(f"∂L/∂z_{m} = (−1/s_ℓ) × s_ℓ(δ_ℓ{m} − s_{m}) = {ending} "
-                                 f"= {_number(row['product'])} (s_ℓ ≈ 0 cancels)")
-                else:
-                    lines.append(f"∂L/∂z_{m} = (∂L/∂s_ℓ)(∂s_ℓ/∂z_{m}) = ({_number(row['dL_ds_label'])}) × "
-                                 f"({_number(row['J_label_m'])}) = {_number(row['product'])} = {ending}")
-            table = Table(show_header=True, pad_edge=False)
-            for name in ("m", "Jᵀ ∂L/∂s", "s − y", "central difference"):
-                table.add_column(name, justify="right")
-            for k in range(len(n["s_minus_y"])):
-                table.add_row(str(k), _number(n["J_transpose_dL_ds"][k]), _number(n["s_minus_y"][k]),
-                              _number(n["numeric"][k]))
-            parts += [f"the sum runs over the K classes n = 0..K−1, and with one-hot y only n = ℓ = {label} (the "
-                      "label) survives:", *lines, table]
-        else:
-            K = len(n["b"])
-            classes = [f"k={k}" for k in range(K)]
-            rows = [f"row {i + 1}" for i in range(len(n["X"]))]
-            parts += [f"N = {len(n['X'])} rows, 2 features, labels y = {n['y']}, l2 = {n['l2']:g}",
-                      Columns([_matrix("X", n["X"], row_names=rows, column_names=["x1", "x2"]),
-                               _matrix("W", n["W"], row_names=["x1", "x2"], column_names=classes),
-                               _matrix("b", [n["b"]], column_names=classes)]),
-                      Columns([_matrix("P = softmax(XW + b)", n["P"], row_names=rows, column_names=classes),
-                               _matrix("P − Y", n["P_minus_Y"], row_names=rows, column_names=classes)]),
-                      Columns([_matrix("∂J/∂W (engine kernel)", n["dW"], row_names=["x1", "x2"], column_names=classes),
-                               _matrix("central difference", n["dW_numeric"], row_names=["x1", "x2"],
-                                       column_names=classes)]),
-                      Columns([_matrix("∂J/∂b (engine kernel)", [n["db"]], column_names=classes),
-                               _matrix("central difference", [n["db_numeric"]], column_names=classes)])]
+        numbers = numbers_of.get(step.title[:2], _batch_step)(step.numbers)
+        parts = [Text(step.title, style="bold"), Text(step.formula, style="cyan"), *numbers]
         verdict = Text("PASS", style="bold green") if step.passed else Text("FAIL", style="bold red")
         parts.append(Text.assemble(verdict, f"  worst error {step.max_error:.1e}: {step.check}"))
         renderables.append(Group(*parts, Text("")))
     return renderables
 
 
-def eps_sweep_chart(sweep: dict) -> Group:
-    """The V of a finite-difference sweep: truncation error on the right, rounding on the left."""
-    chart = line_chart(
-        {"step 3: dL/dz": (sweep["eps"], sweep["step3"]), "step 4: dJ/dW, dJ/db": (sweep["eps"], sweep["step4"])},
-        title="worst |analytic - numeric| against eps (log-log)",
-        log_x=True,
-        log_y=True,
-        x_label="eps",
-        markers={
-            f"best eps {sweep['best_eps_step4']:.0e} (step 4)": (
-                sweep["best_eps_step4"],
-                min(sweep["step4"]),
-                "★",
-            )
-        },
-    )
-    caption = Text(
-        "Right of the minimum the error is truncation, O(eps^2); left of it, rounding, "
-        "O(1e-16 / eps): too small an eps is as wrong as too large a one.",
-        style="dim",
-    )
-    return Group(chart, caption)
+def _softmax_step(n: dict) -> list:
+    """Step 1: the stable softmax of one row of logits, term by term."""
+    table = Table(show_header=True, pad_edge=False)
+    for name in ("n", "zₙ", "zₙ − max", "e^(zₙ − max)", "sₙ = e^(zₙ − max) / Σ"):
+        table.add_column(name, justify="right")
+    for k, z in enumerate(n["z"]):
+        shifted = n["shifted"][k]
+        term = f"e^({shifted:.5g})" + (f" = {n['exp_shifted'][k]:.5g}" if shifted > -700 else " ≈ 0")
+        table.add_row(str(k), _number(z), _number(shifted), term, f"{n['exp_shifted'][k]:.5g} / {n['sum']:.5g} = {_number(n['s'][k])}")
+    terms = " + ".join(f"{term:.5g}" for term in n["exp_shifted"])
+    return [f"max z = {_number(n['max'])}; Σ = Σⱼ e^(zⱼ − max) = {terms} = {n['sum']:.5g} (j = 0..K−1: "
+            "every class once, not one term repeated)", table, f"Σ sₙ = {n['sum_s']:.15g}"]
 
 
-def loss_curves(history: dict, *, log_scale: bool = False, height: int = 14) -> Group:
-    """Training (objective) and validation (data loss) curves against the epoch."""
-    epochs = history["epoch"]
-    series = {"train objective": (epochs, history["train_loss"])}
-    if any(v is not None for v in history["val_loss"]):
-        series["validation loss"] = (epochs, [v if v is not None else float("nan") for v in history["val_loss"]])
-    return line_chart(series, title="loss curves" + (" (log scale)" if log_scale else ""), log_y=log_scale,
-                      x_label="epoch", height=height)
+def _jacobian_step(n: dict) -> list:
+    """Step 2: the softmax Jacobian, each entry's case against central differences."""
+    K = len(n["J"])
+    table = Table(show_header=True, pad_edge=False)
+    table.add_column("n \\ m", style="dim")
+    for m in range(K):
+        table.add_column(f"m = {m}", justify="right")
+    for row in range(K):
+        table.add_row(str(row), *[f"{n['cases'][row][m]}\n= {_number(n['J'][row][m])}\nfd {_number(n['J_numeric'][row][m])}"
+                                        for m in range(K)])
+    table.add_row("Σ col", *[f"{total:.1e}" for total in n["column_sums"]])
+    return ["formula (its case named) against central differences (fd); each column sums to 0, "
+            "because Σₙ sₙ = 1 whatever z is", table]
+
+
+def _loss_step(n: dict) -> list:
+    """Step 3: the cross-entropy and its gradient in s."""
+    label = n["label"]
+    table = Table(show_header=True, pad_edge=False)
+    for name in ("n", "yₙ", "∂L/∂sₙ = −yₙ / sₙ"):
+        table.add_column(name, justify="right")
+    for k, value in enumerate(n["dL_ds"]):
+        shown = _number(value) if value is not None else f"−e^({n['dL_ds_label_exponent']:.5g}) (overflows)"
+        table.add_row(str(k), _number(n["y"][k]), shown)
+    return [f"label = class {label}, so y = {[int(v) for v in n['y']]} and "
+            f"L = −log s_{label} = {_number(n['loss'])}; only the label's entry of ∂L/∂s is non-zero",
+            table]
+
+
+def _chain_rule_step(n: dict) -> list:
+    """Step 4: the chain rule to dL/dz = s - y, the label's term written out."""
+    lines = []
+    label = n["label"]
+    for m, row in n["rows"].items():
+        m = int(m)
+        ending = f"s_{m} − 1" if m == label else f"s_{m}"
+        if row["dL_ds_label"] is None:  # s_ℓ underflowed: cancel it before multiplying, as the algebra does
+            lines.append(f"∂L/∂z_{m} = (−1/s_ℓ) × s_ℓ(δ_ℓ{m} − s_{m}) = {ending} "
+                         f"= {_number(row['product'])} (s_ℓ ≈ 0 cancels)")
+        else:
+            lines.append(f"∂L/∂z_{m} = (∂L/∂s_ℓ)(∂s_ℓ/∂z_{m}) = ({_number(row['dL_ds_label'])}) × "
+                         f"({_number(row['J_label_m'])}) = {_number(row['product'])} = {ending}")
+    table = Table(show_header=True, pad_edge=False)
+    for name in ("m", "Jᵀ ∂L/∂s", "s − y", "central difference"):
+        table.add_column(name, justify="right")
+    for k in range(len(n["s_minus_y"])):
+        table.add_row(str(k), _number(n["J_transpose_dL_ds"][k]), _number(n["s_minus_y"][k]),
+                      _number(n["numeric"][k]))
+    return [f"the sum runs over the K classes n = 0..K−1, and with one-hot y only n = ℓ = {label} (the "
+            "label) survives:", *lines, table]
+
+
+def _batch_step(n: dict) -> list:
+    """Step 5: the batch gradient from the engine's kernel, X, W, P - Y and both gradients as matrices."""
+    from rich.columns import Columns
+
+    K = len(n["b"])
+    classes = [f"k={k}" for k in range(K)]
+    rows = [f"row {i + 1}" for i in range(len(n["X"]))]
+    return [f"N = {len(n['X'])} rows, 2 features, labels y = {n['y']}, l2 = {n['l2']:g}",
+            Columns([_matrix("X", n["X"], row_names=rows, column_names=["x1", "x2"]),
+                     _matrix("W", n["W"], row_names=["x1", "x2"], column_names=classes),
+                     _matrix("b", [n["b"]], column_names=classes)]),
+            Columns([_matrix("P = softmax(XW + b)", n["P"], row_names=rows, column_names=classes),
+                     _matrix("P − Y", n["P_minus_Y"], row_names=rows, column_names=classes)]),
+            Columns([_matrix("∂J/∂W (engine kernel)", n["dW"], row_names=["x1", "x2"], column_names=classes),
+                     _matrix("central difference", n["dW_numeric"], row_names=["x1", "x2"],
+                             column_names=classes)]),
+            Columns([_matrix("∂J/∂b (engine kernel)", [n["db"]], column_names=classes),
+                     _matrix("central difference", [n["db_numeric"]], column_names=classes)])]
 
 
 def metrics_table(metrics: dict) -> Table:
@@ -351,88 +235,6 @@ def step_summary(estimator, config) -> str:
     for epoch, new_step in estimator.halvings_:
         text += f"\n[yellow]divergence guard:[/] epoch {epoch}: objective rose or became non-finite; restored the last good weights and halved the step to {new_step:.4g}"
     return text
-
-
-PLOT_SUFFIXES = (".png", ".svg")
-
-
-def check_plot_target(path) -> None:
-    """Before training: the plot needs a .png/.svg name and matplotlib (the `plot` extra)."""
-    from pathlib import Path
-
-    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
-        raise ValueError(f"--plot '{path}' must end in .png or .svg")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ValueError(
-            "--plot needs matplotlib, which is not installed; install it with `pip install 'softreg[plot]'` "
-            "(or `pip install matplotlib`), or drop --plot: the curves are drawn in the terminal anyway"
-        ) from None
-
-
-def save_loss_plot(path, history: dict, *, log_scale: bool = False) -> None:
-    """Write the loss curves with matplotlib (Agg backend, no display needed)."""
-    def draw(axes):
-        axes.plot(history["epoch"], history["train_loss"], label="train objective")
-        if any(v is not None for v in history["val_loss"]):
-            axes.plot(history["epoch"], [float("nan") if v is None else v for v in history["val_loss"]],
-                      label="validation loss")
-        axes.set_xlabel("epoch")
-        axes.set_ylabel("loss")
-        if log_scale:
-            axes.set_yscale("log")
-
-    _save_figure(path, draw)
-
-
-def save_path_plot(path, found: dict) -> None:
-    """Write the CV curve of the penalty: mean held-out log loss, a one-standard-error band, min and 1se."""
-    def draw(axes):
-        values, mean, se = found["strength"], found["mean_loss"], found["se_loss"]
-        axes.plot(values, mean, marker=".", label="mean CV log loss")
-        axes.fill_between(values, [m - e for m, e in zip(mean, se)], [m + e for m, e in zip(mean, se)], alpha=0.25,
-                          label="± 1 standard error")
-        for index, name, style in ((found["best_index"], "min", "--"), (found["one_se_index"], "1se", ":")):
-            axes.axvline(values[index], linestyle=style, color="grey", label=f"{name} {values[index]:.3g}")
-        axes.set_xscale("log")
-        axes.set_xlabel(path_penalty_words(found)[0])
-        axes.set_ylabel("held-out log loss")
-
-    _save_figure(path, draw)
-
-
-def _save_figure(path, draw) -> None:
-    """One matplotlib figure (Agg backend, no display needed), drawn by ``draw(axes)``, written
-    atomically: a failed write leaves any old plot as it was."""
-    from pathlib import Path
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from softreg.data.files import atomic_file
-
-    figure, axes = plt.subplots(figsize=(7, 4))
-    try:
-        draw(axes)
-        axes.legend()
-        figure.tight_layout()
-        with atomic_file(path, "wb") as handle:
-            figure.savefig(handle, format=Path(path).suffix.lower().lstrip("."))
-    finally:
-        plt.close(figure)
-
-
-def path_penalty_words(path: dict) -> tuple[str, str]:
-    """(the path's axis, the flag that chose it): l2 for a ridge path, else the total strength of
-    l1 (with its mix)."""
-    if path["l1_ratio"] == 0:
-        return "l2", "--l2 auto"
-    kind = "group lasso" if path["grouped"] else "lasso" if path["l1_ratio"] == 1 else "elastic net"
-    mix = "" if path["l1_ratio"] == 1 else f", l1_ratio {path['l1_ratio']:g}"
-    return f"strength ({kind}{mix})", "--l1 auto"
 
 
 def penalty_path_table(found: dict) -> Table:
@@ -536,31 +338,6 @@ def sparsity_words(sparsity: dict, class_names: list) -> Text:
     dropped = (f"; unused by every class ({len(unused)}): {abridged(unused)}" if unused
                else "; every feature is used by some class")
     return Text(f"features in use (of {total}) per class: {per_class}{dropped}")
-
-
-def penalty_path_chart(path: dict) -> Group:
-    """`l2 auto` or `l1 auto`: the mean CV log loss against the penalty (log axis) with a band of
-    one standard error, the minimum and the 1se choice marked, and what was chosen (train and info)."""
-    mean, se, values = path["mean_loss"], path["se_loss"], path["strength"]
-    axis, flag = path_penalty_words(path)
-    best, one_se = path["best_index"], path["one_se_index"]
-    chart = line_chart(
-        {"mean CV log loss": (values, mean), "± 1 standard error": (values + values,
-                                                                   [m - e for m, e in zip(mean, se)]
-                                                                   + [m + e for m, e in zip(mean, se)])},
-        title=f"{flag}: {path['folds']}-fold cross-validation over {len(values)} penalties",
-        log_x=True, x_label=axis, height=10,
-        markers={f"min {values[best]:.3g}": (values[best], mean[best], "★"),
-                 f"1se {values[one_se]:.3g}": (values[one_se], mean[one_se], "◆")})
-    rule = "the least mean CV log loss" if path["select"] == "min" else "the 1se rule"
-    chosen = (f"l2 = {path['chosen']:.3g}" if path["l1_ratio"] == 0 else
-              f"strength {path['chosen']:.3g} (l1 = {path['chosen_l1']:.3g}, l2 = {path['chosen_l2']:.3g})")
-    words = (f"chose {chosen} ({rule}): mean CV log loss "
-             f"{mean[path['chosen_index']]:.4f} ± {se[path['chosen_index']]:.4f}, accuracy "
-             f"{path['mean_accuracy'][path['chosen_index']]:.4f}; "
-             + (f"the 1se rule would take {values[one_se]:.3g}" if path["select"] == "min"
-                else f"the least loss is at {values[best]:.3g}"))
-    return Group(chart, Text(words), *(Text(note, style="yellow") for note in path["notes"]))
 
 
 def header_in_flags(header: dict) -> dict:

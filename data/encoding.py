@@ -10,6 +10,11 @@ Missing cells (``missing``): "impute" gives a numeric or boolean cell the traini
 one 0/1 column per column that had a missing cell (scikit-learn's SimpleImputer with
 ``add_indicator=True`` does the same); a missing categorical cell is its own level. "drop" leaves
 out rows with a missing cell, "error" refuses them. A missing label is never imputed.
+
+Why one module of about 550 lines: planning a column's role, fitting its levels and means,
+applying them and the sums the summary takes of encoded rows all read one Column record and
+one set of level rules ("(missing)", "(other)", min_frequency); split, each part would
+restate those rules.
 """
 
 from __future__ import annotations

@@ -27,6 +27,11 @@ ones, where plain descent on them could take thousands of times more.
 Two classes follow LogisticRegression's conventions: ``coef_`` (1, D) and ``intercept_`` (1,)
 hold w_1 - w_0 and b_1 - b_0 (the log-odds of classes_[1]); ``weights_`` (D, K) and ``bias_``
 (K,) keep both classes' weights in the solver's coordinates for every K.
+
+Why one module of about 580 lines: it is two classes, and SoftmaxRegression (about 440 of them)
+is scikit-learn's estimator contract (fit, predict*, score, the fitted attributes and their
+checks) over one fitted state; its solving, standardization and penalty choice already live in
+softreg.model.solve, softreg.model.math and softreg.model.solve.path.
 """
 
 from __future__ import annotations

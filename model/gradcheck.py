@@ -19,6 +19,10 @@ with the standardization folded into the weights, so the fold's chain rule
 finite differences of :func:`~softreg.model.math.linear.objective` on the standardized rows,
 which shares no code with that kernel. Steps 1-3 look their functions up in this module's
 namespace at call time, so a test can monkeypatch them with a wrong formula.
+
+Why one module of about 540 lines: the checks and the learner's walk (``explain_derivation``)
+take each step's function from this one namespace, so a formula patched wrong here fails both
+the check and the explanation, which is what the tests patching it rely on.
 """
 
 from __future__ import annotations

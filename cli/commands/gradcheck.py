@@ -97,14 +97,14 @@ def _batch(dataset, samples, features, classes, seed):
 
 
 def _show(report, source: str, sweep_result) -> None:
-    from softreg.cli import render
+    from softreg.cli import charts, render
 
     folded = ", standardization folded into the weights" if report.problem["standardized"] else ""
     say(f"{source}\nprecision: {report.tolerance_note}\nstep 4 runs training's own engine pass: "
         f"{report.problem['engine_blocks']} row blocks{folded}", to=out)
     out.print(render.gradcheck_table(report))
     if sweep_result is not None:
-        out.print(render.eps_sweep_chart(sweep_result))
+        out.print(charts.eps_sweep_chart(sweep_result))
     if report.passed:
         out.print("[bold green]All steps pass:[/] the derived gradient matches finite differences.")
         return

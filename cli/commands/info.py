@@ -14,7 +14,7 @@ from softreg.cli.words import stop_words
 
 def info(model: ModelFile, as_json: AsJson = False) -> None:
     """What a model file holds: versions, config, dataset, classes, features, stop reason, metrics, loss curve."""
-    from softreg.cli import render
+    from softreg.cli import charts, render
     from softreg.data import spec_to_string
     from softreg.model.run.export import EXPORT_FORMATS
     from softreg.model.run.persist import read_model_file
@@ -37,7 +37,7 @@ def info(model: ModelFile, as_json: AsJson = False) -> None:
     say(f"exports to: {', '.join(EXPORT_FORMATS)} (softreg export MODEL --to FORMAT)", to=out)
     out.print(render.config_table(header["config"], title="config"))
     if header.get("penalty_path"):
-        out.print(render.penalty_path_chart(header["penalty_path"]))
+        out.print(charts.penalty_path_chart(header["penalty_path"]))
         out.print(render.penalty_path_table(header["penalty_path"]))
     stop = stop_words(header.get("stop_reason"), header.get("stop_details"), str(header.get("stop_message", "?")))
     out.print(f"[bold]stop:[/] {escape(stop)}", highlight=False, soft_wrap=True)
@@ -45,6 +45,6 @@ def info(model: ModelFile, as_json: AsJson = False) -> None:
         out.print(render.sparsity_words(header["sparsity"], [str(c) for c in classes]), highlight=False, soft_wrap=True)
     history = header.get("history")
     if isinstance(history, dict) and history.get("epoch"):
-        out.print(render.loss_curves(history, height=8))
+        out.print(charts.loss_curves(history, height=8))
     if header.get("metrics"):
         out.print(render.metrics_table(header["metrics"]))

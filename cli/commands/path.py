@@ -48,7 +48,7 @@ def path(
     train --l1 auto, would choose)."""
     import json
 
-    from softreg.cli import render
+    from softreg.cli import charts, render
     from softreg.cli.commands.train import load_training_data, resolved_config
     from softreg.model.run.config import BY_KEY
     from softreg.model.run.train import cross_validated_path
@@ -59,18 +59,18 @@ def path(
     config = resolved_config(config_file, {**flags, **_path_penalty(config_file, l1_ratio, grouped)})
     if plot is not None:
         with reported():
-            render.check_plot_target(plot)
+            charts.check_plot_target(plot)
     data = load_training_data(config, quiet=as_json)
     with reported():
         found = cross_validated_path(data, config).to_dict()
     if as_json:
         out.print_json(json.dumps({"dataset": config.dataset, "penalty_path": found}))
     else:
-        out.print(render.penalty_path_chart(found))
+        out.print(charts.penalty_path_chart(found))
         out.print(render.penalty_path_table(found))
     if plot is not None:
         try:
-            render.save_path_plot(plot, found)
+            charts.save_path_plot(plot, found)
         except OSError as error:
             fail(f"the plot could not be written to '{plot}' ({error.strerror or error}); nothing was written there.",
                  code=1)

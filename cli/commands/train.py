@@ -26,6 +26,7 @@ def _help(ctx: typer.Context, value: bool) -> None:
         raise typer.Exit()
 
 
+# About 65 lines, nearly all signature: Typer reads one parameter per flag; the body is a dozen lines.
 def train(
     # Described in the docstring: an Arguments panel of one line would cost help three lines.
     dataset: Annotated[Opt[str], typer.Argument(metavar="[DATASET]", hidden=True, show_default=False)] = None,
@@ -110,7 +111,7 @@ def default_model_path(dataset: str) -> str:
 
 def check_outputs(config, config_file, model_path: Path, plot) -> None:
     """Before loading anything: no output may be an input, and each must be writable."""
-    from softreg.cli import render
+    from softreg.cli import charts
     from softreg.model.run.persist import check_writable
 
     from softreg.data.dataset import dataset_files
@@ -128,7 +129,7 @@ def check_outputs(config, config_file, model_path: Path, plot) -> None:
         if plot is not None:
             check_writable(plot)
             try:
-                render.check_plot_target(plot)
+                charts.check_plot_target(plot)
             except ValueError as error:
                 fail(str(error))
 
@@ -201,7 +202,7 @@ def show_result(run, config, model_path: Path, plot, log_scale: bool, as_json: b
     """What train prints after a run: curves, stop reason, steps, metrics, per-class report, confusion."""
     import json
 
-    from softreg.cli import render
+    from softreg.cli import charts, render
 
     estimator = run.estimator
     for event in run.events:
@@ -214,7 +215,7 @@ def show_result(run, config, model_path: Path, plot, log_scale: bool, as_json: b
         fail(f"{stop} The model was saved to '{model_path}', but it is not an optimum.", code=EXIT_RUN_FAILED)
     if plot is not None:
         try:
-            render.save_loss_plot(plot, estimator.history_, log_scale=log_scale)
+            charts.save_loss_plot(plot, estimator.history_, log_scale=log_scale)
         except OSError as error:
             fail(f"the model was saved to '{model_path}', but the plot could not be written to '{plot}' "
                  f"({error.strerror or error}); nothing was written there.", code=EXIT_RUN_FAILED)

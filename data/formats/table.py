@@ -4,6 +4,10 @@ input. What softreg then does with each column is :mod:`softreg.data.encoding`'s
 
 pyarrow reports a bad row by its text, not its line; when it refuses a plain file, the strict
 reader of :mod:`softreg.data.formats.delimited` reads it again to name the line at fault.
+
+Why one module of about 450 lines: it is everything softreg does with pyarrow's CSV reader (a
+whole read, the sections of a large file, the batches prediction streams, the header probe,
+locating a bad cell), and all of it shares the reader's options and its missing-cell spellings.
 """
 
 from __future__ import annotations
@@ -333,7 +337,11 @@ def load_table(source: str | Path, delimiter: str, *, target: str | None, weight
     """A :class:`~softreg.data.dataset.Dataset` of a delimited table, its columns encoded by
     ``encoding`` (a model's) or by one fitted on every row; :func:`refit_on_rows` fits it
     again on the training rows once they are known. Rows with a missing label (or weight) are
-    dropped under missing="impute" and "drop", and counted in ``dropped_rows``."""
+    dropped under missing="impute" and "drop", and counted in ``dropped_rows``.
+
+    One function of about 70 lines: it is the table's one pass from cells to a Dataset, in the
+    order its checks must run (header, labels, weights, refused rows, encoding), each step
+    taking the last one's table, labels and weights."""
     import hashlib  # here, not with the module: `softreg info` starts without it
 
     from softreg.data.dataset import Dataset

@@ -92,7 +92,11 @@ def json_document(model_file) -> dict:
 
 def onnx_model(model_file, dtype: str = "float32"):
     """The model as an ONNX graph (opset ``OPSET``, ``ai.onnx.ml`` ``ML_OPSET``), checked by
-    ``onnx.checker``: every step of the module docstring's scoring is a node."""
+    ``onnx.checker``: every step of the module docstring's scoring is a node.
+
+    One function of about 100 lines: the graph is one list of nodes and initializers joined by
+    their tensor names; its three parts (numbers, categories, scoring) are marked by comments,
+    and split up they would pass those lists and names between them."""
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
