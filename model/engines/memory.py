@@ -36,10 +36,11 @@ from softreg.model.math.softmax import normalized_weights
 def blas_controller():
     """threadpoolctl's view of the loaded BLAS libraries, found once per process: finding them
     reads every mapped library's path (about 20 ms), which each engine opened paid before. A
-    BLAS first loaded after this call is not limited (runs are slower there, not different)."""
+    BLAS library first loaded after this call is not limited; the limit is for speed only."""
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
 
 class MemoryEngine(Engine):
     serves_minibatches = True  # objective_of_rows: X is at hand
