@@ -110,3 +110,36 @@ def test_no_message_of_the_library_names_a_flag():
                       for match in flag.findall(node.value)]
     assert found == []
     assert flag.findall("pass --missing impute") == ["--missing"]  # the pattern sees a flag
+
+
+_SIZES_SCRIPT = _SCRIPT.with_name("sizes.py")
+_sizes_spec = importlib.util.spec_from_file_location("benchmarks_sizes", _SIZES_SCRIPT)
+sizes = importlib.util.module_from_spec(_sizes_spec)
+sys.modules[_sizes_spec.name] = sizes
+_sizes_spec.loader.exec_module(sizes)
+
+
+def test_modules_and_functions_over_the_size_rule_say_why():
+    """No module over 400 lines and no function over 60 lines of code without a reason that names
+    its size ("one module of about 550 lines: ..."): benchmarks/sizes.py counts them."""
+    import ast
+    import re
+
+    root = _SCRIPT.parents[1]
+    unexplained = []
+    for lines, path in sizes.module_sizes(root):
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if lines > sizes.MODULE_LINES and not re.search(r"about \d+ lines", docstring):
+            unexplained.append(f"{path.relative_to(root)} ({lines} lines)")
+        for function in sizes.functions_of(path, root):
+            if function.code_lines > sizes.FUNCTION_LINES and not re.search(r"\d+ lines", function.reason_text):
+                unexplained.append(f"{function.name} ({function.code_lines} lines of code)")
+    assert not unexplained, f"over the size rule without a reason naming the size: {unexplained}"
+
+
+def test_the_size_counter_sees_a_long_function_and_its_reason(tmp_path):
+    (tmp_path / "cli").mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(70))
+    (tmp_path / "cli" / "long.py").write_text(f'# One function of about 72 lines: a reason.\ndef long():\n    """Doc."""\n{body}\n')
+    [function] = sizes.functions_of(tmp_path / "cli" / "long.py", tmp_path)
+    assert (function.code_lines, function.total_lines) == (71, 72) and "72 lines" in function.reason_text

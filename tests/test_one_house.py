@@ -136,6 +136,10 @@ def test_a_named_command_is_built_alone_and_reads_as_in_the_full_app(tmp_path):
         alone = runner.invoke(build_app([name]), [name, "--help"], terminal_width=80)
         full = runner.invoke(app, [name, "--help"], terminal_width=80)
         assert alone.exit_code == full.exit_code == 0 and alone.output == full.output, name
+    for args in (["info"], ["info", "--bogus"], ["train", "--max-epochs", "x"], ["eval", "--version"]):
+        alone = runner.invoke(build_app(args[:1]), args, terminal_width=80)
+        full = runner.invoke(app, args, terminal_width=80)
+        assert alone.exit_code == full.exit_code == 2 and alone.output == full.output, args
     loaded = _modules_after(["datasets"], tmp_path)
     assert sorted(name for name in loaded if name.startswith("softreg.cli.commands.")) == \
         ["softreg.cli.commands.datasets"]
