@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-SOURCE_DIRS = ("cli", "model", "data")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from imports import SOURCE_DIRS, source_files  # noqa: E402  (the same files the import graph reads)
+
 MODULE_LINES, FUNCTION_LINES = 400, 60
 
 
@@ -31,10 +34,6 @@ class Function:
     code_lines: int  # without the docstring
     total_lines: int
     reason_text: str  # its docstring and the comment lines just above it: where a reason for its size goes
-
-
-def python_files(root: Path) -> list[Path]:
-    return sorted(path for top in SOURCE_DIRS for path in (root / top).rglob("*.py") if "__pycache__" not in path.parts)
 
 
 def functions_of(path: Path, root: Path) -> list[Function]:
@@ -65,7 +64,7 @@ def functions_of(path: Path, root: Path) -> list[Function]:
 
 
 def module_sizes(root: Path) -> list[tuple[int, Path]]:
-    return [(len(path.read_text(encoding="utf-8").splitlines()), path) for path in python_files(root)]
+    return [(len(path.read_text(encoding="utf-8").splitlines()), path) for path in source_files(root)]
 
 
 def report(root: Path, top: int) -> None:

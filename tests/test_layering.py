@@ -11,11 +11,19 @@ import importlib.util
 import sys
 from pathlib import Path
 
-_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "imports.py"
-_spec = importlib.util.spec_from_file_location("benchmarks_imports", _SCRIPT)
-imports = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = imports  # dataclasses look their module up here
-_spec.loader.exec_module(imports)
+_BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _script(name: str):
+    """A script of benchmarks/ as a module (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", _BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+imports = _script("imports")
 
 MATH, ENGINES, SOLVE = "softreg.model.math", "softreg.model.engines", "softreg.model.solve"
 ESTIMATOR, ASSESS, GRADCHECK = "softreg.model.estimator", "softreg.model.assess", "softreg.model.gradcheck"
@@ -112,11 +120,7 @@ def test_no_message_of_the_library_names_a_flag():
     assert flag.findall("pass --missing impute") == ["--missing"]  # the pattern sees a flag
 
 
-_SIZES_SCRIPT = _SCRIPT.with_name("sizes.py")
-_sizes_spec = importlib.util.spec_from_file_location("benchmarks_sizes", _SIZES_SCRIPT)
-sizes = importlib.util.module_from_spec(_sizes_spec)
-sys.modules[_sizes_spec.name] = sizes
-_sizes_spec.loader.exec_module(sizes)
+sizes = _script("sizes")
 
 
 def test_modules_and_functions_over_the_size_rule_say_why():
@@ -125,7 +129,7 @@ def test_modules_and_functions_over_the_size_rule_say_why():
     import ast
     import re
 
-    root = _SCRIPT.parents[1]
+    root = _BENCHMARKS.parent
     unexplained = []
     for lines, path in sizes.module_sizes(root):
         docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""

@@ -53,7 +53,8 @@ def validate_settings(settings: OptimizerSettings) -> None:
     if not is_real_number(settings.tol):
         raise ValueError(f"tol must be a number, got {settings.tol!r}")
     if settings.momentum not in (None, *MOMENTA):
-        raise ValueError(f"momentum must be 'auto', 'none' or 'nesterov', got {settings.momentum!r}")
+        names = [f"'{name}'" for name in MOMENTA]
+        raise ValueError(f"momentum must be {', '.join(names[:-1])} or {names[-1]}, got {settings.momentum!r}")
     if settings.batch_size is not None and settings.batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {settings.batch_size}")
     if settings.batch_size is not None and settings.momentum == "nesterov":
